@@ -1,0 +1,33 @@
+# Two commands from a clean clone: `make demo` (set up, run the main job) and `make test`.
+PYTHON ?= python3
+VENV   ?= .venv
+BIN     = $(VENV)/bin
+# The CPU wheel of torch lies in /opt/wheels on these machines; pip's config usually says so,
+# but say it here too so a bare environment finds it and never pulls a CUDA build.
+FIND_LINKS = $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
+
+.PHONY: setup demo test lint bench clean
+
+setup: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml constraints.txt
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check $(FIND_LINKS) \
+		-c constraints.txt -e '.[dev]'
+	touch $@
+
+demo: setup
+	$(BIN)/autosq arch squeezenet1_0
+
+lint: setup
+	$(BIN)/ruff check autosq tests bench
+	$(BIN)/mypy
+
+test: lint
+	$(BIN)/python -m pytest -q
+
+bench: setup
+	$(BIN)/python bench/latency_bench.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

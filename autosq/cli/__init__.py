@@ -1,0 +1,85 @@
+"""The ``autosq`` command line: one module per command, heavy imports inside the commands.
+
+:func:`main` runs the Typer app without Click's standalone mode so that every error, a usage
+error from Click or an :class:`~autosq.errors.AutosqError` from the library, becomes one line on
+stderr and an exit code (2 usage, 1 runtime, 130 interrupted); ``--debug`` shows the traceback.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+# Typer >= 0.20 vendors Click as typer._click (no separate click package). Its exception classes
+# are what non-standalone mode raises, so catching them needs this private import.
+from typer._click import exceptions as click_exc
+from typer._click.utils import echo
+
+from autosq.errors import AutosqError
+
+app = typer.Typer(
+    name="autosq",
+    help="Hardware-aware search of the SqueezeNet family: the best model that fits a device.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root(
+    debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+) -> None:
+    """autosq: find the SqueezeNet that fits your device."""
+
+
+# Registration: each module adds its command to `app` (imports are light; see module docs).
+from autosq.cli import arch as _arch  # noqa: E402, F401
+
+
+def _error(message: str) -> None:
+    echo(f"autosq: error: {message}", err=True)
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the console script; returns the process exit code."""
+    args = list(sys.argv[1:] if argv is None else argv)
+    debug = "--debug" in args
+    command = typer.main.get_command(app)
+    try:
+        result = command.main(args=args, prog_name="autosq", standalone_mode=False)
+    except click_exc.NoArgsIsHelpError:
+        return 0  # Typer has printed the help already
+    except click_exc.UsageError as exc:
+        if debug:
+            raise
+        hint = f" (see 'autosq {exc.ctx.info_name} --help')" if exc.ctx and exc.ctx.parent else ""
+        _error(f"{exc.format_message()}{hint}")
+        return 2
+    except (typer.Abort, KeyboardInterrupt):
+        _error("interrupted")
+        return 130
+    except AutosqError as exc:
+        if debug:
+            raise
+        _error(str(exc))
+        return exc.exit_code
+    except click_exc.ClickException as exc:
+        if debug:
+            raise
+        _error(exc.format_message())
+        return exc.exit_code
+    except OSError as exc:
+        if debug:
+            raise
+        _error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        return 1
+    if isinstance(result, int):
+        return result
+    return 0
+
+
+def run() -> None:
+    """Console-script wrapper: exits with :func:`main`'s code."""
+    sys.exit(main())

@@ -1,0 +1,48 @@
+"""The one exception tree of autosq.
+
+Every error a user can cause derives from :class:`AutosqError`. The CLI turns it into a single
+line on stderr and the exit code carried by the class: 2 for usage (a bad flag, file, profile,
+space or config), 1 for a runtime failure.
+"""
+
+from __future__ import annotations
+
+
+class AutosqError(Exception):
+    """Base of every autosq error. ``exit_code`` is what the CLI exits with."""
+
+    exit_code: int = 1
+
+
+class UsageError(AutosqError, ValueError):
+    """The user asked for something invalid: the message says what, and what is expected."""
+
+    exit_code = 2
+
+
+class ConfigError(UsageError):
+    """A SqueezeNet configuration breaks a rule (channel counts, input size, ...)."""
+
+
+class ProfileError(UsageError):
+    """A device profile is unknown or its file is invalid."""
+
+
+class SpaceError(UsageError):
+    """A search space is unknown or its file is invalid."""
+
+
+class DataError(UsageError):
+    """A dataset is missing, empty or malformed."""
+
+
+class StudyError(UsageError):
+    """A study or trial does not exist or is not in the state asked for."""
+
+
+class MeasurementError(AutosqError):
+    """Exporting or timing a model failed at run time."""
+
+
+class AgentError(AutosqError):
+    """An on-device agent could not be reached or answered badly."""

@@ -1,0 +1,61 @@
+"""Shared fixtures: random valid configurations, the CLI runner, small models."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from autosq.arch import SqueezeNetConfig
+
+
+def random_config(rng: random.Random, **fixed: Any) -> SqueezeNetConfig:
+    """A random valid config over wide ranges (pct_3x3 hits 0 and 1 now and then)."""
+    pct = rng.choice(
+        [0.0, 1.0, round(rng.uniform(0.01, 0.99), 3), round(rng.uniform(0.01, 0.99), 3)]
+    )
+    macro = rng.choice(["v1.0", "v1.1"])
+    fields: dict[str, Any] = {
+        "base_e": rng.randint(2, 160),
+        "incr_e": rng.randint(0, 160),
+        "freq": rng.randint(1, 8),
+        "pct_3x3": pct,
+        "sr": round(rng.uniform(0.05, 1.0), 3),
+        "macro": macro,
+        "conv1_filters": rng.choice([None, rng.randint(8, 128)]),
+        "bypass": rng.choice(["none", "simple", "complex"]),
+        "num_classes": rng.choice([2, 10, 100, 1000]),
+        "input_size": rng.randint(21, 96),
+    }
+    fields.update(fixed)
+    return SqueezeNetConfig(**fields)
+
+
+@pytest.fixture
+def make_configs() -> Callable[[int, int], list[SqueezeNetConfig]]:
+    """make_configs(n, seed): n random valid configs, reproducibly."""
+
+    def make(n: int, seed: int = 0) -> list[SqueezeNetConfig]:
+        rng = random.Random(seed)
+        return [random_config(rng) for _ in range(n)]
+
+    return make
+
+
+@pytest.fixture
+def cli() -> Callable[..., tuple[int, str, str]]:
+    """cli(*args) runs autosq's main in-process and returns (exit code, stdout, stderr)."""
+    import contextlib
+    import io
+
+    from autosq.cli import main
+
+    def run(*args: str) -> tuple[int, str, str]:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(list(args))
+        return code, out.getvalue(), err.getvalue()
+
+    return run
