@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt
 	touch $@
 
 demo: setup
-	$(BIN)/autosq arch squeezenet1_0
+	$(BIN)/autosq search --device rpi4 --max-mb 5
 
 lint: setup
 	$(BIN)/ruff check autosq tests bench

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from autosq.errors import AgentError
 from autosq.latency import LatencyResult, TimingProtocol
 
@@ -23,3 +25,6 @@ class AgentTimer:
 
     def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
         raise AgentError(f"timing through an agent ({self.url}) is not implemented yet")
+
+    def time_many(self, models: Sequence[bytes]) -> list[LatencyResult]:
+        return [self.time(m) for m in models]

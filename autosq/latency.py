@@ -211,6 +211,8 @@ class Timer(Protocol):
 
     def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult: ...
 
+    def time_many(self, models: Sequence[bytes]) -> list[LatencyResult]: ...
+
 
 class LocalTimer:
     """Times ONNX models with ONNX Runtime in this process (latency kind ``measured``)."""
@@ -279,44 +281,62 @@ class LocalTimer:
         data = np.random.default_rng(0).standard_normal(shape).astype(dtype)
         return {inp.name: data}
 
+    def _warm_up(self, session: ort.InferenceSession, feed: dict[str, np.ndarray]) -> None:
+        start = time.perf_counter()
+        n = 0
+        while (
+            n < self.protocol.warmup_runs
+            or time.perf_counter() - start < self.protocol.warmup_seconds
+        ):
+            session.run(None, feed)
+            n += 1
+
+    def _block(
+        self,
+        session: ort.InferenceSession,
+        feed: dict[str, np.ndarray],
+        budget_ms: float | None = None,
+    ) -> tuple[list[float], bool]:
+        """One block of timed runs; True when even its fastest run is clearly over budget."""
+        proto = self.protocol
+        run = session.run
+        block: list[float] = []
+        block_end = time.perf_counter() + proto.block_seconds
+        while len(block) < proto.block_runs or time.perf_counter() < block_end:
+            t0 = time.perf_counter()
+            run(None, feed)
+            block.append((time.perf_counter() - t0) * 1e3)
+            if (
+                budget_ms is not None
+                and len(block) >= proto.over_budget_min_runs
+                and min(block) > budget_ms * proto.over_budget_factor
+            ):
+                return block, True
+        return block, False
+
+    def _settled(self, blocks: list[list[float]], t_start: float) -> bool:
+        proto = self.protocol
+        return (
+            len(blocks) >= proto.min_blocks
+            and block_gap(blocks) <= proto.target_gap
+            and time.perf_counter() - t_start >= proto.min_seconds
+        )
+
     def _runs(
         self, session: ort.InferenceSession, feed: dict[str, np.ndarray], budget_ms: float | None
     ) -> tuple[list[list[float]], str]:
         """Warm up, then timed blocks until the quietest two agree (or a cap, or over budget)."""
-        proto = self.protocol
-        run = session.run
-        start = time.perf_counter()
-        n = 0
-        while n < proto.warmup_runs or time.perf_counter() - start < proto.warmup_seconds:
-            run(None, feed)
-            n += 1
+        self._warm_up(session, feed)
         blocks: list[list[float]] = []
-        fastest = math.inf
         t_start = time.perf_counter()
-        t_end = t_start + proto.max_seconds
         while True:
-            block: list[float] = []
-            block_end = time.perf_counter() + proto.block_seconds
-            while len(block) < proto.block_runs or time.perf_counter() < block_end:
-                t0 = time.perf_counter()
-                run(None, feed)
-                block.append((time.perf_counter() - t0) * 1e3)
-                fastest = min(fastest, block[-1])
-                if (
-                    budget_ms is not None
-                    and len(block) >= proto.over_budget_min_runs
-                    and fastest > budget_ms * proto.over_budget_factor
-                ):
-                    blocks.append(block)
-                    return blocks, "over_budget"
+            block, over = self._block(session, feed, budget_ms)
             blocks.append(block)
-            if (
-                len(blocks) >= proto.min_blocks
-                and block_gap(blocks) <= proto.target_gap
-                and time.perf_counter() - t_start >= proto.min_seconds
-            ):
+            if over:
+                return blocks, "over_budget"
+            if self._settled(blocks, t_start):
                 return blocks, "agreement"
-            if time.perf_counter() > t_end:
+            if time.perf_counter() > t_start + self.protocol.max_seconds:
                 return blocks, "time_cap"
 
     def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
@@ -330,6 +350,41 @@ class LocalTimer:
             except Exception as exc:
                 raise MeasurementError(f"ONNX Runtime failed running the model: {exc}") from exc
         return self._result(blocks, stop, budget_ms, time.perf_counter() - t0, cpus)
+
+    def time_many(self, models: Sequence[bytes]) -> list[LatencyResult]:
+        """Time several models together, interleaved block by block, so that drift and
+        interference hit them alike (the search re-times its front this way)."""
+        if not models:
+            return []
+        t0 = time.perf_counter()
+        with timing_lock(), pinned_cpus(self.threads) as cpus:
+            sessions = [self.session(m) for m in models]
+            feeds = [self.feed(s) for s in sessions]
+            pairs = list(zip(sessions, feeds, strict=True))
+            blocks: list[list[list[float]]] = [[] for _ in models]
+            try:
+                for session, feed in pairs:
+                    self._warm_up(session, feed)
+                t_start = time.perf_counter()
+                # Enough for twice the rounds the agreement rule needs, and never less than one
+                # model's own cap.
+                p = self.protocol
+                t_end = t_start + max(
+                    p.max_seconds, 2 * p.min_blocks * p.block_seconds * len(models)
+                )
+                while True:
+                    for i, (session, feed) in enumerate(pairs):
+                        blocks[i].append(self._block(session, feed)[0])
+                    if all(self._settled(b, t_start) for b in blocks):
+                        stop = "agreement"
+                        break
+                    if time.perf_counter() > t_end:
+                        stop = "time_cap"
+                        break
+            except Exception as exc:
+                raise MeasurementError(f"ONNX Runtime failed running a model: {exc}") from exc
+        each = (time.perf_counter() - t0) / len(models)
+        return [self._result(b, stop, None, each, cpus) for b in blocks]
 
     def _result(
         self,
@@ -415,7 +470,15 @@ class EstimatedTimer:
     def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
         scale = self.scale
         host_budget = None if budget_ms is None else budget_ms / scale
-        r = self.host.time(onnx_bytes, host_budget)
+        return self._scaled(self.host.time(onnx_bytes, host_budget), budget_ms)
+
+    def time_many(self, models: Sequence[bytes]) -> list[LatencyResult]:
+        """Interleaved timing here (see :meth:`LocalTimer.time_many`), each result scaled."""
+        self.reference_ms()  # the reference first, outside the interleaved runs
+        return [self._scaled(r, None) for r in self.host.time_many(models)]
+
+    def _scaled(self, r: LatencyResult, budget_ms: float | None) -> LatencyResult:
+        scale = self.scale
         c = self.calibration
         return replace(
             r,

@@ -9,20 +9,14 @@ the same name replaces a shipped one.
 from __future__ import annotations
 
 import os
-import sys
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib import resources
 from importlib.resources.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from autosq.datafiles import TomlTable, parse_toml, shipped
 from autosq.errors import ProfileError
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover
-    import tomli as tomllib
 
 ENV_VAR = "AUTOSQ_PROFILES"
 LATENCY_SOURCES = ("measured", "agent", "estimated")
@@ -84,71 +78,9 @@ class DeviceProfile:
         }
 
 
-_KIND_NAMES = {int: "an integer", str: "a string", float: "a number"}
-
-
-class _Reader:
-    """Typed access to one TOML table, with errors naming the file and the key."""
-
-    def __init__(self, where: str, data: Mapping[str, Any], prefix: str = "") -> None:
-        self.where, self.data, self.prefix = where, data, prefix
-
-    def fail(self, key: str, rule: str, value: Any = None) -> ProfileError:
-        seen = "" if value is None else f"; got {value!r}"
-        return ProfileError(f"{self.where}: key '{self.prefix}{key}' {rule}{seen}")
-
-    def table(self, key: str, required: bool = True) -> _Reader | None:
-        value = self.data.get(key)
-        if value is None:
-            if required:
-                raise self.fail(key, "is missing (a [table])")
-            return None
-        if not isinstance(value, dict):
-            raise self.fail(key, "must be a [table]", value)
-        return _Reader(self.where, value, f"{self.prefix}{key}.")
-
-    def get(
-        self,
-        key: str,
-        kind: type | tuple[type, ...],
-        default: Any = ...,
-        *,
-        positive: bool = False,
-        choices: Iterable[str] = (),
-    ) -> Any:
-        if key not in self.data:
-            if default is ...:
-                raise self.fail(key, "is missing")
-            return default
-        value = self.data[key]
-        is_bool = isinstance(value, bool)
-        if is_bool or not isinstance(value, kind):
-            kinds = (kind,) if isinstance(kind, type) else kind
-            names = "a number" if float in kinds else _KIND_NAMES.get(kinds[0], kinds[0].__name__)
-            raise self.fail(key, f"must be {names}", value)
-        if isinstance(value, (int, float)):
-            if positive and value <= 0:
-                raise self.fail(key, "must be > 0", value)
-            if value < 0:
-                raise self.fail(key, "must be >= 0", value)
-        choices = tuple(choices)
-        if choices and value not in choices:
-            raise self.fail(key, f"must be one of {', '.join(choices)}", value)
-        return value
-
-    def check_known(self, known: Iterable[str]) -> None:
-        unknown = sorted(set(self.data) - set(known))
-        if unknown:
-            raise self.fail(unknown[0], f"is not a known key (known: {', '.join(sorted(known))})")
-
-
 def parse_profile(text: str, where: str) -> DeviceProfile:
     """Parse and validate one profile's TOML text; ``where`` names it in error messages."""
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        raise ProfileError(f"{where}: not valid TOML: {exc}") from None
-    top = _Reader(where, data)
+    top = TomlTable(where, parse_toml(text, where, ProfileError), ProfileError)
     top.check_known(
         ["name", "description", "cpu", "cores", "ram_mb", "budget", "runtime", "latency"]
     )
@@ -210,10 +142,6 @@ def parse_profile(text: str, where: str) -> DeviceProfile:
     )
 
 
-def _shipped() -> Traversable:
-    return resources.files("autosq").joinpath("device_profiles")
-
-
 def search_dirs(profiles_dirs: Iterable[str | Path] = ()) -> list[Path]:
     """The user folders searched before the shipped profiles, in order."""
     dirs = [Path(d) for d in profiles_dirs]
@@ -231,9 +159,8 @@ def _candidates(profiles_dirs: Iterable[str | Path]) -> dict[str, tuple[str, Tra
     for d in search_dirs(profiles_dirs):
         for path in sorted(d.glob("*.toml")):
             found.setdefault(path.stem, (str(path), path))
-    for item in sorted(_shipped().iterdir(), key=lambda t: t.name):
-        if item.name.endswith(".toml"):
-            found.setdefault(item.name[:-5], (f"device_profiles/{item.name}", item))
+    for name, item in shipped("device_profiles").items():
+        found.setdefault(name, (f"device_profiles/{item.name}", item))
     return found
 
 

@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+import contextlib
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -9,10 +14,14 @@ from rich.table import Table
 
 from autosq.arch import Plan
 from autosq.cost import Cost
+from autosq.errors import UsageError
+from autosq.front import KNEE_RULE
 
 if TYPE_CHECKING:
     from autosq.latency import LatencyResult
     from autosq.profiles import DeviceProfile
+    from autosq.result import SearchResult
+    from autosq.space import SearchSpace
 
 
 def get_console(stderr: bool = False) -> Console:
@@ -163,3 +172,184 @@ def print_latency(what: str, profile: DeviceProfile, r: LatencyResult) -> None:
     if r.over_budget:
         t.add_row("budget", "[red]over the latency budget[/red]")
     get_console().print(t)
+
+
+def check_output(path: Path | None, suffix: str) -> None:
+    """Fail before any work when an output file cannot be written where asked."""
+    if path is None:
+        return
+    if not Path(path).parent.is_dir():
+        raise UsageError(f"cannot write {path}: folder {Path(path).parent} does not exist")
+    if Path(path).suffix.lower() != suffix:
+        raise UsageError(f"cannot write {path}: expected a {suffix} file name")
+
+
+def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
+    """Write through a temporary file in the same folder and rename: never half a file."""
+    path = Path(path)
+    check_output(path, path.suffix.lower())
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=path.suffix)
+    os.close(fd)
+    try:
+        write(Path(tmp))
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def write_csv(result: SearchResult, path: Path) -> None:
+    """The front as CSV (config flattened into columns)."""
+    _atomic_write(path, lambda tmp: result.front.to_csv(tmp, index=False))
+
+
+def plot_front(result: SearchResult, path: Path) -> None:
+    """Accuracy against latency and against size: every measured trial, the front, the
+    recommended member, and the budget lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    budget = result.settings["budget"]
+    kind = result.rows[0]["accuracy_kind"] if result.rows else "accuracy"
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, col, label, limit in (
+        (axes[0], 1, "latency (ms)", budget.get("max_ms")),
+        (axes[1], 2, "size (MiB)", budget.get("max_mb")),
+    ):
+        for feasible, colour, name in (
+            (False, "#bbbbbb", "over budget"),
+            (True, "#6a9fd4", "fits"),
+        ):
+            pts = [p for p in result.cloud if p[3] is feasible]
+            ax.scatter([p[col] for p in pts], [p[0] for p in pts], s=14, c=colour, label=name)
+        front = sorted(result.rows, key=lambda r: r["latency_ms"] if col == 1 else r["size_mb"])
+        key = "latency_ms" if col == 1 else "size_mb"
+        ax.plot(
+            [r[key] for r in front],
+            [r["accuracy"] for r in front],
+            "o",
+            c="#d62728",
+            label="Pareto front",
+        )
+        rec = result.recommended
+        if rec is not None:
+            ax.plot([rec[key]], [rec["accuracy"]], "*", c="black", ms=14, label="recommended")
+        if limit:
+            ax.axvline(limit, c="#d62728", ls="--", lw=1, label=f"budget {limit:g}")
+        ax.set_xlabel(label)
+        ax.set_ylabel(f"accuracy ({kind})")
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower right")
+    lat_kind = result.rows[0]["latency_kind"] if result.rows else ""
+    fig.suptitle(f"{result.study_name}: {result.settings['device']}, latency {lat_kind}")
+    fig.tight_layout()
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)
+
+
+def print_front(result: SearchResult) -> None:
+    """The front table and what the user needs to act on it."""
+    console = get_console()
+    s = result.settings
+    b = s["budget"]
+    budget = f"{b['max_mb']:g} MiB"
+    if b.get("max_ms") is not None:
+        budget += f", {b['max_ms']:g} ms"
+    if b.get("max_ram_mb") is not None:
+        budget += f", {b['max_ram_mb']:g} MiB activations"
+    c = result.counts
+    console.print(
+        f"[bold]{result.study_name}[/bold]: {s['device']}, budget {budget}, space {s['space']}, "
+        f"{s['input_size']}x{s['input_size']}, {s['num_classes']} classes. {c['trials']} trials: "
+        f"{c['complete']} complete ({c['skipped']} skipped before timing), {c['failed']} failed, "
+        f"{c['feasible']} fit the budget."
+    )
+    if not result.rows:
+        console.print(f"[red]{result.nearest_miss}[/red]")
+        return
+    table = Table(title="Feasible Pareto front (* recommended)", title_justify="left")
+    cols = [
+        "",
+        "trial",
+        "macro",
+        "base_e",
+        "incr_e",
+        "freq",
+        "pct_3x3",
+        "sr",
+        "bypass",
+        "prec",
+        "accuracy",
+        "latency ms",
+        "size MiB",
+        "params",
+        "MMACs",
+        "peak MiB",
+    ]
+    for col in cols:
+        table.add_column(
+            col, justify="left" if col in ("", "macro", "bypass", "prec") else "right", no_wrap=True
+        )
+    for r in result.rows:
+        cfg = r["config"]
+        table.add_row(
+            "*" if r["recommended"] else "",
+            str(r["trial"]),
+            str(cfg.get("macro")),
+            str(cfg.get("base_e")),
+            str(cfg.get("incr_e")),
+            str(cfg.get("freq")),
+            f"{cfg.get('pct_3x3'):.2f}",
+            f"{cfg.get('sr'):.3f}",
+            str(cfg.get("bypass")),
+            str(cfg.get("precision")),
+            f"{r['accuracy']:.4g} {r['accuracy_kind']}",
+            f"{r['latency_ms']:.3g} {r['latency_kind']}",
+            f"{r['size_mb']:.2f}",
+            f"{r['params']:,}",
+            f"{r['macs'] / 1e6:,.0f}",
+            f"{r['peak_mem_mb']:.2f}",
+        )
+    console.print(table)
+    ref = result.reference
+    console.print(
+        f"hypervolume {result.hypervolume:.4g} (reference: accuracy {ref[0]:.4g}, "
+        f"{ref[1]:g} ms, {ref[2]:g} MiB); latencies {result.retimed}."
+    )
+    for note in result.notes:
+        console.print(f"note: {note}")
+    console.print(f"* {KNEE_RULE}")
+    console.print(
+        f"study {result.study_name!r} in {result.storage}; show again with "
+        f"`autosq front --study {result.study_name} --storage {result.storage}`."
+    )
+
+
+def print_spaces(spaces: list[SearchSpace]) -> None:
+    """The ``autosq spaces`` table."""
+    from autosq.space import space_size
+
+    table = Table(title="Search spaces", title_justify="left")
+    for col in ("space", "description", "dimensions", "fixed", "points"):
+        table.add_column(col)
+    for sp in spaces:
+        dims = []
+        for d in sp.dims:
+            if d.kind == "categorical":
+                dims.append(f"{d.name} in {{{', '.join(map(str, d.choices))}}}")
+            else:
+                step = f" step {d.step:g}" if d.step else (" log" if d.log else "")
+                dims.append(f"{d.name} {d.low:g}..{d.high:g}{step}")
+        fixed = ", ".join(f"{k}={v}" for k, v in sp.fixed.items()) or "-"
+        size = space_size(sp)
+        table.add_row(
+            sp.name,
+            sp.description,
+            "\n".join(dims),
+            fixed,
+            "continuous" if size == float("inf") else f"{size:,.0f}",
+        )
+    get_console().print(table)

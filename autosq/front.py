@@ -1,0 +1,176 @@
+"""Pareto utilities for the three-objective search: accuracy up, latency and size down.
+
+Pure Python (standard library only): no torch, onnxruntime, optuna, pandas or numpy, so the
+report and CLI can rank trials without loading any of them.
+
+A point is ``(accuracy, latency_ms, size_mb)``. Point ``a`` dominates ``b`` when it is no worse
+on every objective and strictly better on at least one. The hypervolume of a set is the volume
+of the union of the boxes ``[acc_ref, acc] x [lat, lat_ref] x [size, size_ref]`` spanned between
+each point and a reference point of worst acceptable values; it grows whenever the front
+improves, so it is the number to compare between runs (normalised to ``[0, 1]`` with a shared
+reference and ideal by :func:`normalized_hypervolume`).
+"""
+
+from __future__ import annotations
+
+import bisect
+import math
+from collections.abc import Sequence
+
+Point = tuple[float, float, float]
+"""``(accuracy, latency_ms, size_mb)``: accuracy is maximised, latency and size minimised."""
+
+KNEE_RULE = (
+    "The recommended model is the Pareto member closest to the ideal corner once accuracy, "
+    "latency and size are each rescaled from best (0) to worst (1) over the candidates."
+)
+
+__all__ = [
+    "KNEE_RULE",
+    "Point",
+    "dominates",
+    "hypervolume",
+    "knee",
+    "normalized_hypervolume",
+    "pareto_front",
+]
+
+
+def dominates(a: Point, b: Point) -> bool:
+    """True when ``a`` dominates ``b``: accuracy higher or equal, latency and size lower or equal,
+    and strictly better on at least one of the three. Equal points do not dominate each other."""
+    a_acc, a_lat, a_size = a
+    b_acc, b_lat, b_size = b
+    if a_acc < b_acc or a_lat > b_lat or a_size > b_size:
+        return False
+    return a_acc > b_acc or a_lat < b_lat or a_size < b_size
+
+
+def pareto_front(points: Sequence[Point]) -> list[int]:
+    """Indices (into ``points``, ascending) of the non-dominated points.
+
+    Exact duplicates are all kept, since neither copy dominates the other. Points are visited
+    best-first (accuracy down, then latency up, then size up), so a point can only be dominated
+    by one visited before it, and by transitivity it suffices to test it against the front so far.
+    """
+    order = sorted(range(len(points)), key=lambda i: (-points[i][0], points[i][1], points[i][2]))
+    front: list[int] = []
+    for i in order:
+        p = points[i]
+        if not any(dominates(points[j], p) for j in front):
+            front.append(i)
+    return sorted(front)
+
+
+def _area_2d(xy_sorted: list[tuple[float, float]], ref_x: float, ref_y: float) -> float:
+    """Area of the union of boxes ``[x, ref_x] x [y, ref_y]`` (minimisation), for points sorted by
+    x then y and all strictly below the reference: a staircase sweep over increasing x."""
+    area = 0.0
+    prev_y = ref_y
+    for x, y in xy_sorted:
+        if y < prev_y:
+            area += (ref_x - x) * (prev_y - y)
+            prev_y = y
+    return area
+
+
+def hypervolume(points: Sequence[Point], reference: Point) -> float:
+    """Exact volume of the union of ``[acc_ref, acc] x [lat, lat_ref] x [size, size_ref]`` boxes.
+
+    ``reference`` holds the worst acceptable ``(accuracy, latency_ms, size_mb)``. Points that do
+    not strictly improve on it in every objective contribute nothing and are dropped.
+
+    Algorithm: in minimisation form ``(acc_ref - acc, lat, size)``, sort the points by size and
+    sweep upwards; between consecutive distinct sizes (the last slab ends at ``size_ref``) the
+    cross-section is the union of the 2-D boxes of the points seen so far, whose exact area a
+    staircase sweep gives. Points are kept sorted by insertion, so the cost is O(n^2).
+    """
+    ref_acc, ref_lat, ref_size = reference
+    # Minimisation coordinates, with the accuracy axis measured from the reference:
+    # x = acc_ref - acc lies in (-inf, 0) for a useful point and the box spans [x, 0].
+    boxes = sorted(
+        (size, ref_acc - acc, lat)
+        for acc, lat, size in points
+        if acc > ref_acc and lat < ref_lat and size < ref_size
+    )
+    volume = 0.0
+    active: list[tuple[float, float]] = []
+    n = len(boxes)
+    k = 0
+    while k < n:
+        z = boxes[k][0]
+        while k < n and boxes[k][0] == z:
+            bisect.insort(active, (boxes[k][1], boxes[k][2]))
+            k += 1
+        z_next = boxes[k][0] if k < n else ref_size
+        volume += _area_2d(active, 0.0, ref_lat) * (z_next - z)
+    return volume
+
+
+def normalized_hypervolume(points: Sequence[Point], reference: Point, ideal: Point) -> float:
+    """Hypervolume with every axis rescaled so ``reference`` maps to 0 and ``ideal`` to 1.
+
+    ``ideal`` holds the best ``(accuracy, latency_ms, size_mb)``; it must be strictly better than
+    ``reference`` on every axis, else ``ValueError``. Points beyond the ideal are clipped to it,
+    so the result lies in ``[0, 1]`` and fronts from different runs compare directly when they
+    share the reference and ideal.
+    """
+    names = ("accuracy", "latency_ms", "size_mb")
+    for axis, (name, ref, best) in enumerate(zip(names, reference, ideal, strict=True)):
+        if best == ref:
+            raise ValueError(
+                f"normalized_hypervolume: ideal and reference are equal on {name} ({best}); "
+                "the axis cannot be scaled"
+            )
+        better = best > ref if axis == 0 else best < ref
+        if not better:
+            direction = "higher" if axis == 0 else "lower"
+            raise ValueError(
+                f"normalized_hypervolume: ideal {name} ({best}) must be {direction} than the "
+                f"reference ({ref})"
+            )
+    ideal_acc, ideal_lat, ideal_size = ideal
+    clipped = [
+        (min(acc, ideal_acc), max(lat, ideal_lat), max(size, ideal_size))
+        for acc, lat, size in points
+    ]
+    span = (ideal_acc - reference[0]) * (reference[1] - ideal_lat) * (reference[2] - ideal_size)
+    return min(1.0, max(0.0, hypervolume(clipped, reference) / span))
+
+
+def knee(points: Sequence[Point]) -> int | None:
+    """Index of the recommended point: rescale each objective over ``points`` so the best value
+    is 0 and the worst 1, then pick the point nearest (Euclidean) to the ideal ``(0, 0, 0)``.
+
+    An axis on which all points are equal scales to 0; ties go to the lowest index, and an
+    empty input gives ``None``. The pick is always on the Pareto front, since a dominating
+    point is strictly nearer the ideal.
+    """
+    if not points:
+        return None
+    accs = [p[0] for p in points]
+    lats = [p[1] for p in points]
+    sizes = [p[2] for p in points]
+    # (best value, span) per axis; the distance to the best is |v - best| / span.
+    axes = (
+        (max(accs), max(accs) - min(accs)),
+        (min(lats), max(lats) - min(lats)),
+        (min(sizes), max(sizes) - min(sizes)),
+    )
+
+    def distance(p: Point) -> float:
+        return math.hypot(
+            *(
+                abs(v - best) / span if span > 0 else 0.0
+                for v, (best, span) in zip(p, axes, strict=True)
+            )
+        )
+
+    best_index = 0
+    best_dist = distance(points[0])
+    for i in range(1, len(points)):
+        dist = distance(points[i])
+        if dist < best_dist:
+            best_dist = dist
+            best_index = i
+    return best_index
