@@ -31,6 +31,7 @@ __all__ = [
     "dominates",
     "hypervolume",
     "knee",
+    "knee_order",
     "normalized_hypervolume",
     "pareto_front",
 ]
@@ -138,16 +139,12 @@ def normalized_hypervolume(points: Sequence[Point], reference: Point, ideal: Poi
     return min(1.0, max(0.0, hypervolume(clipped, reference) / span))
 
 
-def knee(points: Sequence[Point]) -> int | None:
-    """Index of the recommended point: rescale each objective over ``points`` so the best value
-    is 0 and the worst 1, then pick the point nearest (Euclidean) to the ideal ``(0, 0, 0)``.
-
-    An axis on which all points are equal scales to 0; ties go to the lowest index, and an
-    empty input gives ``None``. The pick is always on the Pareto front, since a dominating
-    point is strictly nearer the ideal.
-    """
+def knee_order(points: Sequence[Point]) -> list[int]:
+    """Indices of ``points`` from nearest to farthest from the ideal corner, after rescaling
+    each objective over ``points`` so the best value is 0 and the worst 1 (an axis on which all
+    points are equal scales to 0). Ties keep index order."""
     if not points:
-        return None
+        return []
     accs = [p[0] for p in points]
     lats = [p[1] for p in points]
     sizes = [p[2] for p in points]
@@ -166,11 +163,16 @@ def knee(points: Sequence[Point]) -> int | None:
             )
         )
 
-    best_index = 0
-    best_dist = distance(points[0])
-    for i in range(1, len(points)):
-        dist = distance(points[i])
-        if dist < best_dist:
-            best_dist = dist
-            best_index = i
-    return best_index
+    return sorted(range(len(points)), key=lambda i: (distance(points[i]), i))
+
+
+def knee(points: Sequence[Point]) -> int | None:
+    """Index of the recommended point: rescale each objective over ``points`` so the best value
+    is 0 and the worst 1, then pick the point nearest (Euclidean) to the ideal ``(0, 0, 0)``.
+
+    An axis on which all points are equal scales to 0; ties go to the lowest index, and an
+    empty input gives ``None``. The pick is always on the Pareto front, since a dominating
+    point is strictly nearer the ideal.
+    """
+    order = knee_order(points)
+    return order[0] if order else None

@@ -366,11 +366,11 @@ class LocalTimer:
                 for session, feed in pairs:
                     self._warm_up(session, feed)
                 t_start = time.perf_counter()
-                # Enough for twice the rounds the agreement rule needs, and never less than one
-                # model's own cap.
+                # Half as many rounds again as the agreement rule needs, and never less than
+                # one model's own cap.
                 p = self.protocol
                 t_end = t_start + max(
-                    p.max_seconds, 2 * p.min_blocks * p.block_seconds * len(models)
+                    p.max_seconds, 1.5 * p.min_blocks * p.block_seconds * len(models)
                 )
                 while True:
                     for i, (session, feed) in enumerate(pairs):

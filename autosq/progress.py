@@ -14,13 +14,15 @@ if TYPE_CHECKING:
 
 OnStart = Callable[["optuna.Study", int], None]
 OnProgress = Callable[["SearchProgress"], None]
+OnTrain = Callable[[int, int, float, float], None]
 
 
 @contextlib.contextmanager
-def search_progress(enabled: bool = True) -> Iterator[tuple[OnStart, OnProgress]]:
-    """(on_start, on_progress) callbacks that drive a progress bar on stderr."""
+def search_progress(enabled: bool = True) -> Iterator[tuple[OnStart, OnProgress, OnTrain]]:
+    """(on_start, on_progress, on_train) callbacks that drive a progress bar on stderr; the
+    training line shows the candidate's step, loss and images per second."""
     if not enabled:
-        yield (lambda study, n: None), (lambda p: None)
+        yield (lambda study, n: None), (lambda p: None), (lambda *a: None)
         return
     from rich.progress import (
         BarColumn,
@@ -42,6 +44,7 @@ def search_progress(enabled: bool = True) -> Iterator[tuple[OnStart, OnProgress]
         transient=False,
     )
     task = None
+    train_task = None
 
     def on_start(study: optuna.Study, missing: int) -> None:
         nonlocal task
@@ -63,5 +66,12 @@ def search_progress(enabled: bool = True) -> Iterator[tuple[OnStart, OnProgress]
         status = f"feasible {p.feasible}, skipped {p.skipped}, failed {p.failed}{best}"
         bar.update(task, completed=p.done, status=status)
 
+    def on_train(step: int, steps: int, loss: float, images_per_s: float) -> None:
+        nonlocal train_task
+        status = f"loss {loss:.3f}, {images_per_s:,.0f} images/s"
+        if train_task is None:
+            train_task = bar.add_task("  training candidate", total=steps, status=status)
+        bar.update(train_task, completed=step, total=steps, status=status)
+
     with bar:
-        yield on_start, on_progress
+        yield on_start, on_progress, on_train

@@ -20,6 +20,7 @@ from autosq.front import KNEE_RULE
 if TYPE_CHECKING:
     from autosq.latency import LatencyResult
     from autosq.profiles import DeviceProfile
+    from autosq.proxy_check import ProxyCheck
     from autosq.result import SearchResult
     from autosq.space import SearchSpace
 
@@ -353,3 +354,22 @@ def print_spaces(spaces: list[SearchSpace]) -> None:
             "continuous" if size == float("inf") else f"{size:,.0f}",
         )
     get_console().print(table)
+
+
+def print_proxy_check(check: ProxyCheck) -> None:
+    """The proxy-check table, with what it is based on."""
+    d = check.data
+    table = Table(title=f"Rank correlation with validation top-1: {len(check.archs)} "
+                  f"architectures from space {check.space!r}, trained {check.recipe['epochs']:g}"
+                  f" epochs on {d['name']} ({d['n_train']} train / {d['n_val']} val images, "
+                  f"{d['input_size']}px)", title_justify="left")
+    for col in ("proxy", "Spearman rho", "Kendall tau"):
+        table.add_column(col, justify="left" if col == "proxy" else "right")
+    for row in sorted(check.table, key=lambda r: -r["kendall"] if r["kendall"] == r["kendall"]
+                      else 1.0):
+        table.add_row(row["proxy"], f"{row['spearman']:+.3f}", f"{row['kendall']:+.3f}")
+    console = get_console()
+    console.print(table)
+    accs = [a["val_top1"] for a in check.archs]
+    console.print(f"validation top-1 ranged {min(accs):.3f}..{max(accs):.3f}; best proxy by "
+                  f"Kendall tau: {check.best()}")

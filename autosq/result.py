@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from autosq.front import KNEE_RULE, Point, hypervolume, knee, pareto_front
+from autosq.refine import REFINED_ATTR
 from autosq.study import STUDY_ATTR, TRIAL_ATTR, is_feasible, objectives_of
 
 if TYPE_CHECKING:
@@ -76,6 +77,14 @@ def records(study: optuna.Study) -> list[tuple[int, dict[str, Any]]]:
     ]
 
 
+def _refined(rec: dict[str, Any], refined: dict[str, Any] | None) -> dict[str, Any]:
+    """The record with its refined (longer-trained) accuracy, when it has one."""
+    if refined is None:
+        return rec
+    details = {**rec.get("accuracy_details", {}), "epochs": refined["epochs"], "refined": True}
+    return {**rec, "accuracy": refined["accuracy"], "accuracy_details": details}
+
+
 def _row(number: int, rec: dict[str, Any], latency: dict[str, Any]) -> dict[str, Any]:
     return {
         "trial": number,
@@ -90,6 +99,8 @@ def _row(number: int, rec: dict[str, Any], latency: dict[str, Any]) -> dict[str,
         "macs": rec["macs"],
         "peak_mem_mb": rec["peak_mem_mb"],
         "arch_id": rec["arch_id"],
+        "train_epochs": rec.get("accuracy_details", {}).get("epochs"),
+        "refined": bool(rec.get("accuracy_details", {}).get("refined")),
         "feasible": True,
         "recommended": False,
     }
@@ -146,6 +157,8 @@ def build_result(study: optuna.Study, storage: str, retime: Timer | None = None)
     interleaved, and the front recomputed with those latencies (and stored with the study)."""
     settings = study.user_attrs[STUDY_ATTR]
     all_recs = records(study)
+    refined = study.user_attrs.get(REFINED_ATTR, {})
+    all_recs = [(n, _refined(r, refined.get(str(n)))) for n, r in all_recs]
     feasible = [(n, r) for n, r in all_recs if is_feasible(r)]
     idx = pareto_front([objectives_of(r) for _, r in feasible])
     members = [feasible[i] for i in idx]

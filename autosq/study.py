@@ -22,6 +22,7 @@ from autosq.evaluate import Budget, Candidate, Evaluator
 if TYPE_CHECKING:
     import optuna
 
+    from autosq.accuracy import TrainCallback
     from autosq.latency import TimingProtocol
     from autosq.profiles import DeviceProfile
     from autosq.result import SearchResult
@@ -354,51 +355,67 @@ def run_search(
     storage: str = DEFAULT_STORAGE,
     study: str | None = None,
     input_size: int | None = None,
-    num_classes: int = 1000,
+    num_classes: int | None = None,
     proxy: str = "synflow",
+    data: str | None = None,
+    epochs: float = 2.0,
+    batch_size: int = 64,
+    refine: int = 0,
+    refine_epochs: float | None = None,
     profiles: Sequence[str | Path] = (),
     retime: bool = True,
     protocol: TimingProtocol | None = None,
     on_progress: Callable[[Progress], None] | None = None,
     on_start: Callable[[optuna.Study, int], None] | None = None,
+    on_train: TrainCallback | None = None,
 ) -> SearchResult:
     """Search ``space`` for the models that fit ``device`` and return the feasible front.
 
     Budgets left as None take the device profile's; ``max_ms=0`` or ``max_ram_mb=0`` drops
-    that budget. Running again with the same study resumes it and runs only the trials still
-    missing to reach ``trials``. With a ``seed``, a fresh study samples the same first
-    configurations every time (the random start-up trials; later TPE or NSGA-II suggestions
-    also depend on the measured latencies, which vary a little between runs).
+    that budget. With ``data`` (a folder or ``builtin:shapes``) every feasible candidate is
+    trained for ``epochs`` and its validation top-1 is the accuracy; without, a zero-cost
+    ``proxy`` scores it. ``refine=K`` then trains the K front members nearest the knee for
+    ``refine_epochs`` (default 4 x epochs) and recomputes the front.
+
+    Running again with the same study resumes it and runs only the trials still missing to
+    reach ``trials``. With a ``seed``, a fresh study samples the same first configurations
+    every time (the random start-up trials; later TPE or NSGA-II suggestions also depend on
+    the measured latencies, which vary a little between runs).
     """
-    from autosq.accuracy import ProxyAccuracy
+    from autosq.accuracy import make_accuracy
     from autosq.latency import timer_for
     from autosq.profiles import load_profile
     from autosq.result import build_result
-    from autosq.space import load_space
+    from autosq.space import load_space, make_config
 
     if trials < 1:
         raise UsageError(f"--trials must be >= 1; got {trials}")
-    if num_classes < 1:
-        raise UsageError(f"--num-classes must be >= 1; got {num_classes}")
+    if refine < 0:
+        raise UsageError(f"--refine must be >= 0; got {refine}")
+    if refine and data is None:
+        raise UsageError("--refine trains front members: it needs --data")
     profile = load_profile(device, profiles)
     sp = load_space(space)
-    accuracy = ProxyAccuracy(proxy)
-    settings = settings_for(
-        profile, sp, max_mb, max_ms, max_ram_mb, input_size, num_classes, accuracy.describe()
-    )
-    from autosq.space import make_config
-
-    make_config(next(sp.grid(2)), settings.input_size, num_classes)  # input size fits the space
+    size = input_size or profile.input_size
+    accuracy, classes = make_accuracy(proxy, data, epochs, batch_size, size, num_classes,
+                                      on_train)
+    settings = settings_for(profile, sp, max_mb, max_ms, max_ram_mb, size, classes,
+                            accuracy.describe())
+    make_config(next(sp.grid(2)), settings.input_size, classes)  # the input size fits the space
     name = study or settings.default_study_name()
     st = open_study(storage, name, settings)
     done = finished_count(st)
     st.sampler = make_sampler(sampler, None if seed is None else seed + done)
     timer = timer_for(profile, protocol)
-    evaluator = Evaluator(timer, settings.budget, accuracy, settings.input_size, num_classes)
+    evaluator = Evaluator(timer, settings.budget, accuracy, settings.input_size, classes)
     runner = Search(st, sp, evaluator)
     if on_start is not None:
         on_start(st, max(0, trials - done))
     runner.run(trials, timeout, on_progress)
+    if refine:
+        from autosq.refine import refine_front
+
+        refine_front(st, storage, refine, refine_epochs or 4 * epochs, on_train=on_train)
     return build_result(st, storage, retime=timer if retime else None)
 
 

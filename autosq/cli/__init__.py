@@ -38,6 +38,7 @@ def _root(
 from autosq.cli import arch as _arch  # noqa: E402, F401
 from autosq.cli import devices as _devices  # noqa: E402, F401
 from autosq.cli import measure as _measure  # noqa: E402, F401
+from autosq.cli import proxy_check as _proxy_check  # noqa: E402, F401
 from autosq.cli import search as _search  # noqa: E402, F401
 
 

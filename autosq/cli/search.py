@@ -68,8 +68,19 @@ def search(
     input_size: int | None = typer.Option(
         None, "--input-size", help="Input side in pixels (default: the profile's)."
     ),
-    num_classes: int = typer.Option(1000, "--num-classes", help="Output classes."),
-    proxy: str = typer.Option("synflow", "--proxy", help="Zero-cost accuracy proxy."),
+    num_classes: int | None = typer.Option(None, "--num-classes", help="Output classes "
+                                           "(default: the data's, or 1000)."),
+    proxy: str = typer.Option("synflow", "--proxy", help="Zero-cost accuracy proxy, used "
+                              "without --data: synflow, naswot, params, macs."),
+    data: str | None = typer.Option(None, "--data", help="Train candidates on this data: an "
+                                    "ImageFolder folder or builtin:shapes. Use a small "
+                                    "--input-size (e.g. 64): training is on the CPU."),
+    epochs: float = typer.Option(2.0, "--epochs", help="Training epochs per candidate."),
+    batch_size: int = typer.Option(64, "--batch-size", help="Training batch size."),
+    refine: int = typer.Option(0, "--refine", help="Then train the K front members nearest "
+                               "the knee longer and recompute the front."),
+    refine_epochs: float | None = typer.Option(None, "--refine-epochs", help="Epochs for "
+                                               "--refine (default: 4 x --epochs)."),
     profiles: list[Path] = typer.Option([], "--profiles", help=PROFILES_HELP),
     no_retime: bool = typer.Option(False, "--no-retime", help="Do not re-time the front."),
     as_json: bool = typer.Option(False, "--json", help="Print the front as JSON."),
@@ -83,26 +94,14 @@ def search(
     check_output(csv, ".csv")
     check_output(plot, ".png")
 
-    with search_progress(enabled=not as_json) as (on_start, on_progress):
+    with search_progress(enabled=not as_json) as (on_start, on_progress, on_train):
         result = run_search(
-            device=device,
-            max_mb=max_mb,
-            max_ms=max_ms,
-            max_ram_mb=max_ram_mb,
-            space=space,
-            trials=trials,
-            timeout=timeout,
-            seed=seed,
-            sampler=sampler,
-            storage=storage,
-            study=study,
-            input_size=input_size,
-            num_classes=num_classes,
-            proxy=proxy,
-            profiles=profiles,
-            retime=not no_retime,
-            on_start=on_start,
-            on_progress=on_progress,
+            device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb, space=space,
+            trials=trials, timeout=timeout, seed=seed, sampler=sampler, storage=storage,
+            study=study, input_size=input_size, num_classes=num_classes, proxy=proxy,
+            data=data, epochs=epochs, batch_size=batch_size, refine=refine,
+            refine_epochs=refine_epochs, profiles=profiles, retime=not no_retime,
+            on_start=on_start, on_progress=on_progress, on_train=on_train,
         )
     emit(result, as_json, csv, plot)
 
@@ -121,6 +120,32 @@ def front(
     check_output(csv, ".csv")
     check_output(plot, ".png")
     emit(load_result(study, storage), as_json, csv, plot)
+
+
+@app.command()
+def refine(
+    study: str = typer.Option(..., "--study", help="Study name (searched with --data)."),
+    top: int = typer.Option(3, "--top", help="How many front members to train longer."),
+    epochs: float = typer.Option(8.0, "--epochs", help="Epochs for each."),
+    storage: str = typer.Option("sqlite:///autosq.db", "--storage", help="Optuna storage URL."),
+    as_json: bool = typer.Option(False, "--json", help="Print the new front as JSON."),
+) -> None:
+    """Train the front members nearest the knee longer; update their accuracy and the front."""
+    from autosq.errors import UsageError
+    from autosq.progress import search_progress
+    from autosq.refine import refine_front
+    from autosq.study import load_result, open_study
+
+    if top < 1:
+        raise UsageError(f"--top must be >= 1; got {top}")
+    st = open_study(storage, study, None)
+    with search_progress(enabled=not as_json) as (_, _p, on_train):
+        changes = refine_front(st, storage, top, epochs, on_train=on_train)
+    if not as_json:
+        for c in changes:
+            typer.echo(f"trial {c['trial']}: val_top1 {c['before']:.4f} -> {c['after']:.4f} "
+                       f"({c['epochs']:g} epochs)")
+    emit(load_result(study, storage), as_json, None, None)
 
 
 @app.command()
