@@ -37,6 +37,7 @@ def _root(
 # Registration: each module adds its command to `app` (imports are light; see module docs).
 from autosq.cli import arch as _arch  # noqa: E402, F401
 from autosq.cli import devices as _devices  # noqa: E402, F401
+from autosq.cli import export as _export  # noqa: E402, F401
 from autosq.cli import measure as _measure  # noqa: E402, F401
 from autosq.cli import proxy_check as _proxy_check  # noqa: E402, F401
 from autosq.cli import search as _search  # noqa: E402, F401
@@ -78,6 +79,12 @@ def main(argv: list[str] | None = None) -> int:
         if debug:
             raise
         _error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        return 1
+    except Exception as exc:  # a bug: still one line, and the way to see more
+        if debug:
+            raise
+        _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
+               "traceback, and please report it)")
         return 1
     if isinstance(result, int):
         return result

@@ -1,0 +1,52 @@
+"""``autosq export``: write the chosen candidate as a deployable, checked file with its card."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+from autosq.cli import app
+
+
+@app.command()
+def export(
+    study: str = typer.Option(..., "--study", help="Study name."),
+    out: Path = typer.Option(..., "--out", "-o", help="Output file (.onnx, or .pt)."),
+    trial: int | None = typer.Option(None, "--trial", help="Trial number to export."),
+    recommended: bool = typer.Option(False, "--recommended", help="Export the front's "
+                                     "recommended member (the knee)."),
+    fmt: str = typer.Option("onnx", "--format", help="onnx (self-contained, checked) or pt "
+                            "(state_dict + config)."),
+    quantize: str | None = typer.Option(None, "--quantize", help="int8: static per-channel "
+                                        "QDQ, calibrated on real images."),
+    data: str | None = typer.Option(None, "--data", help="Train on this data first (folder or "
+                                    "builtin:shapes); without it the weights are untrained."),
+    epochs: float = typer.Option(5.0, "--epochs", help="Training epochs with --data."),
+    storage: str = typer.Option("sqlite:///autosq.db", "--storage", help="Optuna storage URL."),
+) -> None:
+    """Rebuild a trial's model, (train it,) check it and write it with metadata and a card."""
+    from autosq.export import export_candidate
+
+    report = export_candidate(study, storage, out, trial=trial, recommended=recommended,
+                              fmt=fmt, quantize=quantize, data=data, epochs=epochs)
+    card = report.card
+    acc = card["accuracy"]
+    typer.echo(f"wrote {report.path} ({card['size_bytes']:,} bytes, trial {card['trial']}, "
+               f"{card['precision']}) and its card {report.card_path}")
+    if acc["value"] is not None:
+        typer.echo(f"accuracy {acc['value']:.4f} {acc['kind']} ({acc['epochs']:g} epochs on "
+                   f"{acc['data']})")
+    else:
+        typer.echo(f"accuracy: {acc['note']}")
+    if "checks" in card:
+        c = card["checks"]
+        typer.echo(f"checks: {c['onnx_checker']}; ONNX Runtime vs torch max abs diff "
+                   f"{c['max_abs_diff_vs_torch']:.2g}, top-1 agreement "
+                   f"{c['top1_agreement_vs_torch']:.0%}")
+    q = card.get("quantization")
+    if q:
+        s, lat, a = q["size_bytes"], q["latency_ms"], q["accuracy"]
+        typer.echo(f"int8: size {s['fp32']:,} -> {s['int8']:,} bytes ({s['int8'] / s['fp32']:.0%})"
+                   f"; latency {lat['fp32']:.2f} -> {lat['int8']:.2f} ms {lat['kind']}; "
+                   f"{a['kind']} {a['fp32']:.3f} -> {a['int8']:.3f}")
