@@ -85,7 +85,9 @@ def parse_profile(text: str, where: str) -> DeviceProfile:
         ["name", "description", "cpu", "cores", "ram_mb", "budget", "runtime", "latency"]
     )
     budget = top.table("budget")
-    runtime = top.table("runtime")
+    # Every runtime key has a default, so the table itself may be left out.
+    runtime = top.table("runtime", required=False) or TomlTable(where, {}, ProfileError,
+                                                               "runtime.")
     latency = top.table("latency")
     assert budget is not None and runtime is not None and latency is not None
     budget.check_known(["max_mb", "max_ms", "max_ram_mb"])

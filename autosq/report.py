@@ -18,6 +18,7 @@ from autosq.errors import UsageError
 from autosq.front import KNEE_RULE
 
 if TYPE_CHECKING:
+    from autosq.comparison import Comparison
     from autosq.latency import LatencyResult
     from autosq.profiles import DeviceProfile
     from autosq.proxy_check import ProxyCheck
@@ -373,3 +374,72 @@ def print_proxy_check(check: ProxyCheck) -> None:
     accs = [a["val_top1"] for a in check.archs]
     console.print(f"validation top-1 ranged {min(accs):.3f}..{max(accs):.3f}; best proxy by "
                   f"Kendall tau: {check.best()}")
+
+
+def write_rows_csv(rows: list[dict[str, Any]], path: Path) -> None:
+    """Any list of flat rows as CSV."""
+    import pandas as pd
+
+    _atomic_write(path, lambda tmp: pd.DataFrame(rows).to_csv(tmp, index=False))
+
+
+def print_compare(c: Comparison) -> None:
+    """Side by side per device, and a grid of best accuracy when budgets are lists."""
+    console = get_console()
+    table = Table(title=f"What the budget buys: study {c.study!r} (accuracy {c.accuracy_kind})",
+                  title_justify="left")
+    for col in ("device", "max MiB", "max ms", "fit", "best accuracy", "latency ms",
+                "size MiB", "trial", "recommended"):
+        table.add_column(col, justify="left" if col == "device" else "right")
+    for r in c.rows:
+        best = "-" if r["best_accuracy"] is None else f"{r['best_accuracy']:.4g}"
+        lat = "-" if r["latency_ms"] is None else f"{r['latency_ms']:.3g} {r['latency_kind']}"
+        size = "-" if r["size_mb"] is None else f"{r['size_mb']:.2f}"
+        table.add_row(r["device"], f"{r['max_mb']:g}",
+                      "-" if r["max_ms"] is None else f"{r['max_ms']:g}",
+                      str(r["feasible_count"]), best, lat, size,
+                      "-" if r["trial"] is None else str(r["trial"]),
+                      "-" if r["recommended_trial"] is None else str(r["recommended_trial"]))
+    console.print(table)
+    budgets = sorted({(r["max_mb"], r["max_ms"] or 0.0) for r in c.rows})
+    if len(budgets) > 1:
+        grid = Table(title="Best accuracy per device and budget (MiB / ms)", title_justify="left")
+        grid.add_column("device")
+        for mb, ms in budgets:
+            grid.add_column(f"{mb:g}/{ms:g}" if ms else f"{mb:g}/-", justify="right")
+        for dev in dict.fromkeys(r["device"] for r in c.rows):
+            cells = {(r["max_mb"], r["max_ms"] or 0.0): r["best_accuracy"] for r in c.rows
+                     if r["device"] == dev}
+            grid.add_row(dev, *("-" if cells[b] is None else f"{cells[b]:.4g}" for b in budgets))
+        console.print(grid)
+    for note in c.notes:
+        console.print(f"note: {note}")
+
+
+def plot_compare(c: Comparison, path: Path) -> None:
+    """Each device's candidates and front, accuracy against latency, with budget lines."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from autosq.front import pareto_front
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for i, (dev, pts) in enumerate(c.points.items()):
+        colour = f"C{i}"
+        ax.scatter([p[2] for p in pts], [p[1] for p in pts], s=10, c=colour, alpha=0.3)
+        front = sorted((pts[j] for j in pareto_front([(p[1], p[2], p[3]) for p in pts])),
+                       key=lambda p: p[2])
+        ax.plot([p[2] for p in front], [p[1] for p in front], "o-", c=colour, label=dev)
+    for ms in sorted({r["max_ms"] for r in c.rows if r["max_ms"]}):
+        ax.axvline(ms, c="grey", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel(f"accuracy ({c.accuracy_kind})")
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(f"{c.study}: the same candidates on each device")
+    fig.tight_layout()
+    _atomic_write(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    plt.close(fig)

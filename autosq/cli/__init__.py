@@ -36,6 +36,7 @@ def _root(
 
 # Registration: each module adds its command to `app` (imports are light; see module docs).
 from autosq.cli import arch as _arch  # noqa: E402, F401
+from autosq.cli import compare as _compare  # noqa: E402, F401
 from autosq.cli import devices as _devices  # noqa: E402, F401
 from autosq.cli import export as _export  # noqa: E402, F401
 from autosq.cli import measure as _measure  # noqa: E402, F401
