@@ -33,6 +33,16 @@ def random_config(rng: random.Random, **fixed: Any) -> SqueezeNetConfig:
     return SqueezeNetConfig(**fields)
 
 
+@pytest.fixture(autouse=True)
+def _isolated_cache(tmp_path_factory: pytest.TempPathFactory,
+                    monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every test gets its own autosq cache folder: nothing touches ~/.cache, and cached
+    reference timings or datasets never leak between tests."""
+    from autosq.latency import CACHE_ENV
+
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+
+
 @pytest.fixture
 def make_configs() -> Callable[[int, int], list[SqueezeNetConfig]]:
     """make_configs(n, seed): n random valid configs, reproducibly."""

@@ -10,15 +10,14 @@ from typing import Any
 
 import optuna
 import pytest
+from util import FAST
 
 from autosq.comparison import JSON_KEYS, compare_study, parse_budgets
 from autosq.errors import AgentError, UsageError
-from autosq.latency import CACHE_ENV, TimingProtocol
+from autosq.latency import CACHE_ENV
 from autosq.study import run_search
 
 Cli = Callable[..., tuple[int, str, str]]
-FAST = TimingProtocol(warmup_runs=2, warmup_seconds=0.0, block_runs=3, block_seconds=0.005,
-                      min_blocks=2, target_gap=0.5, max_seconds=0.3)
 ESTIMATED = ["rpi3b", "rpi4", "rpi5", "jetson-nano"]
 
 

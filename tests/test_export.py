@@ -14,16 +14,14 @@ import onnx
 import optuna
 import pytest
 import torch
+from util import FAST
 
 from autosq.arch import SqueezeNetConfig, preset
 from autosq.errors import StudyError, UsageError
 from autosq.export import export_candidate
-from autosq.latency import CACHE_ENV, TimingProtocol
 from autosq.model import build
 from autosq.study import run_search
 
-FAST = TimingProtocol(warmup_runs=2, warmup_seconds=0.0, block_runs=3, block_seconds=0.005,
-                      min_blocks=2, target_gap=0.5, max_seconds=0.3)
 V11 = """
 name = "v11"
 [fixed]
@@ -39,11 +37,6 @@ low = 0.125
 high = {high}
 step = 0.125
 """
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
 
 
 def _space(tmp_path: Path, precision: str = "", high: float = 0.125) -> str:

@@ -11,23 +11,15 @@ from typing import Any
 
 import optuna
 import pytest
+from util import FAST
 
 from autosq.errors import StudyError, UsageError
 from autosq.front import dominates
-from autosq.latency import CACHE_ENV, TimingProtocol
+from autosq.latency import CACHE_ENV
 from autosq.result import JSON_KEYS
 from autosq.study import run_search
 
 Cli = Callable[..., tuple[int, str, str]]
-FAST = TimingProtocol(
-    warmup_runs=2,
-    warmup_seconds=0.0,
-    block_runs=3,
-    block_seconds=0.005,
-    min_blocks=2,
-    target_gap=0.5,
-    max_seconds=0.3,
-)
 
 
 @pytest.fixture

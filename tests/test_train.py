@@ -11,23 +11,16 @@ from typing import Any
 import optuna
 import pytest
 import torch
+from util import FAST
 
 from autosq.arch import preset
 from autosq.data import load_dataset
 from autosq.errors import StudyError, UsageError
-from autosq.latency import CACHE_ENV, TimingProtocol
 from autosq.model import build
 from autosq.study import run_search
 from autosq.train import Recipe, deployed_form, fit, training_form
 
 Cli = Callable[..., tuple[int, str, str]]
-FAST = TimingProtocol(warmup_runs=2, warmup_seconds=0.0, block_runs=3, block_seconds=0.005,
-                      min_blocks=2, target_gap=0.5, max_seconds=0.3)
-
-
-@pytest.fixture(autouse=True)
-def _cache(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
 
 
 def test_folding_batchnorm_is_exact() -> None:
