@@ -120,3 +120,11 @@ def test_proxy_check_cli(cli: Cli) -> None:
         assert -1.0 <= row["kendall"] <= 1.0 or row["kendall"] != row["kendall"]
     code, _, err = cli("proxy-check", "--archs", "2")
     assert code == 2 and "--archs must be >= 3" in err
+
+
+def test_refine_cli_bad_input(cli: Cli, tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    code, _, err = cli("refine", "--study", "nope", "--storage", url)
+    assert code == 2 and "no study 'nope'" in err and len(err.strip().splitlines()) == 1
+    code, _, err = cli("refine", "--study", "nope", "--top", "0", "--storage", url)
+    assert code == 2 and "--top must be >= 1" in err
