@@ -186,6 +186,12 @@ def check_output(path: Path | None, suffix: str) -> None:
         raise UsageError(f"cannot write {path}: expected a {suffix} file name")
 
 
+def check_outputs(csv: Path | None, plot: Path | None) -> None:
+    """Check the --csv and --plot destinations before a command does any work."""
+    check_output(csv, ".csv")
+    check_output(plot, ".png")
+
+
 def _atomic_write(path: Path, write: Callable[[Path], None]) -> None:
     """Write through a temporary file in the same folder and rename: never half a file."""
     path = Path(path)

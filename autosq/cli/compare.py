@@ -34,10 +34,9 @@ def compare(
     """For each device: how many candidates fit, the best accuracy that fits (with its latency,
     size and trial) and the recommended member; lists of budgets make a grid."""
     from autosq.comparison import parse_budgets, run_compare
-    from autosq.report import check_output, plot_compare, print_compare, write_rows_csv
+    from autosq.report import check_outputs, plot_compare, print_compare, write_rows_csv
 
-    check_output(csv, ".csv")
-    check_output(plot, ".png")
+    check_outputs(csv, plot)
     names = [d.strip() for d in devices.split(",") if d.strip()]
     result = run_compare(names, parse_budgets(max_mb, "--max-mb"),
                          parse_budgets(max_ms, "--max-ms"), study=study, storage=storage,

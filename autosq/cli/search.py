@@ -88,11 +88,10 @@ def search(
     plot: Path | None = typer.Option(None, "--plot", help="Draw the front to this PNG file."),
 ) -> None:
     from autosq.progress import search_progress
-    from autosq.report import check_output
+    from autosq.report import check_outputs
     from autosq.study import run_search
 
-    check_output(csv, ".csv")
-    check_output(plot, ".png")
+    check_outputs(csv, plot)
 
     with search_progress(enabled=not as_json) as (on_start, on_progress, on_train):
         result = run_search(
@@ -114,11 +113,10 @@ def front(
     csv: Path | None = typer.Option(None, "--csv", help="Write the front to this CSV file."),
     plot: Path | None = typer.Option(None, "--plot", help="Draw the front to this PNG file."),
 ) -> None:
-    from autosq.report import check_output
+    from autosq.report import check_outputs
     from autosq.study import load_result
 
-    check_output(csv, ".csv")
-    check_output(plot, ".png")
+    check_outputs(csv, plot)
     emit(load_result(study, storage), as_json, csv, plot)
 
 
