@@ -1,30 +1,60 @@
-"""Client of the on-device agent (latency kind ``device``). Not available yet."""
+"""Client of the on-device agent (:mod:`autosq.agent`): latency kind ``device``."""
 
 from __future__ import annotations
 
+import json
+import urllib.error
+import urllib.request
 from collections.abc import Sequence
+from urllib.parse import urlencode
 
 from autosq.errors import AgentError
 from autosq.latency import LatencyResult, TimingProtocol
 
 
 class AgentTimer:
-    """Times models on a device through its agent at ``url``."""
+    """Times models on a device through its agent at ``url`` (one request per model)."""
 
     kind = "device"
 
-    def __init__(
-        self,
-        url: str,
-        threads: int,
-        graph_optimization: str,
-        protocol: TimingProtocol | None = None,
-    ) -> None:
-        self.url = url
+    def __init__(self, url: str, threads: int, graph_optimization: str,
+                 protocol: TimingProtocol | None = None, timeout: float = 120.0) -> None:
+        self.url = url.rstrip("/")
         self.threads = threads
+        self.graph_optimization = graph_optimization
+        self.timeout = timeout
+
+    def _hint(self) -> str:
+        return ("start it on the device with `autosq agent --host 0.0.0.0 --port PORT` and "
+                "check the profile's [latency] url")
 
     def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
-        raise AgentError(f"timing through an agent ({self.url}) is not implemented yet")
+        query = {"threads": self.threads, "graph_optimization": self.graph_optimization}
+        if budget_ms is not None:
+            query["budget_ms"] = budget_ms
+        request = urllib.request.Request(f"{self.url}/time?{urlencode(query)}", data=onnx_bytes,
+                                         method="POST",
+                                         headers={"Content-Type": "application/octet-stream"})
+        try:
+            with urllib.request.urlopen(request, timeout=self.timeout) as response:
+                payload = json.loads(response.read())
+        except urllib.error.HTTPError as exc:
+            try:
+                message = json.loads(exc.read()).get("error", str(exc))
+            except ValueError:
+                message = str(exc)
+            raise AgentError(f"the agent at {self.url} refused the model: {message}") from None
+        except (urllib.error.URLError, OSError, ValueError) as exc:
+            reason = getattr(exc, "reason", exc)
+            raise AgentError(f"cannot reach the agent at {self.url} ({reason}); "
+                             f"{self._hint()}") from None
+        try:
+            return LatencyResult(**payload)
+        except TypeError:
+            raise AgentError(f"the agent at {self.url} answered something that is not a "
+                             "timing (another program on that port, or another autosq "
+                             "version?)") from None
 
     def time_many(self, models: Sequence[bytes]) -> list[LatencyResult]:
+        """One after another: the agent serves one timing at a time."""
         return [self.time(m) for m in models]

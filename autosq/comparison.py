@@ -8,7 +8,7 @@ is obtained per device:
   study's own estimates and ``host`` timings are made) by the device's calibration;
 - a ``measured`` device with the same settings reuses those times; with other settings, the
   candidates are timed now, together and interleaved;
-- an ``agent`` device times them on the device.
+- an ``agent`` device has them timed on the device, one after another.
 
 Then each device gets its own feasible set per budget (size, latency, the device's activation
 memory budget), its best accuracy and its recommended member (the knee of its own front).

@@ -35,6 +35,7 @@ def _root(
 
 
 # Registration: each module adds its command to `app` (imports are light; see module docs).
+from autosq.cli import agent as _agent  # noqa: E402, F401
 from autosq.cli import arch as _arch  # noqa: E402, F401
 from autosq.cli import compare as _compare  # noqa: E402, F401
 from autosq.cli import devices as _devices  # noqa: E402, F401
