@@ -132,6 +132,7 @@ class Evaluator:
 
     def analyse(self, values: dict[str, Any]) -> Candidate:
         """The analytic part: config, plan, cost and the size and memory constraints."""
+        t0 = time.perf_counter()
         config = make_config(values, self.input_size, self.num_classes)
         _, precision = split_values(values)
         cost = cost_of(plan(config))
@@ -143,15 +144,16 @@ class Evaluator:
             # Unknown until timed; samplers want the same constraint names on every trial, and
             # a skipped candidate is infeasible through its size or memory anyway.
             constraints["latency_ms"] = 0.0
-        return Candidate(
-            values, config, precision, cost.params, cost.macs, size, cost.peak_mem_mb, constraints
-        )
-
-    def evaluate(self, values: dict[str, Any], seed: int = 0) -> Candidate:
-        """Measure one candidate, cheapest checks first."""
-        t0 = time.perf_counter()
-        c = self.analyse(values)
+        c = Candidate(values, config, precision, cost.params, cost.macs, size,
+                      cost.peak_mem_mb, constraints)
         c.seconds["analyse"] = time.perf_counter() - t0
+        return c
+
+    def evaluate(self, values: dict[str, Any], seed: int = 0,
+                 analysed: Candidate | None = None) -> Candidate:
+        """Measure one candidate, cheapest checks first (``analysed``: its :meth:`analyse`,
+        when the caller already has it)."""
+        c = analysed if analysed is not None else self.analyse(values)
         over = [k for k, v in c.constraints.items() if v > 0]
         if over:
             c.skipped = "over budget before timing: " + ", ".join(over)

@@ -200,7 +200,7 @@ class Search:
                 rec["values"] = values
                 rec["duplicate"] = True
                 return self._record(trial, rec)
-            candidate = self.evaluator.evaluate(values, seed=trial.number)
+            candidate = self.evaluator.evaluate(values, seed=trial.number, analysed=candidate)
         except AutosqError as exc:
             trial.set_user_attr("fail_reason", str(exc))
             raise

@@ -10,8 +10,8 @@ a training form and evaluated in their deployed form:
   place of the final ReLU, so that no output dies;
 - deployed form: each BatchNorm folded exactly into its conv's weights and bias, the final
   ReLU restored. That is the plain SqueezeNet (torchvision's names and shapes), the network
-  that is exported and timed, and validation top-1 is measured on it. (Same recipe: 60% on
-  builtin:shapes where the plain one stayed at 10%.)
+  that is exported and timed, and validation top-1 is measured on it. (In a probe of 300
+  AdamW steps at 32px, squeezenet1_1 reached 60% this way where the plain one stayed at 10%.)
 
 The recipe: AdamW (lr 2e-3, weight decay 0.01 on conv weights only), a linear warm-up over
 the first 10% of the steps then a cosine decay to zero, label smoothing 0.1, batch 64, light

@@ -65,3 +65,14 @@ def test_agent_profile_measures_on_the_device(cli: Cli, agent_url: str, tmp_path
                          "--json")
     assert code == 0, err
     assert json.loads(out)["latency_kind"] == "device"
+
+
+def test_agent_port_in_use_is_one_line(cli: Cli) -> None:
+    import socket
+
+    with socket.socket() as busy:
+        busy.bind(("127.0.0.1", 0))
+        busy.listen()
+        code, _, err = cli("agent", "--port", str(busy.getsockname()[1]))
+    assert code == 2 and "cannot listen on 127.0.0.1:" in err
+    assert len(err.strip().splitlines()) == 1
