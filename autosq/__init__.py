@@ -1,59 +1,161 @@
 """autosq: hardware-aware search of the SqueezeNet family.
 
-The public surface is small and imports nothing heavy: torch and onnxruntime load only when a
-function that needs them runs.
+The public API, keyword-only and typed. It imports nothing heavy: torch, onnxruntime and optuna
+load only when a function that needs them runs. Every error it raises is an
+:class:`~autosq.errors.AutosqError` whose message names the Python parameter at fault.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Sequence
+from pathlib import Path
+from typing import TYPE_CHECKING
 
-from autosq.arch import Plan, SqueezeNetConfig, plan, preset
-from autosq.cost import Cost, cost
+from autosq.arch.config import SqueezeNetConfig
+from autosq.arch.cost import Cost, cost
+from autosq.arch.plan import Plan, plan
+from autosq.arch.presets import preset
 from autosq.errors import AutosqError
+from autosq.study.compare import Comparison
+from autosq.study.records import TrialRecord
+from autosq.study.refine import RefineChange
+from autosq.study.result import FrontMember, SearchResult, load_result
+from autosq.study.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
-    import pandas as pd
-
-    from autosq.result import SearchResult
+    from autosq.accuracy.train import OnStep
+    from autosq.measure.protocol import TimingProtocol
+    from autosq.study.export import ExportReport
+    from autosq.study.run import OnProgress, OnStart
 
 __version__ = "0.1.0"
 
+Budgets = Sequence[float | None] | float | None
 
-def search(device: str = "host", max_mb: float | None = None, **kwargs: Any) -> SearchResult:
+
+def search(
+    *,
+    device: str = "host",
+    max_mb: float | None = None,
+    max_ms: float | None = None,
+    max_ram_mb: float | None = None,
+    space: str = "default",
+    trials: int = 50,
+    timeout: float | None = None,
+    seed: int | None = 0,
+    sampler: str = "tpe",
+    storage: str = DEFAULT_STORAGE,
+    study: str | None = None,
+    input_size: int | None = None,
+    num_classes: int | None = None,
+    proxy: str = "synflow",
+    data: str | None = None,
+    epochs: float = 2.0,
+    batch_size: int = 64,
+    refine: int = 0,
+    refine_epochs: float | None = None,
+    profiles: Sequence[str | Path] = (),
+    retime: bool = True,
+    protocol: TimingProtocol | None = None,
+    on_progress: OnProgress | None = None,
+    on_start: OnStart | None = None,
+    on_train: OnStep | None = None,
+) -> SearchResult:
     """Search SqueezeNets that fit ``device``; ``result.front`` is a pandas DataFrame.
 
-    ``autosq.search(device="rpi4", max_mb=5)`` runs the same search as the CLI. Keyword
-    arguments are those of :func:`autosq.study.run_search` (space, trials, seed, sampler,
-    storage, study, input_size, num_classes, max_ms, max_ram_mb, ...).
+    ``autosq.search(device="rpi4", max_mb=5)`` runs the same search as the CLI; see
+    :func:`autosq.study.run.run_search` for every parameter.
     """
-    from autosq.study import run_search
+    from autosq.study.run import run_search
 
-    return run_search(device=device, max_mb=max_mb, **kwargs)
+    return run_search(
+        device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb, space=space,
+        trials=trials, timeout=timeout, seed=seed, sampler=sampler, storage=storage,
+        study=study, input_size=input_size, num_classes=num_classes, proxy=proxy, data=data,
+        epochs=epochs, batch_size=batch_size, refine=refine, refine_epochs=refine_epochs,
+        profiles=profiles, retime=retime, protocol=protocol, on_progress=on_progress,
+        on_start=on_start, on_train=on_train,
+    )
 
 
-def compare(devices: list[str], max_mb: list[float | None] | float | None = None,
-            max_ms: list[float | None] | float | None = None, **kwargs: Any) -> pd.DataFrame:
-    """What the same budget buys on each device, as a DataFrame (one row per device and
-    budget). Keyword arguments are those of :func:`autosq.comparison.run_compare` (study, storage,
-    space, trials, ...)."""
-    from autosq.comparison import run_compare
+def compare(
+    *,
+    devices: Sequence[str],
+    max_mb: Budgets = None,
+    max_ms: Budgets = None,
+    study: str | None = None,
+    storage: str = DEFAULT_STORAGE,
+    space: str = "default",
+    trials: int = 50,
+    input_size: int | None = None,
+    profiles: Sequence[str | Path] = (),
+    protocol: TimingProtocol | None = None,
+) -> Comparison:
+    """What the same budget buys on each device: ``result.rows`` (one per device and budget),
+    ``result.notes`` (how each device's latency was obtained), ``result.frame`` (a DataFrame).
 
-    def as_list(v: list[float | None] | float | None) -> list[float | None]:
-        return list(v) if isinstance(v, list) else [v]
+    Budgets are a number or a list of numbers (a grid); None takes the study's size budget and
+    no latency budget. Without ``study``, a search on the first device is run first.
+    """
+    from autosq.errors import UsageError
+    from autosq.study.compare import run_compare
 
-    return run_compare(devices, as_list(max_mb), as_list(max_ms), **kwargs).frame
+    if isinstance(devices, str):
+        raise UsageError(f"devices must be a list of device names; got the string {devices!r}")
+
+    def as_list(name: str, v: Budgets) -> list[float | None]:
+        values = list(v) if isinstance(v, Sequence) else [v]
+        for x in values:
+            if x is not None and not (isinstance(x, (int, float)) and 0 < x < float("inf")):
+                raise UsageError(f"{name} values must be finite numbers > 0; got {x!r}")
+        return values or [None]
+
+    return run_compare(list(devices), as_list("max_mb", max_mb), as_list("max_ms", max_ms),
+                       study=study, storage=storage, space=space, trials=trials,
+                       input_size=input_size, profiles=profiles, protocol=protocol)
+
+
+def refine(*, study: str, top: int = 3, epochs: float = 8.0, storage: str = DEFAULT_STORAGE,
+           on_train: OnStep | None = None) -> list[RefineChange]:
+    """Train the ``top`` front members of a study searched with data nearest the knee for
+    ``epochs``; their new accuracy replaces the search's wherever the study is read."""
+    from autosq.study.refine import refine_front
+    from autosq.study.storage import load_study
+
+    return refine_front(load_study(storage, study), storage, top, epochs, on_train=on_train)
+
+
+def export(*, study: str, out: str | Path, trial: int | None = None, recommended: bool = False,
+           fmt: str = "onnx", quantize: str | None = None, data: str | None = None,
+           epochs: float = 5.0, storage: str = DEFAULT_STORAGE,
+           profiles: Sequence[str | Path] = ()) -> ExportReport:
+    """Write a study's ``trial`` (or its ``recommended`` member) as a checked ONNX file (or a
+    PyTorch state_dict with ``fmt="pt"``) with a JSON card beside it; see
+    :func:`autosq.study.export.export_candidate`."""
+    from autosq.study.export import export_candidate
+
+    return export_candidate(study=study, out=out, storage=storage, trial=trial,
+                            recommended=recommended, fmt=fmt, quantize=quantize, data=data,
+                            epochs=epochs, profiles=profiles)
 
 
 __all__ = [
     "AutosqError",
+    "Comparison",
     "Cost",
+    "FrontMember",
     "Plan",
+    "RefineChange",
+    "SearchResult",
     "SqueezeNetConfig",
+    "TrialRecord",
     "__version__",
     "compare",
     "cost",
+    "export",
+    "load_result",
     "plan",
     "preset",
+    "refine",
     "search",
 ]

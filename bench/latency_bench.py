@@ -21,9 +21,9 @@ import sys
 
 PLAIN_LOOP = r"""
 import sys, time, numpy as np, onnxruntime as ort
-from autosq.arch import preset
-from autosq.model import build
-from autosq.onnx_io import export_bytes
+from autosq.arch.model import build
+from autosq.arch.presets import preset
+from autosq.measure.onnx import export_bytes
 name = sys.argv[1]
 data = export_bytes(build(preset(name), seed=0), 224)
 so = ort.SessionOptions(); so.intra_op_num_threads = 1; so.inter_op_num_threads = 1

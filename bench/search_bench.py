@@ -23,14 +23,17 @@ from typing import Any
 
 import optuna
 
-from autosq.accuracy import ProxyAccuracy
-from autosq.evaluate import Budget, Evaluator
-from autosq.front import Point, normalized_hypervolume, pareto_front
-from autosq.latency import LocalTimer, TimingProtocol, timer_for
-from autosq.profiles import load_profile
-from autosq.result import build_result
-from autosq.space import load_space
-from autosq.study import TRIAL_ATTR, is_feasible, objectives_of, run_search
+from autosq.accuracy.estimators import ProxyAccuracy
+from autosq.arch.space import load_space
+from autosq.measure import timer_for
+from autosq.measure.local import LocalTimer
+from autosq.measure.profiles import load_profile
+from autosq.measure.protocol import TimingProtocol
+from autosq.study.evaluate import Evaluator
+from autosq.study.pareto import Point, normalized_hypervolume, pareto_front
+from autosq.study.records import Budget, TrialRecord, load_records
+from autosq.study.result import build_result
+from autosq.study.run import run_search
 
 
 def part_a(trials: int, folder: Path) -> None:
@@ -39,13 +42,13 @@ def part_a(trials: int, folder: Path) -> None:
     result = run_search(device="rpi4", max_mb=5, trials=trials, storage=storage, retime=False)
     search_wall = time.perf_counter() - t0
     study = optuna.load_study(study_name=result.study_name, storage=storage)
-    recs = [t.user_attrs[TRIAL_ATTR] for t in study.trials if TRIAL_ATTR in t.user_attrs]
-    fresh = [r for r in recs if not r.get("duplicate")]
-    skipped = [r for r in fresh if r.get("skipped")]
-    timed = [r for r in fresh if r.get("latency")]
+    recs = load_records(study)
+    fresh = [r for r in recs if not r.duplicate]
+    skipped = [r for r in fresh if r.skipped]
+    timed = [r for r in fresh if r.latency is not None]
 
-    def total(key: str, rows: list[dict[str, Any]] = fresh) -> float:
-        return sum(r["seconds"].get(key, 0.0) for r in rows)
+    def total(key: str, rows: list[TrialRecord] = fresh) -> float:
+        return sum(r.seconds.get(key, 0.0) for r in rows)
 
     runs = total("timing_runs")
     phases = {"timed inference runs (the floor)": runs,
@@ -66,10 +69,10 @@ def part_a(trials: int, folder: Path) -> None:
     if skipped:
         print(f"   skipped candidates cost {1e3 * total('analyse', skipped) / len(skipped):.2f} ms"
               f" each (plan and cost); a timed one cost "
-              f"{sum(sum(r['seconds'].values()) - r['seconds'].get('timing_runs', 0) for r in timed) / max(1, len(timed)):.2f} s")  # noqa: E501
+              f"{sum(sum(r.seconds.values()) - r.seconds.get('timing_runs', 0) for r in timed) / max(1, len(timed)):.2f} s")  # noqa: E501
     t1 = time.perf_counter()
     final = build_result(study, storage, retime=timer_for(load_profile("rpi4")))
-    print(f"   re-timing the front together: {len(final.rows)} members in "
+    print(f"   re-timing the front together: {len(final.members)} members in "
           f"{time.perf_counter() - t1:.1f} s; {len(final.notes)} dropped for the latency budget")
 
 
@@ -91,8 +94,7 @@ def part_b(trials: int, folder: Path) -> None:
         clock[sampler] = time.perf_counter() - t0
         study = optuna.load_study(study_name=r.study_name,
                                   storage=f"sqlite:///{folder / sampler}.db")
-        recs = [t.user_attrs[TRIAL_ATTR] for t in study.trials if TRIAL_ATTR in t.user_attrs]
-        fronts[sampler] = [objectives_of(x) for x in recs if is_feasible(x)]
+        fronts[sampler] = [x.objectives for x in load_records(study) if x.feasible]
     ev = Evaluator(LocalTimer(protocol=BENCH), Budget(budget), ProxyAccuracy(), size, 1000)
     t0 = time.perf_counter()
     seen: dict[str, Point] = {}

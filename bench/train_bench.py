@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import torch
 
-from autosq.arch import preset
-from autosq.data import load_dataset
-from autosq.train import Recipe, fit
+from autosq.accuracy.datasets import load_dataset
+from autosq.accuracy.train import Recipe, fit
+from autosq.arch.presets import preset
 
 
 def main() -> None:

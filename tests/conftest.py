@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import random
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
 
-from autosq.arch import SqueezeNetConfig
+from autosq.arch.config import SqueezeNetConfig
 
 
 def random_config(rng: random.Random, **fixed: Any) -> SqueezeNetConfig:
@@ -34,13 +35,15 @@ def random_config(rng: random.Random, **fixed: Any) -> SqueezeNetConfig:
 
 
 @pytest.fixture(autouse=True)
-def _isolated_cache(tmp_path_factory: pytest.TempPathFactory,
-                    monkeypatch: pytest.MonkeyPatch) -> None:
-    """Every test gets its own autosq cache folder: nothing touches ~/.cache, and cached
-    reference timings or datasets never leak between tests."""
-    from autosq.latency import CACHE_ENV
+def isolated_cache(tmp_path_factory: pytest.TempPathFactory,
+                   monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Every test gets its own autosq cache folder (returned): nothing touches ~/.cache, and
+    cached reference timings or datasets never leak between tests."""
+    from autosq._io import CACHE_ENV
 
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path_factory.mktemp("cache")))
+    path = tmp_path_factory.mktemp("cache")
+    monkeypatch.setenv(CACHE_ENV, str(path))
+    return path
 
 
 @pytest.fixture

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from autosq.latency import TimingProtocol
+from autosq.measure.protocol import TimingProtocol
 
 # A timing protocol for tests: real ONNX Runtime runs, but few and short, so a tiny model
 # times in tens of milliseconds. The default protocol is measured by bench/, not here.

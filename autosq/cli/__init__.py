@@ -1,4 +1,5 @@
-"""The ``autosq`` command line: one module per command, heavy imports inside the commands.
+"""The ``autosq`` command line: presentation only. One module per command, registered here
+explicitly; heavy imports inside the commands, so ``autosq --help`` loads no torch.
 
 :func:`main` runs the Typer app without Click's standalone mode so that every error, a usage
 error from Click or an :class:`~autosq.errors.AutosqError` from the library, becomes one line on
@@ -12,10 +13,24 @@ import sys
 import typer
 
 # Typer >= 0.20 vendors Click as typer._click (no separate click package). Its exception classes
-# are what non-standalone mode raises, so catching them needs this private import.
+# are what non-standalone mode raises, so catching them needs this private import: pyproject.toml
+# holds typer to the versions that have it (>= 0.20, < 0.30), and a test checks the names.
 from typer._click import exceptions as click_exc
 from typer._click.utils import echo
 
+from autosq.cli import (
+    agent,
+    arch,
+    compare,
+    devices,
+    export,
+    front,
+    measure,
+    proxy_check,
+    refine,
+    search,
+    spaces,
+)
 from autosq.errors import AutosqError
 
 app = typer.Typer(
@@ -34,15 +49,17 @@ def _root(
     """autosq: find the SqueezeNet that fits your device."""
 
 
-# Registration: each module adds its command to `app` (imports are light; see module docs).
-from autosq.cli import agent as _agent  # noqa: E402, F401
-from autosq.cli import arch as _arch  # noqa: E402, F401
-from autosq.cli import compare as _compare  # noqa: E402, F401
-from autosq.cli import devices as _devices  # noqa: E402, F401
-from autosq.cli import export as _export  # noqa: E402, F401
-from autosq.cli import measure as _measure  # noqa: E402, F401
-from autosq.cli import proxy_check as _proxy_check  # noqa: E402, F401
-from autosq.cli import search as _search  # noqa: E402, F401
+app.command("search", help=search.HELP)(search.search)
+app.command("front", help=front.HELP)(front.front)
+app.command("refine")(refine.refine)
+app.command("spaces")(spaces.spaces)
+app.command("arch")(arch.arch)
+app.command("devices")(devices.devices)
+app.command("measure")(measure.measure)
+app.command("compare")(compare.compare)
+app.command("export")(export.export)
+app.command("proxy-check")(proxy_check.proxy_check)
+app.command("agent")(agent.agent)
 
 
 def _error(message: str) -> None:

@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import typer
 
-from autosq.cli import app
+from autosq.cli._options import between
 
 
-@app.command()
 def agent(
     host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on (0.0.0.0 for "
                              "every interface; only on a network you trust)."),
-    port: int = typer.Option(8765, "--port", help="Port to listen on."),
+    port: int = typer.Option(8765, "--port", callback=between(0, 65535),
+                             help="Port to listen on (0: any free port)."),
 ) -> None:
     """Run the on-device agent: profiles with `source = "agent"` time their models here."""
-    from autosq.agent import info, make_server
     from autosq.errors import UsageError
+    from autosq.measure.agent_server import info, make_server
 
     try:
         server = make_server(host, port)
-    except OSError as exc:
-        raise UsageError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
+    except (OSError, OverflowError) as exc:
+        reason = getattr(exc, "strerror", None) or exc
+        raise UsageError(f"cannot listen on {host}:{port}: {reason}") from None
     d = info()
     typer.echo(f"autosq agent on http://{host}:{server.server_port} ({d['cpu']}, {d['cores']} "
                f"cores, onnxruntime {d['onnxruntime']}); Ctrl-C stops it")

@@ -6,10 +6,9 @@ import json
 
 import typer
 
-from autosq.cli import app
+from autosq.cli._options import json_option
 
 
-@app.command()
 def arch(
     preset: str | None = typer.Argument(
         None, help="A named preset (squeezenet1_0, squeezenet1_1, ...); flags override it."
@@ -28,13 +27,14 @@ def arch(
     conv1_filters: int | None = typer.Option(None, "--conv1", help="Filters of conv1."),
     num_classes: int | None = typer.Option(None, "--num-classes", help="Output classes."),
     input_size: int | None = typer.Option(None, "--input-size", help="Input side in pixels."),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object instead of tables."),
+    as_json: bool = json_option("one JSON object"),
 ) -> None:
     """Print the layers of a configuration and its params, MACs, size and peak memory."""
-    from autosq.arch import SqueezeNetConfig, plan
-    from autosq.arch import preset as get_preset
-    from autosq.cost import cost_of
-    from autosq.report import arch_json, print_arch
+    from autosq.arch.config import SqueezeNetConfig
+    from autosq.arch.cost import cost_of
+    from autosq.arch.plan import plan
+    from autosq.arch.presets import preset as get_preset
+    from autosq.cli.render import arch_json, print_arch
 
     overrides = {
         "base_e": base_e,

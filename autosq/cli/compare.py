@@ -7,11 +7,17 @@ from pathlib import Path
 
 import typer
 
-from autosq.cli import app
-from autosq.cli.devices import PROFILES_HELP
+from autosq.cli._options import (
+    at_least,
+    check_outputs,
+    csv_option,
+    json_option,
+    plot_option,
+    profiles_option,
+    storage_option,
+)
 
 
-@app.command()
 def compare(
     devices: str = typer.Option(..., "--devices", help="Comma-separated device profiles, e.g. "
                                 "rpi3b,rpi4,rpi5,jetson-nano."),
@@ -21,31 +27,38 @@ def compare(
                                       "40 or 20,50,100 (default: none)."),
     study: str | None = typer.Option(None, "--study", help="Reuse this study's candidates "
                                      "(default: run a search on the first device first)."),
-    storage: str = typer.Option("sqlite:///autosq.db", "--storage", help="Optuna storage URL."),
-    trials: int = typer.Option(50, "--trials", help="Trials when a search is run first."),
+    storage: str = storage_option(),
+    trials: int = typer.Option(50, "--trials", callback=at_least(1),
+                               help="Trials when a search is run first."),
     space: str = typer.Option("default", "--space", help="Space when a search is run first."),
-    input_size: int | None = typer.Option(None, "--input-size", help="Input side when a "
-                                          "search is run first."),
-    profiles: list[Path] = typer.Option([], "--profiles", help=PROFILES_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
-    csv: Path | None = typer.Option(None, "--csv", help="Write the table to this CSV file."),
-    plot: Path | None = typer.Option(None, "--plot", help="Overlay the devices' fronts (PNG)."),
+    input_size: int | None = typer.Option(None, "--input-size", callback=at_least(1),
+                                          help="Input side when a search is run first."),
+    profiles: list[Path] = profiles_option(),
+    as_json: bool = json_option(),
+    csv: Path | None = csv_option("the table"),
+    plot: Path | None = plot_option("the devices' fronts"),
 ) -> None:
     """For each device: how many candidates fit, the best accuracy that fits (with its latency,
     size and trial) and the recommended member; lists of budgets make a grid."""
-    from autosq.comparison import parse_budgets, run_compare
-    from autosq.report import check_outputs, plot_compare, print_compare, write_rows_csv
+    from autosq._io import write_file
+    from autosq.cli.render import print_compare
+    from autosq.errors import UsageError
+    from autosq.study.compare import parse_budgets, run_compare
 
     check_outputs(csv, plot)
     names = [d.strip() for d in devices.split(",") if d.strip()]
+    if not names:
+        raise UsageError("--devices needs at least one device name")
     result = run_compare(names, parse_budgets(max_mb, "--max-mb"),
                          parse_budgets(max_ms, "--max-ms"), study=study, storage=storage,
                          space=space, trials=trials, input_size=input_size, profiles=profiles)
     if csv is not None:
-        write_rows_csv(result.rows, csv)
+        write_file(csv, lambda tmp: result.frame.to_csv(tmp, index=False))
     if plot is not None:
-        plot_compare(result, plot)
+        from autosq.cli.plots import compare_plot, draw_compare
+
+        draw_compare(compare_plot(result), plot)
     if as_json:
-        typer.echo(json.dumps(result.rows, indent=2))
+        typer.echo(json.dumps(result.to_json(), indent=2))
     else:
         print_compare(result)

@@ -7,19 +7,16 @@ from pathlib import Path
 
 import typer
 
-from autosq.cli import app
-
-PROFILES_HELP = "Extra folder of device profiles (*.toml); wins over shipped ones. Repeatable."
+from autosq.cli._options import json_option, profiles_option
 
 
-@app.command()
 def devices(
-    profiles: list[Path] = typer.Option([], "--profiles", help=PROFILES_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print a JSON list instead of a table."),
+    profiles: list[Path] = profiles_option(),
+    as_json: bool = json_option("a JSON list"),
 ) -> None:
     """List the device profiles (shipped, from --profiles and from $AUTOSQ_PROFILES)."""
-    from autosq.profiles import list_profiles
-    from autosq.report import print_devices
+    from autosq.cli.render import print_devices
+    from autosq.measure.profiles import list_profiles
 
     found = list_profiles(profiles)
     if as_json:

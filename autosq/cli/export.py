@@ -6,30 +6,44 @@ from pathlib import Path
 
 import typer
 
-from autosq.cli import app
+from autosq.cli._options import one_of, positive, profiles_option, storage_option
+
+FORMATS = ("onnx", "pt")
 
 
-@app.command()
 def export(
     study: str = typer.Option(..., "--study", help="Study name."),
     out: Path = typer.Option(..., "--out", "-o", help="Output file (.onnx, or .pt)."),
     trial: int | None = typer.Option(None, "--trial", help="Trial number to export."),
     recommended: bool = typer.Option(False, "--recommended", help="Export the front's "
                                      "recommended member (the knee)."),
-    fmt: str = typer.Option("onnx", "--format", help="onnx (self-contained, checked) or pt "
-                            "(state_dict + config)."),
-    quantize: str | None = typer.Option(None, "--quantize", help="int8: static per-channel "
-                                        "QDQ, calibrated on real images."),
+    fmt: str = typer.Option("onnx", "--format", callback=one_of(FORMATS),
+                            help="onnx (self-contained, checked) or pt (state_dict + config)."),
+    quantize: str | None = typer.Option(None, "--quantize", callback=one_of(("int8",)),
+                                        help="int8: static per-channel QDQ, calibrated on real "
+                                        "images."),
     data: str | None = typer.Option(None, "--data", help="Train on this data first (folder or "
                                     "builtin:shapes); without it the weights are untrained."),
-    epochs: float = typer.Option(5.0, "--epochs", help="Training epochs with --data."),
-    storage: str = typer.Option("sqlite:///autosq.db", "--storage", help="Optuna storage URL."),
+    epochs: float = typer.Option(5.0, "--epochs", callback=positive(),
+                                 help="Training epochs with --data."),
+    storage: str = storage_option(),
+    profiles: list[Path] = profiles_option(),
 ) -> None:
     """Rebuild a trial's model, (train it,) check it and write it with metadata and a card."""
-    from autosq.export import export_candidate
+    from autosq.errors import UsageError
+    from autosq.study.export import check_destination, export_candidate
 
-    report = export_candidate(study, storage, out, trial=trial, recommended=recommended,
-                              fmt=fmt, quantize=quantize, data=data, epochs=epochs)
+    if (trial is None) == (not recommended):
+        raise UsageError("give either --trial N or --recommended")
+    suffix = ".onnx" if fmt == "onnx" else ".pt"
+    if out.suffix.lower() != suffix:
+        raise UsageError(f"--out must end with {suffix} for --format {fmt}; got {out}")
+    if quantize and fmt != "onnx":
+        raise UsageError("--quantize int8 makes an ONNX model: use --format onnx")
+    check_destination(out, fmt)
+    report = export_candidate(study=study, out=out, storage=storage, trial=trial,
+                              recommended=recommended, fmt=fmt, quantize=quantize, data=data,
+                              epochs=epochs, profiles=profiles)
     card = report.card
     acc = card["accuracy"]
     typer.echo(f"wrote {report.path} ({card['size_bytes']:,} bytes, trial {card['trial']}, "
@@ -38,7 +52,7 @@ def export(
         typer.echo(f"accuracy {acc['value']:.4f} {acc['kind']} ({acc['epochs']:g} epochs on "
                    f"{acc['data']})")
     else:
-        typer.echo(f"accuracy: {acc['note']}")
+        typer.echo(f"accuracy: {acc['note'].replace('pass data', 'pass --data')}")
     if "checks" in card:
         c = card["checks"]
         typer.echo(f"checks: {c['onnx_checker']}; ONNX Runtime vs torch max abs diff "

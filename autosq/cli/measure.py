@@ -7,11 +7,9 @@ from pathlib import Path
 
 import typer
 
-from autosq.cli import app
-from autosq.cli.devices import PROFILES_HELP
+from autosq.cli._options import at_least, json_option, positive, profiles_option
 
 
-@app.command()
 def measure(
     model: Path | None = typer.Argument(None, help="An ONNX file to time."),
     device: str = typer.Option("host", "--device", "-d", help="Device profile name or .toml file."),
@@ -19,18 +17,21 @@ def measure(
         None, "--preset", help="Time a named preset instead of a file."
     ),
     input_size: int | None = typer.Option(
-        None, "--input-size", help="Input side for --preset (default: the profile's)."
+        None, "--input-size", callback=at_least(1),
+        help="Input side for --preset (default: the profile's)."
     ),
-    num_classes: int = typer.Option(1000, "--num-classes", help="Classes for --preset."),
+    num_classes: int = typer.Option(1000, "--num-classes", callback=at_least(1),
+                                    help="Classes for --preset."),
     max_ms: float | None = typer.Option(
-        None, "--max-ms", help="Latency budget: stop early once clearly over it."
+        None, "--max-ms", callback=positive(),
+        help="Latency budget: stop early once clearly over it."
     ),
-    profiles: list[Path] = typer.Option([], "--profiles", help=PROFILES_HELP),
-    as_json: bool = typer.Option(False, "--json", help="Print one JSON object."),
+    profiles: list[Path] = profiles_option(),
+    as_json: bool = json_option("one JSON object"),
 ) -> None:
     """Time a model with ONNX Runtime for a device: measured here, estimated, or on its agent."""
     from autosq.errors import UsageError
-    from autosq.profiles import load_profile
+    from autosq.measure.profiles import load_profile
 
     if (model is None) == (preset is None):
         raise UsageError("give either MODEL.onnx or --preset NAME (not both, not neither)")
@@ -41,17 +42,18 @@ def measure(
         onnx_bytes = model.read_bytes()
         what = str(model)
     else:
-        from autosq.arch import preset as get_preset
-        from autosq.model import build
-        from autosq.onnx_io import export_bytes
+        from autosq.arch.model import build
+        from autosq.arch.presets import preset as get_preset
+        from autosq.measure.onnx import export_bytes
 
         assert preset is not None
         size = input_size or profile.input_size
         config = get_preset(preset, input_size=size, num_classes=num_classes)
         onnx_bytes = export_bytes(build(config, seed=0), size)
         what = f"{preset} @ {size}x{size}"
-    from autosq.latency import TimingProtocol, timer_for
-    from autosq.report import print_latency
+    from autosq.cli.render import print_latency
+    from autosq.measure import timer_for
+    from autosq.measure.protocol import TimingProtocol
 
     result = timer_for(profile, TimingProtocol.careful()).time(onnx_bytes, max_ms)
     if as_json:

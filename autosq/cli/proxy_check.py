@@ -6,31 +6,31 @@ import json
 
 import typer
 
-from autosq.cli import app
+from autosq.cli._options import at_least, between, json_option, positive
 
 
-@app.command("proxy-check")
 def proxy_check(
     data: str = typer.Option("builtin:shapes", "--data", help="ImageFolder folder or "
                              "builtin:shapes."),
     space: str = typer.Option("tiny", "--space", help="Space to sample architectures from."),
-    archs: int = typer.Option(16, "--archs", help="How many architectures to train."),
-    epochs: float = typer.Option(2.0, "--epochs", help="Training epochs per architecture."),
-    input_size: int = typer.Option(32, "--input-size", help="Input side in pixels."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the sample and the training."),
-    as_json: bool = typer.Option(False, "--json", help="Print JSON."),
+    archs: int = typer.Option(16, "--archs", callback=at_least(3),
+                              help="How many architectures to train (>= 3)."),
+    epochs: float = typer.Option(2.0, "--epochs", callback=positive(),
+                                 help="Training epochs per architecture."),
+    input_size: int = typer.Option(32, "--input-size", callback=at_least(8),
+                                   help="Input side in pixels."),
+    seed: int = typer.Option(0, "--seed", callback=between(0, 2**32 - 1),
+                             help="Seed of the sample and the training."),
+    as_json: bool = json_option(),
 ) -> None:
     """Train a sample of architectures and print each proxy's Spearman and Kendall rank
     correlation with their validation top-1."""
-    from autosq.data import load_dataset
-    from autosq.errors import UsageError
-    from autosq.proxy_check import run_proxy_check
-    from autosq.report import get_console, print_proxy_check
-    from autosq.space import load_space
-    from autosq.train import Recipe
+    from autosq.accuracy.datasets import load_dataset
+    from autosq.accuracy.proxy_check import run_proxy_check
+    from autosq.accuracy.train import Recipe
+    from autosq.arch.space import load_space
+    from autosq.cli.render import get_console, print_proxy_check
 
-    if archs < 3:
-        raise UsageError(f"--archs must be >= 3 for a rank correlation; got {archs}")
     sp = load_space(space)
     ds = load_dataset(data, input_size, seed=seed)
     console = get_console(stderr=True)

@@ -1,0 +1,54 @@
+"""How accurate a candidate is: datasets, CPU training, zero-cost proxies, and the estimators a
+search uses. Kinds: ``val_top1`` (trained and validated on the user's data) and ``proxy`` (a
+zero-cost score of the untrained network: only its ranking means something)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, fields
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from autosq.arch.config import SqueezeNetConfig
+
+ACCURACY_KINDS = ("val_top1", "supernet", "proxy")
+
+
+@dataclass(frozen=True)
+class AccuracySetting:
+    """Where a study's accuracy objective comes from (stored with the study)."""
+
+    kind: str
+    proxy: str | None = None
+    data: str | None = None
+    epochs: float | None = None
+    batch_size: int | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form: the fields that apply to this kind."""
+        return {f.name: getattr(self, f.name) for f in fields(self)
+                if getattr(self, f.name) is not None}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> AccuracySetting:
+        """Read the stored form (unknown keys are ignored)."""
+        known = {f.name for f in fields(cls)}
+        return cls(**{k: v for k, v in data.items() if k in known})
+
+
+class AccuracyEstimator(Protocol):
+    """Gives a candidate its accuracy objective: a proxy score, or validation top-1."""
+
+    kind: str
+    expensive: bool
+
+    def score(self, config: SqueezeNetConfig, seed: int) -> tuple[float, dict[str, Any]]:
+        """(accuracy, details of how it was obtained) of a configuration."""
+        ...
+
+    def describe(self) -> AccuracySetting:
+        """What the study records about this estimator."""
+        ...
+
+
+__all__ = ["ACCURACY_KINDS", "AccuracyEstimator", "AccuracySetting"]

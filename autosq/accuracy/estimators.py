@@ -1,0 +1,85 @@
+"""The accuracy estimators a search uses: a zero-cost proxy (kind ``proxy``) or a short
+training run on the user's data (kind ``val_top1``), and :func:`make_accuracy` to pick one."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from autosq.accuracy import AccuracyEstimator, AccuracySetting
+from autosq.accuracy.proxies import PROXIES
+from autosq.arch.config import SqueezeNetConfig
+from autosq.errors import UsageError
+
+if TYPE_CHECKING:
+    from autosq.accuracy.datasets import Dataset
+    from autosq.accuracy.train import OnStep, Recipe
+
+DEFAULT_PROXY = "synflow"
+
+
+class ProxyAccuracy:
+    """Scores candidates with a zero-cost proxy (see :mod:`autosq.accuracy.proxies`)."""
+
+    kind = "proxy"
+    expensive = False
+
+    def __init__(self, name: str = DEFAULT_PROXY) -> None:
+        if name not in PROXIES:
+            raise UsageError(f"unknown proxy {name!r}; known proxies: {', '.join(PROXIES)}")
+        self.name = name
+
+    def score(self, config: SqueezeNetConfig, seed: int) -> tuple[float, dict[str, Any]]:
+        """The proxy's score of the seeded, untrained network."""
+        from autosq.accuracy.proxies import proxy_score
+
+        return proxy_score(self.name, config, seed=seed), {"proxy": self.name}
+
+    def describe(self) -> AccuracySetting:
+        """``proxy`` and which one."""
+        return AccuracySetting(kind=self.kind, proxy=self.name)
+
+
+class TrainedAccuracy:
+    """Accuracy objective from a short training run (kind ``val_top1``)."""
+
+    kind = "val_top1"
+    expensive = True
+
+    def __init__(self, data: Dataset, recipe: Recipe, on_step: OnStep | None = None) -> None:
+        self.data = data
+        self.recipe = recipe
+        self.on_step = on_step
+
+    def score(self, config: SqueezeNetConfig, seed: int) -> tuple[float, dict[str, Any]]:
+        """Validation top-1 after training with the recipe, and how it was obtained."""
+        from autosq.accuracy.train import train
+
+        result = train(config, self.data, self.recipe, seed=seed, on_step=self.on_step)
+        return result.val_top1, {"data": self.data.name, "n_train": len(self.data.train_x),
+                                 "n_val": len(self.data.val_x), **result.to_dict()}
+
+    def describe(self) -> AccuracySetting:
+        """``val_top1``, on which data, for how long."""
+        return AccuracySetting(kind=self.kind, data=self.data.name, epochs=self.recipe.epochs,
+                               batch_size=self.recipe.batch_size)
+
+
+def make_accuracy(proxy: str, data: str | None, epochs: float, batch_size: int,
+                  input_size: int, num_classes: int | None,
+                  on_train: OnStep | None = None) -> tuple[AccuracyEstimator, int]:
+    """(accuracy estimator, number of classes) for a search: trained on ``data`` when given
+    (the classes follow the data), else the zero-cost ``proxy`` (1000 classes by default)."""
+    if data is None:
+        classes = 1000 if num_classes is None else num_classes
+        if classes < 1:
+            raise UsageError(f"num_classes must be >= 1; got {classes}")
+        return ProxyAccuracy(proxy), classes
+    from autosq.accuracy.datasets import load_dataset
+    from autosq.accuracy.train import Recipe
+
+    recipe = Recipe(epochs=epochs, batch_size=batch_size)
+    ds = load_dataset(data, input_size)
+    if num_classes is not None and num_classes != ds.num_classes:
+        raise UsageError(f"num_classes={num_classes} does not match the data: {data} has "
+                         f"{ds.num_classes} classes (leave num_classes out to follow the data)")
+    return TrainedAccuracy(ds, recipe, on_train), ds.num_classes

@@ -1,0 +1,114 @@
+"""Option definitions shared by several commands, and the checks of ranges and choices.
+
+The CLI checks what it can before any work, naming the flag (``--trials must be >= 1``); the
+library checks again, naming the Python parameter, for callers of the API. Output paths are
+checked here too, before a command does anything that takes time.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any, TypeVar
+
+import typer
+
+from autosq.errors import UsageError
+from autosq.study.storage import DEFAULT_STORAGE
+
+PROFILES_HELP = "Extra folder of device profiles (*.toml); wins over shipped ones. Repeatable."
+
+T = TypeVar("T")
+
+
+def _check(rule: Callable[[Any], bool], text: str) -> Callable[[typer.CallbackParam, T], T]:
+    def callback(param: typer.CallbackParam, value: T) -> T:
+        if value is not None and not rule(value):
+            flag = max(param.opts, key=len) if param.opts else str(param.name)
+            raise UsageError(f"{flag} must be {text}; got {value!r}")
+        return value
+
+    return callback
+
+
+Check = Callable[[typer.CallbackParam, T], T]
+
+
+def at_least(low: float) -> Check[T]:
+    """A callback accepting None or a number >= ``low``."""
+    return _check(lambda v: math.isfinite(v) and v >= low, f">= {low:g}")
+
+
+def positive() -> Check[T]:
+    """A callback accepting None or a finite number > 0."""
+    return _check(lambda v: math.isfinite(v) and v > 0, "a finite number > 0")
+
+
+def non_negative() -> Check[T]:
+    """A callback accepting None or a finite number >= 0 (0 often means 'none')."""
+    return _check(lambda v: math.isfinite(v) and v >= 0, "a finite number >= 0")
+
+
+def between(low: int, high: int) -> Check[T]:
+    """A callback accepting None or an integer in ``low..high``."""
+    return _check(lambda v: low <= v <= high, f"in {low}..{high}")
+
+
+def one_of(choices: Sequence[str]) -> Check[T]:
+    """A callback accepting None or one of ``choices``."""
+    return _check(lambda v: v in choices, f"one of {', '.join(choices)}")
+
+
+def non_empty() -> Check[T]:
+    """A callback accepting None or a string with something in it."""
+    return _check(lambda v: bool(str(v).strip()), "a non-empty name")
+
+
+def storage_option() -> Any:
+    """``--storage URL``."""
+    return typer.Option(DEFAULT_STORAGE, "--storage",
+                        help="Optuna storage URL (sqlite:///file.db, journal:///file.log, or a "
+                        "database server URL).")
+
+
+def profiles_option() -> Any:
+    """``--profiles DIR`` (repeatable)."""
+    return typer.Option([], "--profiles", help=PROFILES_HELP)
+
+
+def json_option(what: str = "JSON") -> Any:
+    """``--json``."""
+    return typer.Option(False, "--json", help=f"Print {what} instead of tables.")
+
+
+def csv_option(what: str) -> Any:
+    """``--csv FILE``."""
+    return typer.Option(None, "--csv", help=f"Write {what} to this CSV file.")
+
+
+def plot_option(what: str) -> Any:
+    """``--plot FILE.png``."""
+    return typer.Option(None, "--plot", help=f"Draw {what} to this PNG file.")
+
+
+def check_output(path: Path | None, suffix: str, flag: str) -> None:
+    """Fail before any work when an output file cannot be written where asked."""
+    if path is None:
+        return
+    path = Path(path)
+    if path.suffix.lower() != suffix:
+        raise UsageError(f"{flag}: cannot write {path}: expected a {suffix} file name")
+    if path.is_dir():
+        raise UsageError(f"{flag}: cannot write {path}: it is a folder")
+    if not path.parent.is_dir():
+        raise UsageError(f"{flag}: cannot write {path}: folder {path.parent} does not exist")
+    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+        raise UsageError(f"{flag}: cannot write {path}: permission denied")
+
+
+def check_outputs(csv: Path | None, plot: Path | None) -> None:
+    """Check the --csv and --plot destinations before a command does any work."""
+    check_output(csv, ".csv", "--csv")
+    check_output(plot, ".png", "--plot")

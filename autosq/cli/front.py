@@ -1,0 +1,54 @@
+"""``autosq front``: show the feasible Pareto front of a stored study; and how every command
+that ends with a front (search, front, refine) shows it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import typer
+
+from autosq.cli._options import check_outputs, csv_option, json_option, plot_option, storage_option
+
+if TYPE_CHECKING:
+    from autosq.study.result import SearchResult
+
+KNEE_HELP = (
+    "The recommended member is the front's knee: the member closest to the ideal corner once "
+    "accuracy, latency and size are each rescaled from best (0) to worst (1) over the front."
+)
+HELP = f"Show the feasible Pareto front of a stored study. {KNEE_HELP}"
+
+
+def emit(result: SearchResult, as_json: bool, csv: Path | None, plot: Path | None) -> None:
+    """Show a result the way the flags ask (shared by search, front and refine)."""
+    from autosq._io import write_file
+    from autosq.cli.render import print_front
+
+    if csv is not None:
+        write_file(csv, lambda tmp: result.front.to_csv(tmp, index=False))
+    if plot is not None:
+        from autosq.cli.plots import draw_front, front_plot
+
+        draw_front(front_plot(result), plot)
+    if as_json:
+        typer.echo(json.dumps(result.to_json(), indent=2))
+    else:
+        print_front(result)
+        for what, path in (("CSV", csv), ("plot", plot)):
+            if path is not None:
+                typer.echo(f"{what} written to {path}")
+
+
+def front(
+    study: str = typer.Option(..., "--study", help="Study name."),
+    storage: str = storage_option(),
+    as_json: bool = json_option("the front as JSON"),
+    csv: Path | None = csv_option("the front"),
+    plot: Path | None = plot_option("the front"),
+) -> None:
+    from autosq.study.result import load_result
+
+    check_outputs(csv, plot)
+    emit(load_result(study=study, storage=storage), as_json, csv, plot)

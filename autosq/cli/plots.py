@@ -1,0 +1,150 @@
+"""The PNG plots of ``search``/``front`` and ``compare``: what to draw is computed first, as
+plain data (:func:`front_plot`, :func:`compare_plot`), then drawn with matplotlib; the file is
+written atomically."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
+
+from autosq._io import write_file
+from autosq.study.pareto import pareto_front
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+    from autosq.study.compare import Comparison
+    from autosq.study.result import SearchResult
+
+XY = list[tuple[float, float]]
+
+
+class Panel(NamedTuple):
+    """One axis: the measured trials (fitting or not), the front, the pick, a budget line."""
+
+    xlabel: str
+    fits: XY
+    over: XY
+    front: XY
+    recommended: tuple[float, float] | None
+    budget: float | None
+
+
+class FrontPlot(NamedTuple):
+    """Accuracy against latency and against size, for one study."""
+
+    title: str
+    ylabel: str
+    panels: tuple[Panel, Panel]
+
+
+class DeviceSeries(NamedTuple):
+    """One device's candidates and front, accuracy against latency."""
+
+    device: str
+    points: XY
+    front: XY
+
+
+class ComparePlot(NamedTuple):
+    """Every device's candidates and front on one latency axis, with latency budget lines."""
+
+    title: str
+    ylabel: str
+    series: list[DeviceSeries]
+    budgets: list[float]
+
+
+def front_plot(result: SearchResult) -> FrontPlot:
+    """What the front plot shows."""
+    budget = result.settings.budget
+    members = result.members
+    kind = members[0].record.accuracy_kind if members else "accuracy"
+    rec = result.recommended
+    panels = []
+    for axis, label, limit in ((1, "latency (ms)", budget.max_ms),
+                               (2, "size (MiB)", budget.max_mb)):
+        front = sorted((m.point[axis], m.accuracy) for m in members)
+        panels.append(Panel(
+            xlabel=label,
+            fits=[(p[axis], p.accuracy) for p in result.cloud if p.feasible],
+            over=[(p[axis], p.accuracy) for p in result.cloud if not p.feasible],
+            front=front,
+            recommended=None if rec is None else (rec.point[axis], rec.accuracy),
+            budget=limit,
+        ))
+    lat_kind = members[0].latency_kind if members else ""
+    return FrontPlot(title=f"{result.study_name}: {result.settings.device}, latency {lat_kind}",
+                     ylabel=f"accuracy ({kind})", panels=(panels[0], panels[1]))
+
+
+def compare_plot(c: Comparison) -> ComparePlot:
+    """What the comparison plot shows."""
+    series = []
+    for dev, pts in c.points.items():
+        front_idx = pareto_front([(p.accuracy, p.latency_ms, p.size_mb) for p in pts])
+        front = sorted((pts[j].latency_ms, pts[j].accuracy) for j in front_idx)
+        series.append(DeviceSeries(dev, [(p.latency_ms, p.accuracy) for p in pts], front))
+    budgets = sorted({r.max_ms for r in c.rows if r.max_ms})
+    return ComparePlot(title=f"{c.study}: the same candidates on each device",
+                       ylabel=f"accuracy ({c.accuracy_kind})", series=series, budgets=budgets)
+
+
+def _save(fig: Figure, path: Path) -> None:
+    import matplotlib.pyplot as plt
+
+    try:
+        write_file(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+    finally:
+        plt.close(fig)
+
+
+def draw_front(plot: FrontPlot, path: Path) -> None:
+    """Draw a :class:`FrontPlot` to a PNG file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5))
+    for ax, panel in zip(axes, plot.panels, strict=True):
+        for pts, colour, name in ((panel.over, "#bbbbbb", "over budget"),
+                                  (panel.fits, "#6a9fd4", "fits")):
+            ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, c=colour, label=name)
+        ax.plot([p[0] for p in panel.front], [p[1] for p in panel.front], "o", c="#d62728",
+                label="Pareto front")
+        if panel.recommended is not None:
+            ax.plot(*panel.recommended, "*", c="black", ms=14, label="recommended")
+        if panel.budget:
+            ax.axvline(panel.budget, c="#d62728", ls="--", lw=1, label=f"budget {panel.budget:g}")
+        ax.set_xlabel(panel.xlabel)
+        ax.set_ylabel(plot.ylabel)
+        ax.grid(alpha=0.3)
+    axes[0].legend(fontsize=8, loc="lower right")
+    fig.suptitle(plot.title)
+    fig.tight_layout()
+    _save(fig, path)
+
+
+def draw_compare(plot: ComparePlot, path: Path) -> None:
+    """Draw a :class:`ComparePlot` to a PNG file."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 5))
+    for i, s in enumerate(plot.series):
+        colour = f"C{i}"
+        ax.scatter([p[0] for p in s.points], [p[1] for p in s.points], s=10, c=colour, alpha=0.3)
+        ax.plot([p[0] for p in s.front], [p[1] for p in s.front], "o-", c=colour, label=s.device)
+    for ms in plot.budgets:
+        ax.axvline(ms, c="grey", ls="--", lw=1)
+    ax.set_xscale("log")
+    ax.set_xlabel("latency (ms, log scale)")
+    ax.set_ylabel(plot.ylabel)
+    ax.grid(alpha=0.3)
+    ax.legend()
+    ax.set_title(plot.title)
+    fig.tight_layout()
+    _save(fig, path)

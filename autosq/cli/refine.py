@@ -1,0 +1,32 @@
+"""``autosq refine``: train the front members nearest the knee longer; update the front."""
+
+from __future__ import annotations
+
+import typer
+
+from autosq.cli._options import at_least, json_option, positive, storage_option
+from autosq.cli.front import emit
+
+
+def refine(
+    study: str = typer.Option(..., "--study", help="Study name (searched with --data)."),
+    top: int = typer.Option(3, "--top", callback=at_least(1),
+                            help="How many front members to train longer."),
+    epochs: float = typer.Option(8.0, "--epochs", callback=positive(), help="Epochs for each."),
+    storage: str = storage_option(),
+    as_json: bool = json_option("the new front as JSON"),
+) -> None:
+    """Train the front members nearest the knee longer; update their accuracy and the front."""
+    from autosq.cli.progress import search_progress
+    from autosq.study.refine import refine_front
+    from autosq.study.result import build_result
+    from autosq.study.storage import load_study
+
+    st = load_study(storage, study)
+    with search_progress(enabled=not as_json) as (_, _p, on_train):
+        changes = refine_front(st, storage, top, epochs, on_train=on_train)
+    if not as_json:
+        for c in changes:
+            typer.echo(f"trial {c.trial}: val_top1 {c.before:.4f} -> {c.after:.4f} "
+                       f"({c.epochs:g} epochs)")
+    emit(build_result(st, storage), as_json, None, None)

@@ -1,0 +1,307 @@
+"""What autosq shows a person in a terminal: rich tables, and the JSON objects other tools
+read. Presentation only: every number comes computed from the library."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from rich.console import Console
+from rich.table import Table
+
+from autosq.study.pareto import KNEE_RULE
+
+if TYPE_CHECKING:
+    from autosq.accuracy.proxy_check import ProxyCheck
+    from autosq.arch.cost import Cost
+    from autosq.arch.plan import Plan
+    from autosq.arch.space import SearchSpace
+    from autosq.measure.profiles import DeviceProfile
+    from autosq.measure.protocol import LatencyResult
+    from autosq.study.compare import Comparison
+    from autosq.study.result import SearchResult
+
+
+def get_console(stderr: bool = False) -> Console:
+    """A console on stdout (or stderr); when not a terminal, wide enough that tables written to
+    a file or a pipe are never truncated."""
+    console = Console(stderr=stderr)
+    if not console.is_terminal:
+        console = Console(stderr=stderr, width=160)
+    return console
+
+
+def _hw(n: int) -> str:
+    return f"{n}x{n}"
+
+
+def arch_json(p: Plan, c: Cost) -> dict[str, Any]:
+    """The ``autosq arch --json`` object: totals, config and layers."""
+    return {
+        **c.to_dict(),
+        "arch_id": p.config.arch_id,
+        "config": p.config.to_dict(),
+        "layers": [
+            {
+                "name": lay.name,
+                "kind": lay.kind,
+                "module": lay.module,
+                "inputs": list(lay.inputs),
+                "cin": lay.cin,
+                "cout": lay.cout,
+                "kernel": lay.kernel,
+                "stride": lay.stride,
+                "in_hw": lay.in_hw,
+                "out_hw": lay.out_hw,
+                "params": lay.params,
+                "macs": lay.macs,
+            }
+            for lay in p.layers
+        ],
+    }
+
+
+def print_arch(p: Plan, c: Cost, title: str | None = None) -> None:
+    """The per-layer table and the totals of a plan."""
+    cfg = p.config
+    head = title or "custom"
+    table = Table(
+        title=f"{head}: {cfg.macro}, base_e={cfg.base_e} incr_e={cfg.incr_e} freq={cfg.freq} "
+        f"pct_3x3={cfg.pct_3x3:g} sr={cfg.sr:g} bypass={cfg.bypass}, "
+        f"{cfg.input_size}x{cfg.input_size}, {cfg.num_classes} classes",
+        title_justify="left",
+    )
+    for col, just in [
+        ("layer", "left"),
+        ("kind", "left"),
+        ("channels", "right"),
+        ("k/s", "right"),
+        ("output", "right"),
+        ("params", "right"),
+        ("MACs", "right"),
+    ]:
+        table.add_column(col, justify=just, no_wrap=True)  # type: ignore[arg-type]
+    for lay in p.layers:
+        ks = f"{lay.kernel}/{lay.stride}" if lay.kind in ("conv", "maxpool") else ""
+        table.add_row(
+            lay.name,
+            lay.kind,
+            f"{lay.cin}->{lay.cout}",
+            ks,
+            _hw(lay.out_hw),
+            f"{lay.params:,}" if lay.params else "",
+            f"{lay.macs:,}" if lay.macs else "",
+        )
+    console = get_console()
+    console.print(table)
+    totals = Table(show_header=False, box=None)
+    totals.add_column(style="bold")
+    totals.add_column(justify="right")
+    totals.add_row("params", f"{c.params:,}")
+    totals.add_row("conv MACs", f"{c.macs:,}")
+    totals.add_row(
+        "size fp32 / fp16 / int8",
+        f"{c.size_mb('fp32'):.2f} / {c.size_mb('fp16'):.2f} / {c.size_mb('int8'):.2f} MiB",
+    )
+    totals.add_row("peak activation memory", f"{c.peak_mem_mb:.2f} MiB (fp32, batch 1)")
+    totals.add_row("arch id", cfg.arch_id)
+    console.print(totals)
+
+
+def print_devices(profiles: list[DeviceProfile]) -> None:
+    """The ``autosq devices`` table."""
+    table = Table(title="Device profiles", title_justify="left")
+    for col in (
+        "device",
+        "description",
+        "max MiB",
+        "max ms",
+        "max RAM MiB",
+        "threads",
+        "latency",
+        "calibration / file",
+    ):
+        table.add_column(col)
+    for p in profiles:
+        how = p.latency_source
+        detail = p.path
+        if p.calibration is not None:
+            c = p.calibration
+            detail = f"{c.reference}@{c.reference_input_size} = {c.device_ms:g} ms ({p.path})"
+        elif p.agent_url:
+            detail = f"agent {p.agent_url}"
+        table.add_row(
+            p.name,
+            p.description,
+            f"{p.max_mb:g}",
+            "-" if p.max_ms is None else f"{p.max_ms:g}",
+            "-" if p.max_ram_mb is None else f"{p.max_ram_mb:g}",
+            str(p.threads),
+            how,
+            detail,
+        )
+    get_console().print(table)
+
+
+def print_latency(what: str, profile: DeviceProfile, r: LatencyResult) -> None:
+    """The ``autosq measure`` summary."""
+    t = Table(show_header=False, box=None, title=f"{what} on {profile.name}", title_justify="left")
+    t.add_column(style="bold")
+    t.add_column()
+    t.add_row("latency (median)", f"{r.latency_ms:.2f} ms  [{r.latency_kind}]")
+    t.add_row("p90 / min", f"{r.p90_ms:.2f} / {r.min_ms:.2f} ms")
+    t.add_row(
+        "runs",
+        f"{r.runs} in {r.blocks} blocks (stopped: {r.stop}; "
+        f"two quietest blocks {r.block_gap:.1%} apart)",
+    )
+    t.add_row("spread (p90-p10)/median", f"{r.spread:.1%}")
+    t.add_row("threads", f"{r.threads} on CPUs {r.protocol.get('cpus')}")
+    t.add_row("onnxruntime", f"{r.protocol.get('onnxruntime')} {r.protocol.get('provider')}")
+    if r.scale is not None and r.host_ms is not None:
+        cal = r.protocol.get("calibration", {})
+        t.add_row(
+            "estimated from",
+            f"{r.host_ms:.2f} ms here x {r.scale:.3f} "
+            f"({cal.get('reference')} is {cal.get('device_ms')} ms there, "
+            f"{cal.get('reference_host_ms', 0):.2f} ms here)",
+        )
+        t.add_row("source", str(cal.get("source")))
+    if r.over_budget:
+        t.add_row("budget", "[red]over the latency budget[/red]")
+    get_console().print(t)
+
+
+def print_front(result: SearchResult) -> None:
+    """The front table and what the user needs to act on it."""
+    console = get_console()
+    s = result.settings
+    c = result.counts
+    console.print(
+        f"[bold]{result.study_name}[/bold]: {s.device}, budget {s.budget.describe()}, space "
+        f"{s.space}, {s.input_size}x{s.input_size}, {s.num_classes} classes. {c.trials} trials: "
+        f"{c.complete} complete ({c.skipped} skipped before timing), {c.failed} failed, "
+        f"{c.feasible} fit the budget."
+    )
+    if not result.members:
+        console.print(f"[red]{result.nearest_miss}[/red]")
+        return
+    table = Table(title="Feasible Pareto front (* recommended)", title_justify="left")
+    cols = ["", "trial", "macro", "base_e", "incr_e", "freq", "pct_3x3", "sr", "bypass", "prec",
+            "accuracy", "latency ms", "size MiB", "params", "MMACs", "peak MiB"]
+    for col in cols:
+        table.add_column(
+            col, justify="left" if col in ("", "macro", "bypass", "prec") else "right", no_wrap=True
+        )
+    for m in result.members:
+        r = m.record
+        cfg = r.config
+        table.add_row(
+            "*" if m.recommended else "",
+            str(m.trial),
+            cfg.macro,
+            str(cfg.base_e),
+            str(cfg.incr_e),
+            str(cfg.freq),
+            f"{cfg.pct_3x3:.2f}",
+            f"{cfg.sr:.3f}",
+            cfg.bypass,
+            r.precision,
+            f"{m.accuracy:.4g} {r.accuracy_kind}",
+            f"{m.latency_ms:.3g} {m.latency_kind}",
+            f"{r.size_mb:.2f}",
+            f"{r.params:,}",
+            f"{r.macs / 1e6:,.0f}",
+            f"{r.peak_mem_mb:.2f}",
+        )
+    console.print(table)
+    ref = result.reference
+    console.print(
+        f"hypervolume {result.hypervolume:.4g} (reference: accuracy {ref[0]:.4g}, "
+        f"{ref[1]:g} ms, {ref[2]:g} MiB); latencies {result.retimed}."
+    )
+    for note in result.notes:
+        console.print(f"note: {note}")
+    console.print(f"* {KNEE_RULE}")
+    console.print(
+        f"study {result.study_name!r} in {result.storage}; show again with "
+        f"`autosq front --study {result.study_name} --storage {result.storage}`."
+    )
+
+
+def print_spaces(spaces: list[SearchSpace]) -> None:
+    """The ``autosq spaces`` table."""
+    from autosq.arch.space import space_size
+
+    table = Table(title="Search spaces", title_justify="left")
+    for col in ("space", "description", "dimensions", "fixed", "points"):
+        table.add_column(col)
+    for sp in spaces:
+        dims = []
+        for d in sp.dims:
+            if d.kind == "categorical":
+                dims.append(f"{d.name} in {{{', '.join(map(str, d.choices))}}}")
+            else:
+                step = f" step {d.step:g}" if d.step else (" log" if d.log else "")
+                dims.append(f"{d.name} {d.low:g}..{d.high:g}{step}")
+        fixed = ", ".join(f"{k}={v}" for k, v in sp.fixed.items()) or "-"
+        size = space_size(sp)
+        table.add_row(
+            sp.name,
+            sp.description,
+            "\n".join(dims),
+            fixed,
+            "continuous" if size == float("inf") else f"{size:,.0f}",
+        )
+    get_console().print(table)
+
+
+def print_proxy_check(check: ProxyCheck) -> None:
+    """The proxy-check table, with what it is based on."""
+    d = check.data
+    table = Table(title=f"Rank correlation with validation top-1: {len(check.archs)} "
+                  f"architectures from space {check.space!r}, trained {check.recipe['epochs']:g}"
+                  f" epochs on {d['name']} ({d['n_train']} train / {d['n_val']} val images, "
+                  f"{d['input_size']}px)", title_justify="left")
+    for col in ("proxy", "Spearman rho", "Kendall tau"):
+        table.add_column(col, justify="left" if col == "proxy" else "right")
+    for row in sorted(check.table, key=lambda r: -r["kendall"] if r["kendall"] == r["kendall"]
+                      else 1.0):
+        table.add_row(row["proxy"], f"{row['spearman']:+.3f}", f"{row['kendall']:+.3f}")
+    console = get_console()
+    console.print(table)
+    accs = [a["val_top1"] for a in check.archs]
+    console.print(f"validation top-1 ranged {min(accs):.3f}..{max(accs):.3f}; best proxy by "
+                  f"Kendall tau: {check.best()}")
+
+
+def print_compare(c: Comparison) -> None:
+    """Side by side per device, and a grid of best accuracy when budgets are lists."""
+    console = get_console()
+    table = Table(title=f"What the budget buys: study {c.study!r} (accuracy {c.accuracy_kind})",
+                  title_justify="left")
+    for col in ("device", "max MiB", "max ms", "fit", "best accuracy", "latency ms",
+                "size MiB", "trial", "recommended"):
+        table.add_column(col, justify="left" if col == "device" else "right")
+
+    def opt(value: float | int | None, fmt: str) -> str:
+        return "-" if value is None else format(value, fmt)
+
+    for r in c.rows:
+        lat = "-" if r.latency_ms is None else f"{r.latency_ms:.3g} {r.latency_kind}"
+        table.add_row(r.device, f"{r.max_mb:g}", opt(r.max_ms, "g"), str(r.feasible_count),
+                      opt(r.best_accuracy, ".4g"), lat, opt(r.size_mb, ".2f"), opt(r.trial, "d"),
+                      opt(r.recommended_trial, "d"))
+    console.print(table)
+    budgets = sorted({(r.max_mb, r.max_ms or 0.0) for r in c.rows})
+    if len(budgets) > 1:
+        grid = Table(title="Best accuracy per device and budget (MiB / ms)", title_justify="left")
+        grid.add_column("device")
+        for mb, ms in budgets:
+            grid.add_column(f"{mb:g}/{ms:g}" if ms else f"{mb:g}/-", justify="right")
+        for dev in dict.fromkeys(r.device for r in c.rows):
+            cells = {(r.max_mb, r.max_ms or 0.0): r.best_accuracy for r in c.rows
+                     if r.device == dev}
+            grid.add_row(dev, *(opt(cells[b], ".4g") for b in budgets))
+        console.print(grid)
+    for note in c.notes:
+        console.print(f"note: {note}")

@@ -1,0 +1,233 @@
+"""Timing ONNX models with ONNX Runtime in this process: latency kind ``measured``.
+
+One protocol for every model (:class:`~autosq.measure.protocol.TimingProtocol`):
+
+1. a session with the profile's settings (threads, provider, graph optimisation), created and
+   run with this process pinned to as many CPUs as it has threads;
+2. warm-up runs (a count and a minimum time);
+3. timed blocks of runs (each at least a count and a time) until the two quietest blocks'
+   medians agree within ``target_gap``, or ``max_seconds`` is reached; and an early stop once
+   even the fastest run is clearly over the latency budget;
+4. the median of the quietest block (the reported latency), p90, min, mean, the number of runs
+   and their spread, with the protocol and the versions.
+
+Timings never overlap between processes on one machine: warm-up and runs hold an exclusive file
+lock in autosq's cache folder, since two timings at once corrupt each other.
+"""
+
+from __future__ import annotations
+
+import platform
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from typing import TYPE_CHECKING, Any
+
+from autosq.errors import MeasurementError
+from autosq.measure.host import cpu_model, pinned_cpus, timing_lock
+from autosq.measure.protocol import LatencyResult, TimingProtocol, block_gap, summarize
+
+if TYPE_CHECKING:
+    import numpy as np
+    import onnxruntime as ort
+
+_GRAPH_OPT = {
+    "disable": "ORT_DISABLE_ALL",
+    "basic": "ORT_ENABLE_BASIC",
+    "extended": "ORT_ENABLE_EXTENDED",
+    "all": "ORT_ENABLE_ALL",
+}
+
+
+class LocalTimer:
+    """Times ONNX models with ONNX Runtime in this process (latency kind ``measured``)."""
+
+    kind = "measured"
+
+    def __init__(
+        self,
+        threads: int = 1,
+        provider: str = "CPUExecutionProvider",
+        graph_optimization: str = "all",
+        protocol: TimingProtocol | None = None,
+    ) -> None:
+        import onnxruntime as ort
+
+        if provider not in ort.get_available_providers():
+            raise MeasurementError(
+                f"execution provider {provider} is not available here; available: "
+                f"{', '.join(ort.get_available_providers())}"
+            )
+        self.threads = threads
+        self.provider = provider
+        self.graph_optimization = graph_optimization
+        self.protocol = protocol or TimingProtocol()
+
+    def session(self, onnx_bytes: bytes) -> ort.InferenceSession:
+        """An inference session with this timer's settings (create it while pinned)."""
+        import onnxruntime as ort
+
+        so = ort.SessionOptions()
+        so.intra_op_num_threads = self.threads
+        so.inter_op_num_threads = 1
+        so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+        so.graph_optimization_level = getattr(
+            ort.GraphOptimizationLevel, _GRAPH_OPT[self.graph_optimization]
+        )
+        so.log_severity_level = 3
+        try:
+            return ort.InferenceSession(onnx_bytes, so, providers=[self.provider])
+        except Exception as exc:  # ORT raises its own exception types for bad models
+            raise MeasurementError(f"ONNX Runtime cannot load the model: {exc}") from exc
+
+    def protocol_dict(self, cpus: list[int]) -> dict[str, Any]:
+        import onnxruntime as ort
+
+        return {
+            **asdict(self.protocol),
+            "statistic": "median",
+            "threads": self.threads,
+            "provider": self.provider,
+            "graph_optimization": self.graph_optimization,
+            "cpus": cpus,
+            "onnxruntime": ort.__version__,
+            "cpu": cpu_model(),
+            "machine": platform.machine(),
+        }
+
+    @staticmethod
+    def feed(session: ort.InferenceSession) -> dict[str, np.ndarray]:
+        """A fixed random input for the session's first input (batch and sizes as exported)."""
+        import numpy as np
+
+        inp = session.get_inputs()[0]
+        shape = [d if isinstance(d, int) else 1 for d in inp.shape]
+        dtype = np.float32 if "float" in inp.type else np.int64
+        data = np.random.default_rng(0).standard_normal(shape).astype(dtype)
+        return {inp.name: data}
+
+    def _warm_up(self, session: ort.InferenceSession, feed: dict[str, np.ndarray]) -> None:
+        start = time.perf_counter()
+        n = 0
+        while (
+            n < self.protocol.warmup_runs
+            or time.perf_counter() - start < self.protocol.warmup_seconds
+        ):
+            session.run(None, feed)
+            n += 1
+
+    def _block(
+        self,
+        session: ort.InferenceSession,
+        feed: dict[str, np.ndarray],
+        budget_ms: float | None = None,
+    ) -> tuple[list[float], bool]:
+        """One block of timed runs; True when even its fastest run is clearly over budget."""
+        proto = self.protocol
+        run = session.run
+        block: list[float] = []
+        block_end = time.perf_counter() + proto.block_seconds
+        while len(block) < proto.block_runs or time.perf_counter() < block_end:
+            t0 = time.perf_counter()
+            run(None, feed)
+            block.append((time.perf_counter() - t0) * 1e3)
+            if (
+                budget_ms is not None
+                and len(block) >= proto.over_budget_min_runs
+                and min(block) > budget_ms * proto.over_budget_factor
+            ):
+                return block, True
+        return block, False
+
+    def _settled(self, blocks: list[list[float]], t_start: float) -> bool:
+        proto = self.protocol
+        return (
+            len(blocks) >= proto.min_blocks
+            and block_gap(blocks) <= proto.target_gap
+            and time.perf_counter() - t_start >= proto.min_seconds
+        )
+
+    def _runs(
+        self, session: ort.InferenceSession, feed: dict[str, np.ndarray], budget_ms: float | None
+    ) -> tuple[list[list[float]], str]:
+        """Warm up, then timed blocks until the quietest two agree (or a cap, or over budget)."""
+        self._warm_up(session, feed)
+        blocks: list[list[float]] = []
+        t_start = time.perf_counter()
+        while True:
+            block, over = self._block(session, feed, budget_ms)
+            blocks.append(block)
+            if over:
+                return blocks, "over_budget"
+            if self._settled(blocks, t_start):
+                return blocks, "agreement"
+            if time.perf_counter() > t_start + self.protocol.max_seconds:
+                return blocks, "time_cap"
+
+    def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
+        """Time one model by the protocol; ``budget_ms`` allows the early stop."""
+        t0 = time.perf_counter()
+        with timing_lock(), pinned_cpus(self.threads) as cpus:
+            session = self.session(onnx_bytes)
+            feed = self.feed(session)
+            try:
+                blocks, stop = self._runs(session, feed, budget_ms)
+            except Exception as exc:
+                raise MeasurementError(f"ONNX Runtime failed running the model: {exc}") from exc
+        return self._result(blocks, stop, budget_ms, time.perf_counter() - t0, cpus)
+
+    def time_many(self, models: Sequence[bytes]) -> list[LatencyResult]:
+        """Time several models together, interleaved block by block, so that drift and
+        interference hit them alike (the search re-times its front this way)."""
+        if not models:
+            return []
+        t0 = time.perf_counter()
+        with timing_lock(), pinned_cpus(self.threads) as cpus:
+            sessions = [self.session(m) for m in models]
+            feeds = [self.feed(s) for s in sessions]
+            pairs = list(zip(sessions, feeds, strict=True))
+            blocks: list[list[list[float]]] = [[] for _ in models]
+            try:
+                for session, feed in pairs:
+                    self._warm_up(session, feed)
+                t_start = time.perf_counter()
+                # Half as many rounds again as the agreement rule needs, and never less than
+                # one model's own cap.
+                p = self.protocol
+                t_end = t_start + max(
+                    p.max_seconds, 1.5 * p.min_blocks * p.block_seconds * len(models)
+                )
+                while True:
+                    for i, (session, feed) in enumerate(pairs):
+                        blocks[i].append(self._block(session, feed)[0])
+                    if all(self._settled(b, t_start) for b in blocks):
+                        stop = "agreement"
+                        break
+                    if time.perf_counter() > t_end:
+                        stop = "time_cap"
+                        break
+            except Exception as exc:
+                raise MeasurementError(f"ONNX Runtime failed running a model: {exc}") from exc
+        each = (time.perf_counter() - t0) / len(models)
+        return [self._result(b, stop, None, each, cpus) for b in blocks]
+
+    def _result(
+        self,
+        blocks: list[list[float]],
+        stop: str,
+        budget_ms: float | None,
+        seconds: float,
+        cpus: list[int],
+    ) -> LatencyResult:
+        stats = summarize(blocks)
+        return LatencyResult(
+            **stats._asdict(),
+            latency_kind=self.kind,
+            threads=self.threads,
+            stop=stop,
+            over_budget=budget_ms is not None and stats.latency_ms > budget_ms,
+            seconds=seconds,
+            run_seconds=sum(map(sum, blocks)) / 1e3,
+            protocol=self.protocol_dict(cpus),
+        )
+

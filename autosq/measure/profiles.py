@@ -1,0 +1,190 @@
+"""Device profiles: load, validate and list the TOML files that describe a target device.
+
+Profiles are looked up, first match wins, in: the folders given with ``--profiles`` (or the
+``profiles_dirs`` argument), the folders in the ``AUTOSQ_PROFILES`` environment variable
+(separated by ``os.pathsep``), then the profiles shipped with autosq. So a user's profile of
+the same name replaces a shipped one.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from dataclasses import dataclass
+from importlib.resources.abc import Traversable
+from pathlib import Path
+from typing import Any
+
+from autosq._io import TomlTable, parse_toml, read_text_file, shipped
+from autosq.errors import ProfileError
+
+ENV_VAR = "AUTOSQ_PROFILES"
+LATENCY_SOURCES = ("measured", "agent", "estimated")
+GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """A reference model's published latency on the device, to scale this machine's timings."""
+
+    reference: str
+    reference_input_size: int
+    device_ms: float
+    device_threads: int
+    source: str
+    why: str = ""
+
+
+@dataclass(frozen=True)
+class DeviceProfile:
+    """One target device: its budgets, ONNX Runtime settings and where its latency comes from."""
+
+    name: str
+    description: str
+    cpu: str
+    cores: int
+    ram_mb: int
+    max_mb: float
+    max_ms: float | None
+    max_ram_mb: float | None
+    threads: int
+    provider: str
+    graph_optimization: str
+    input_size: int
+    latency_source: str
+    agent_url: str | None = None
+    calibration: Calibration | None = None
+    path: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form used by ``autosq devices --json``."""
+        return {
+            "name": self.name,
+            "description": self.description,
+            "cpu": self.cpu,
+            "cores": self.cores,
+            "ram_mb": self.ram_mb,
+            "max_mb": self.max_mb,
+            "max_ms": self.max_ms,
+            "max_ram_mb": self.max_ram_mb,
+            "threads": self.threads,
+            "provider": self.provider,
+            "graph_optimization": self.graph_optimization,
+            "input_size": self.input_size,
+            "latency_source": self.latency_source,
+            "agent_url": self.agent_url,
+            "calibration": None if self.calibration is None else vars(self.calibration),
+            "path": self.path,
+        }
+
+
+def parse_profile(text: str, where: str) -> DeviceProfile:
+    """Parse and validate one profile's TOML text; ``where`` names it in error messages."""
+    top = TomlTable(where, parse_toml(text, where, ProfileError), ProfileError)
+    top.check_known(
+        ["name", "description", "cpu", "cores", "ram_mb", "budget", "runtime", "latency"]
+    )
+    budget = top.table("budget")
+    # Every runtime key has a default, so the table itself may be left out.
+    runtime = top.table("runtime", required=False) or TomlTable(where, {}, ProfileError,
+                                                               "runtime.")
+    latency = top.table("latency")
+    assert budget is not None and runtime is not None and latency is not None
+    budget.check_known(["max_mb", "max_ms", "max_ram_mb"])
+    runtime.check_known(["threads", "provider", "graph_optimization", "input_size"])
+    latency.check_known(["source", "url", "calibration"])
+    number = (int, float)
+    source = latency.get("source", str, choices=LATENCY_SOURCES)
+    calibration = None
+    cal = latency.table("calibration", required=source == "estimated")
+    if cal is not None:
+        cal.check_known(
+            ["reference", "reference_input_size", "device_ms", "device_threads", "source", "why"]
+        )
+        from autosq.arch.presets import load_presets
+
+        presets = sorted(load_presets())
+        calibration = Calibration(
+            reference=cal.get("reference", str, choices=presets),
+            reference_input_size=cal.get("reference_input_size", int, 224, positive=True),
+            device_ms=float(cal.get("device_ms", number, positive=True)),
+            device_threads=cal.get("device_threads", int, 1, positive=True),
+            source=cal.get("source", str),
+            why=cal.get("why", str, ""),
+        )
+    url = latency.get("url", str, None)
+    if source == "agent" and not url:
+        raise latency.fail("url", 'is required when source = "agent" (http://HOST:PORT)')
+    if url is not None and not url.startswith(("http://", "https://")):
+        raise latency.fail("url", "must start with http:// or https://", url)
+    max_ms = budget.get("max_ms", number, None, positive=True)
+    max_ram = budget.get("max_ram_mb", number, None, positive=True)
+    name = top.get("name", str)
+    if not name or not name.isprintable() or any(c in name for c in "/\\ ,"):
+        raise top.fail("name", "must be a non-empty name without spaces, commas or slashes", name)
+    return DeviceProfile(
+        name=name,
+        description=top.get("description", str, ""),
+        cpu=top.get("cpu", str, ""),
+        cores=top.get("cores", int, 0),
+        ram_mb=top.get("ram_mb", int, 0),
+        max_mb=float(budget.get("max_mb", number, positive=True)),
+        max_ms=None if max_ms is None else float(max_ms),
+        max_ram_mb=None if max_ram is None else float(max_ram),
+        threads=runtime.get("threads", int, 1, positive=True),
+        provider=runtime.get("provider", str, "CPUExecutionProvider"),
+        graph_optimization=runtime.get(
+            "graph_optimization", str, "all", choices=GRAPH_OPTIMIZATIONS
+        ),
+        input_size=runtime.get("input_size", int, 224, positive=True),
+        latency_source=source,
+        agent_url=url,
+        calibration=calibration,
+        path=where,
+    )
+
+
+def search_dirs(profiles_dirs: Iterable[str | Path] = ()) -> list[Path]:
+    """The user folders searched before the shipped profiles, in order."""
+    dirs = [Path(d) for d in profiles_dirs]
+    env = os.environ.get(ENV_VAR, "")
+    dirs += [Path(d) for d in env.split(os.pathsep) if d]
+    for d in dirs:
+        if not d.is_dir():
+            raise ProfileError(f"profiles folder {d} does not exist (from --profiles or {ENV_VAR})")
+    return dirs
+
+
+def _candidates(profiles_dirs: Iterable[str | Path]) -> dict[str, tuple[str, Traversable]]:
+    """name -> (where, file), earlier folders winning."""
+    found: dict[str, tuple[str, Traversable]] = {}
+    for d in search_dirs(profiles_dirs):
+        for path in sorted(d.glob("*.toml")):
+            found.setdefault(path.stem, (str(path), path))
+    for name, item in shipped("device_profiles").items():
+        found.setdefault(name, (f"device_profiles/{item.name}", item))
+    return found
+
+
+def load_profile(name: str, profiles_dirs: Iterable[str | Path] = ()) -> DeviceProfile:
+    """The profile called ``name`` (a file ``NAME.toml``) or a path to a profile file."""
+    if name.endswith(".toml"):
+        path = Path(name)
+        return parse_profile(read_text_file(path, "profile file", ProfileError), str(path))
+    found = _candidates(profiles_dirs)
+    if name not in found:
+        raise ProfileError(f"unknown device {name!r}; known devices: {', '.join(sorted(found))}")
+    where, f = found[name]
+    text = (read_text_file(f, "profile file", ProfileError) if isinstance(f, Path)
+            else f.read_text(encoding="utf-8"))
+    profile = parse_profile(text, where)
+    if profile.name != name:
+        raise ProfileError(
+            f"{where}: key 'name' must match the file name {name!r}; got {profile.name!r}"
+        )
+    return profile
+
+
+def list_profiles(profiles_dirs: Iterable[str | Path] = ()) -> list[DeviceProfile]:
+    """Every profile that :func:`load_profile` can find, by name."""
+    return [load_profile(n, profiles_dirs) for n in sorted(_candidates(profiles_dirs))]

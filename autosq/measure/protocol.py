@@ -1,0 +1,141 @@
+"""The timing protocol's settings and its results, and the statistics behind them: a leaf
+module (no onnxruntime, numpy or torch), shared by every timer and by the stored trial records.
+
+Latency kinds: ``measured`` (timed here), ``estimated`` (timed here, scaled to a device by a
+calibration), ``device`` (timed on the device by its agent) and ``predicted`` (from a fitted
+latency model, never timed).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
+from typing import Any, NamedTuple
+
+LATENCY_KINDS = ("measured", "estimated", "device", "predicted")
+
+
+@dataclass(frozen=True)
+class TimingProtocol:
+    """How long to warm up, how to group runs into blocks, and when to stop.
+
+    Shared machines have bursts of interference lasting 0.5-3 s that slow every run by 15-20%
+    (measured while building autosq). Noise only ever adds time, so runs are grouped into
+    blocks of at least ``block_seconds``; the reported median is the median of the quietest
+    block, and timing stops once the two quietest blocks agree within ``target_gap``.
+    """
+
+    warmup_runs: int = 5
+    warmup_seconds: float = 0.2
+    block_runs: int = 5
+    block_seconds: float = 0.15
+    min_blocks: int = 4
+    target_gap: float = 0.03
+    min_seconds: float = 0.0
+    max_seconds: float = 3.0
+    over_budget_factor: float = 1.1
+    over_budget_min_runs: int = 3
+
+    @classmethod
+    def careful(cls) -> TimingProtocol:
+        """For a single model a user asked about (``autosq measure``): a window of at least
+        2 s, so that interference bursts of a second or so cannot fill it."""
+        return cls(min_seconds=2.0, max_seconds=6.0)
+
+
+@dataclass
+class LatencyResult:
+    """One model's latency. ``latency_ms`` is the median; the kind says how it was obtained."""
+
+    latency_ms: float
+    p90_ms: float
+    min_ms: float
+    mean_ms: float
+    runs: int
+    blocks: int
+    block_gap: float
+    spread: float
+    latency_kind: str
+    threads: int
+    stop: str
+    over_budget: bool
+    seconds: float
+    run_seconds: float
+    protocol: dict[str, Any] = field(default_factory=dict)
+    host_ms: float | None = None
+    scale: float | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        """The JSON form stored with a trial (and answered by the agent)."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> LatencyResult:
+        """Read a stored or received result; raises ValueError when it is not one."""
+        known = {f.name for f in fields(cls)}
+        try:
+            result = cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as exc:
+            raise ValueError(f"not a latency result: {exc}") from None
+        if result.latency_kind not in LATENCY_KINDS:
+            raise ValueError(f"unknown latency kind {result.latency_kind!r}")
+        for name in ("latency_ms", "p90_ms", "min_ms", "mean_ms"):
+            value = getattr(result, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+        return result
+
+
+class RunStats(NamedTuple):
+    """The reported figures of timed blocks of runs (milliseconds)."""
+
+    latency_ms: float
+    p90_ms: float
+    min_ms: float
+    mean_ms: float
+    runs: int
+    blocks: int
+    block_gap: float
+    spread: float
+
+
+def quantile(sorted_ms: Sequence[float], q: float) -> float:
+    """Linear-interpolated quantile of already sorted values."""
+    pos = (len(sorted_ms) - 1) * q
+    lo = math.floor(pos)
+    hi = min(lo + 1, len(sorted_ms) - 1)
+    return sorted_ms[lo] + (sorted_ms[hi] - sorted_ms[lo]) * (pos - lo)
+
+
+def _median(values: Sequence[float]) -> float:
+    return quantile(sorted(values), 0.5)
+
+
+def block_gap(blocks: Sequence[Sequence[float]]) -> float:
+    """How far the second-quietest block's median is above the quietest one's (relative)."""
+    if len(blocks) < 2:
+        return math.inf
+    first, second = sorted(_median(b) for b in blocks)[:2]
+    return second / first - 1 if first > 0 else math.inf
+
+
+def summarize(blocks: Sequence[Sequence[float]]) -> RunStats:
+    """The reported figures of timed blocks of runs (milliseconds).
+
+    latency_ms is the median of the quietest block; p90, min, mean and spread ((p90 - p10) /
+    median) are over every run, so the noise stays visible.
+    """
+    runs = sorted(x for b in blocks for x in b)
+    med = min(_median(b) for b in blocks)
+    return RunStats(
+        latency_ms=med,
+        p90_ms=quantile(runs, 0.9),
+        min_ms=runs[0],
+        mean_ms=sum(runs) / len(runs),
+        runs=len(runs),
+        blocks=len(blocks),
+        block_gap=block_gap(blocks),
+        spread=(quantile(runs, 0.9) - quantile(runs, 0.1)) / med if med > 0 else math.inf,
+    )
+

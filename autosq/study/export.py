@@ -1,0 +1,286 @@
+"""Export a chosen candidate: a checked, self-contained ONNX file (or a PyTorch state_dict)
+with its metadata and a JSON model card beside it.
+
+Nothing is written until every check has passed: the model and its card go to temporary files
+in the destination folder and are renamed into place together, so an error never leaves a
+partial file behind.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autosq._io import write_files
+from autosq.errors import MeasurementError, StudyError, UsageError
+from autosq.measure.onnx import INPUT_NAME, OPSET, OUTPUT_NAME
+from autosq.study.records import SearchSettings, TrialRecord, load_record, read_settings
+from autosq.study.result import FrontMember, build_result
+from autosq.study.storage import DEFAULT_STORAGE, load_study, redact
+
+if TYPE_CHECKING:
+    import numpy as np
+    import optuna
+    import torch
+
+    from autosq.arch.config import SqueezeNetConfig
+
+FORMATS = ("onnx", "pt")
+QUANTIZE = ("int8",)
+
+
+@dataclass
+class ExportReport:
+    """What was written and what the checks found."""
+
+    path: Path
+    card_path: Path
+    card: dict[str, Any] = field(default_factory=dict)
+
+
+def check_destination(out: Path, fmt: str) -> None:
+    """Fail before any work when the output cannot be written."""
+    if fmt not in FORMATS:
+        raise UsageError(f"fmt must be one of {', '.join(FORMATS)}; got {fmt!r}")
+    suffix = ".onnx" if fmt == "onnx" else ".pt"
+    if out.suffix.lower() != suffix:
+        raise UsageError(f"out must end with {suffix} for the {fmt} format; got {out}")
+    if not out.parent.is_dir():
+        raise UsageError(f"cannot write {out}: folder {out.parent} does not exist")
+    if not os.access(out.parent, os.W_OK):
+        raise UsageError(f"cannot write {out}: folder {out.parent} is not writable")
+    if out.is_dir():
+        raise UsageError(f"cannot write {out}: it is a folder")
+
+
+def find_trial(study: optuna.Study, storage: str, trial: int | None,
+               recommended: bool) -> tuple[TrialRecord, FrontMember | None]:
+    """(record, front member or None) of the trial to export, with clear errors."""
+    if (trial is None) == (not recommended):
+        raise UsageError("give either trial or recommended=True (not both, not neither)")
+    result = build_result(study, storage)
+    if recommended:
+        member = result.recommended
+        if member is None:
+            raise StudyError(f"study {study.study_name!r} has no feasible front yet: "
+                             f"{result.nearest_miss}")
+        trial = member.trial
+    assert trial is not None
+    record = load_record(study, trial)
+    if record is None:
+        n = len(study.get_trials(deepcopy=False))
+        state = next((t.state.name for t in study.get_trials(deepcopy=False)
+                      if t.number == trial), None)
+        if state is None:
+            raise StudyError(f"trial {trial} does not exist in study {study.study_name!r} "
+                             f"(trials 0..{n - 1})")
+        raise StudyError(f"trial {trial} is {state}, not a finished candidate: only complete "
+                         "trials can be exported")
+    if not record.feasible:
+        over = ", ".join(f"{k} {v:+.3g}" for k, v in record.constraints.items() if v > 0)
+        why = record.skipped or f"over budget: {over}"
+        raise StudyError(f"trial {trial} does not fit the study's budget ({why}); "
+                         "pick a trial from `autosq front`")
+    member = next((m for m in result.members if m.trial == trial), None)
+    return record, member
+
+
+def onnx_bytes_checked(model: torch.nn.Module, inputs: np.ndarray) -> tuple[bytes, dict[str, Any]]:
+    """Export with weights inside and a fixed opset, run the ONNX checker's full check, and
+    compare ONNX Runtime with torch on ``inputs``; raise if they disagree."""
+    import numpy as np
+    import onnx
+    import onnxruntime as ort
+    import torch
+
+    from autosq.measure.onnx import export_bytes
+
+    size = int(inputs.shape[-1])
+    data = export_bytes(model, size)
+    proto = onnx.load_from_string(data)
+    try:
+        onnx.checker.check_model(proto, full_check=True)
+    except Exception as exc:  # onnx raises ValidationError and others
+        raise MeasurementError(f"the exported model fails the ONNX checker: {exc}") from exc
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    with torch.no_grad():
+        ref = model.eval()(torch.from_numpy(inputs)).numpy()
+    got = np.concatenate([sess.run(None, {INPUT_NAME: inputs[i:i + 1]})[0]
+                          for i in range(len(inputs))])
+    diff = float(np.abs(ref - got).max())
+    tol = 1e-4 * max(1.0, float(np.abs(ref).max()))
+    agree = float((ref.argmax(1) == got.argmax(1)).mean())
+    if diff > tol or agree < 1.0:
+        raise MeasurementError(f"ONNX Runtime and torch disagree on the exported model: max "
+                               f"abs difference {diff:.3g} (tolerance {tol:.3g}), top-1 "
+                               f"agreement {agree:.0%}")
+    return data, {"onnx_checker": "full check passed", "max_abs_diff_vs_torch": diff,
+                  "top1_agreement_vs_torch": agree, "checked_on": f"{len(inputs)} inputs"}
+
+
+def _with_metadata(data: bytes, meta: dict[str, Any]) -> bytes:
+    import onnx
+
+    proto = onnx.load_from_string(data)
+    onnx.helper.set_model_props(proto, {k: v if isinstance(v, str) else json.dumps(v)
+                                        for k, v in meta.items()})
+    return bytes(proto.SerializeToString())
+
+
+def _ort_top1(data: bytes, x: np.ndarray, y: np.ndarray | None,
+              reference: np.ndarray | None = None) -> tuple[float, np.ndarray]:
+    """(top-1 on labels y, or agreement with ``reference`` predictions; predictions)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
+    pred = np.concatenate([sess.run(None, {INPUT_NAME: x[i:i + 1]})[0].argmax(1)
+                           for i in range(len(x))])
+    target = y if y is not None else reference
+    return (1.0 if target is None else float((pred == target).mean())), pred
+
+
+def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STORAGE,
+                     trial: int | None = None, recommended: bool = False, fmt: str = "onnx",
+                     quantize: str | None = None, data: str | None = None, epochs: float = 5.0,
+                     profiles: Sequence[str | Path] = ()) -> ExportReport:
+    """Rebuild a study's candidate (``trial``, or the ``recommended`` member), train it when
+    ``data`` is given, check it and write it to ``out`` with its card beside it.
+
+    ``fmt`` is ``onnx`` or ``pt``; ``quantize="int8"`` writes the static int8 model and times
+    it against fp32 on the study's device (found in ``profiles`` folders first)."""
+    import numpy as np
+
+    from autosq import __version__
+    from autosq.arch.model import build
+
+    out = Path(out)
+    check_destination(out, fmt)
+    if quantize not in (None, *QUANTIZE):
+        raise UsageError(f"quantize must be one of {', '.join(QUANTIZE)}; got {quantize!r}")
+    if quantize and fmt != "onnx":
+        raise UsageError("quantize makes an ONNX model: use fmt='onnx'")
+    st = load_study(storage, study)
+    settings = read_settings(st)
+    rec, member = find_trial(st, storage, trial, recommended)
+    number = rec.trial or 0
+    config = rec.config
+    precision = "int8" if quantize else rec.precision
+    seed = int(rec.accuracy_details.get("seed", number))
+
+    dataset = None
+    if data is not None:
+        from autosq.accuracy.datasets import load_dataset
+
+        dataset = load_dataset(data, config.input_size)
+        if dataset.num_classes != config.num_classes:
+            raise UsageError(f"{data} has {dataset.num_classes} classes but trial {number} was "
+                             f"searched for {config.num_classes}")
+    accuracy: dict[str, Any] = {"value": None, "kind": None, "note": "untrained: seeded "
+                                f"initial weights (seed {seed}); pass data to train"}
+    if dataset is not None:
+        from autosq.accuracy.train import Recipe, fit
+
+        model, result = fit(config, dataset, Recipe(epochs=epochs), seed=seed)
+        accuracy = {"value": result.val_top1, "kind": "val_top1", "data": dataset.name,
+                    "epochs": epochs, "n_train": len(dataset.train_x),
+                    "n_val": len(dataset.val_x)}
+        x = dataset.val_x.numpy()
+        y: np.ndarray | None = dataset.val_y.numpy()
+    else:
+        model = build(config, seed=seed).eval()
+        x = np.random.default_rng(seed).standard_normal(
+            (64, 3, config.input_size, config.input_size)).astype(np.float32)
+        y = None
+    if member is not None:
+        lat: tuple[float | None, str | None] = (member.latency_ms, member.latency_kind)
+    elif rec.latency is not None:
+        lat = rec.latency.latency_ms, rec.latency.latency_kind
+    else:
+        lat = None, None
+    card: dict[str, Any] = {
+        "autosq_version": __version__, "study": study, "storage": redact(storage),
+        "trial": number, "arch_id": rec.arch_id, "config": config.to_dict(),
+        "metaparameters": rec.values, "precision": precision, "params": rec.params,
+        "macs": rec.macs, "peak_mem_mb": rec.peak_mem_mb, "device": settings.device,
+        "budget": settings.budget.to_dict(), "search_latency_ms": lat[0],
+        "latency_kind": lat[1], "search_accuracy": rec.accuracy,
+        "search_accuracy_kind": rec.accuracy_kind, "accuracy": accuracy, "format": fmt,
+        "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
+    }
+    if dataset is not None:
+        card["input_normalisation"] = {"mean": dataset.describe()["mean"],
+                                       "std": dataset.describe()["std"]}
+    card_path = out.with_name(out.name + ".json")
+    if fmt == "pt":
+        import io
+
+        import torch
+
+        buf = io.BytesIO()
+        torch.save({"config": config.to_dict(), "state_dict": model.state_dict(),
+                    "autosq": {k: card[k] for k in ("study", "trial", "arch_id")}}, buf)
+        card["size_bytes"] = len(buf.getvalue())
+        card["load_with"] = ("autosq.arch.model.build(SqueezeNetConfig.from_dict(d['config']))"
+                             ".load_state_dict(d['state_dict'])")
+        write_files([(out, buf.getvalue()),
+                         (card_path, json.dumps(card, indent=2).encode())])
+        return ExportReport(out, card_path, card)
+
+    fp32, checks = onnx_bytes_checked(model, x[:16])
+    card["checks"] = checks
+    card["opset"] = OPSET
+    card["input"] = {"name": INPUT_NAME,
+                     "shape": [1, 3, config.input_size, config.input_size]}
+    card["output"] = {"name": OUTPUT_NAME, "shape": [1, config.num_classes]}
+    payload = fp32
+    if quantize == "int8":
+        payload, card["quantization"] = _quantize_report(fp32, x, y, config, settings, profiles)
+    meta = {"autosq_version": __version__, "config": config.to_dict(), "device":
+            settings.device, "budget": settings.budget.to_dict(), "latency_ms": lat[0],
+            "latency_kind": lat[1], "accuracy": accuracy.get("value"),
+            "accuracy_kind": accuracy.get("kind"), "study": study, "trial": number,
+            "precision": precision}
+    payload = _with_metadata(payload, meta)
+    card["size_bytes"] = len(payload)
+    card["metadata_keys"] = sorted(meta)
+    write_files([(out, payload), (card_path, json.dumps(card, indent=2).encode())])
+    return ExportReport(out, card_path, card)
+
+
+def _quantize_report(fp32: bytes, x: np.ndarray, y: np.ndarray | None,
+                     config: SqueezeNetConfig, settings: SearchSettings,
+                     profiles: Sequence[str | Path]) -> tuple[bytes, dict[str, Any]]:
+    """Quantize (calibrated on real inputs) and measure size, latency, accuracy before/after."""
+    from autosq.measure import timer_for
+    from autosq.measure.profiles import load_profile
+    from autosq.measure.quantize import quantize_bytes
+
+    if y is None:
+        from autosq.accuracy.datasets import load_dataset
+
+        calib = load_dataset("builtin:shapes", config.input_size).train_x[:64].numpy()
+        source = "builtin:shapes (64 training images)"
+    else:
+        calib = x[:64]
+        source = f"{len(calib)} images of the data"
+    int8 = quantize_bytes(fp32, config.input_size, calib)
+    timer = timer_for(load_profile(settings.device, profiles))
+    before, after = timer.time_many([fp32, int8])
+    acc_fp32, pred = _ort_top1(fp32, x, y)
+    acc_int8, _ = _ort_top1(int8, x, y, reference=pred)
+    kind = "val_top1" if y is not None else "top-1 agreement with fp32 on random inputs"
+    return int8, {
+        "method": "static, per-channel, QDQ (ONNX Runtime, after quant_pre_process)",
+        "calibration": source,
+        "size_bytes": {"fp32": len(fp32), "int8": len(int8)},
+        "latency_ms": {"fp32": before.latency_ms, "int8": after.latency_ms,
+                       "kind": before.latency_kind, "timed": "together, interleaved"},
+        "accuracy": {"fp32": acc_fp32 if y is not None else 1.0, "int8": acc_int8,
+                     "kind": kind},
+    }

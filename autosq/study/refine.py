@@ -1,0 +1,66 @@
+"""Multi-fidelity: train the most promising front members longer and recompute the front.
+
+Optuna cannot prune a multi-objective study, so the search trains every feasible candidate
+briefly. Refining trains the K front members nearest the knee for more epochs; their new
+validation top-1 is stored with the study (:func:`~autosq.study.records.write_refinement`) and
+replaces the short-budget accuracy wherever the study's records are read, so ``autosq front``
+shows it too.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from autosq.errors import StudyError, UsageError
+from autosq.study.pareto import knee_order
+from autosq.study.records import Refinement, read_settings, write_refinement
+from autosq.study.result import build_result
+
+if TYPE_CHECKING:
+    import optuna
+
+    from autosq.accuracy.train import OnStep
+
+
+@dataclass(frozen=True)
+class RefineChange:
+    """One refined member: its accuracy before and after the longer training."""
+
+    trial: int
+    before: float
+    after: float
+    epochs: float
+
+
+def refine_front(study: optuna.Study, storage: str, top: int, epochs: float,
+                 on_train: OnStep | None = None) -> list[RefineChange]:
+    """Train the ``top`` front members nearest the knee for ``epochs``; returns what changed.
+
+    Each member trains from the seed it was searched with, for ``epochs``, and its new
+    accuracy is stored as soon as it is known (Ctrl-C keeps the members already refined).
+    """
+    from autosq.accuracy.datasets import load_dataset
+    from autosq.accuracy.train import Recipe, train
+
+    if top < 1:
+        raise UsageError(f"top must be >= 1; got {top}")
+    settings = read_settings(study)
+    acc = settings.accuracy
+    if acc.kind != "val_top1" or acc.data is None:
+        raise StudyError(f"study {study.study_name!r} estimated accuracy with a proxy: there is "
+                         "nothing to refine (search with data to train candidates)")
+    recipe = Recipe(epochs=epochs, batch_size=acc.batch_size or 64)
+    members = build_result(study, storage).members
+    data = load_dataset(acc.data, settings.input_size)
+    changes = []
+    for i in knee_order([m.point for m in members])[:top]:
+        member = members[i]
+        record = member.record
+        seed = int(record.accuracy_details.get("seed", member.trial))
+        out = train(record.config, data, recipe, seed=seed, on_step=on_train)
+        write_refinement(study, member.trial, Refinement(
+            accuracy=out.val_top1, epochs=epochs, details=out.to_dict(), at=time.time()))
+        changes.append(RefineChange(member.trial, member.accuracy, out.val_top1, epochs))
+    return changes

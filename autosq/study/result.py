@@ -1,0 +1,289 @@
+"""From a study's trials to its result: the feasible Pareto front, re-timed together, with
+its recommended member and hypervolume. The search and ``autosq front`` both end here."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+from autosq.study.pareto import KNEE_RULE, Point, hypervolume, knee, pareto_front
+from autosq.study.records import (
+    RETIMED_ATTR,
+    SearchSettings,
+    TrialRecord,
+    load_records,
+    read_settings,
+)
+from autosq.study.storage import DEFAULT_STORAGE, load_study, redact
+
+if TYPE_CHECKING:
+    import optuna
+    import pandas as pd
+
+    from autosq.measure import Timer
+
+JSON_KEYS = (
+    "trial",
+    "config",
+    "accuracy",
+    "accuracy_kind",
+    "latency_ms",
+    "latency_kind",
+    "size_mb",
+    "params",
+    "macs",
+    "peak_mem_mb",
+    "feasible",
+    "recommended",
+)
+
+
+@dataclass
+class FrontMember:
+    """One member of a study's feasible Pareto front, with the latency it was ranked by."""
+
+    record: TrialRecord
+    latency_ms: float
+    latency_kind: str
+    p90_ms: float
+    recommended: bool = False
+
+    @property
+    def trial(self) -> int:
+        """The Optuna trial number."""
+        assert self.record.trial is not None
+        return self.record.trial
+
+    @property
+    def accuracy(self) -> float:
+        """The accuracy objective (refined when it was)."""
+        assert self.record.accuracy is not None
+        return self.record.accuracy
+
+    @property
+    def point(self) -> Point:
+        """(accuracy, latency_ms, size_mb)."""
+        return self.accuracy, self.latency_ms, self.record.size_mb
+
+    @property
+    def config(self) -> dict[str, Any]:
+        """The sampled metaparameters and the precision."""
+        return {**self.record.values, "precision": self.record.precision}
+
+    def to_json(self) -> dict[str, Any]:
+        """The JSON contract (:data:`JSON_KEYS`, and a few more)."""
+        r = self.record
+        return {
+            "trial": self.trial,
+            "config": self.config,
+            "accuracy": self.accuracy,
+            "accuracy_kind": r.accuracy_kind,
+            "latency_ms": self.latency_ms,
+            "latency_kind": self.latency_kind,
+            "p90_ms": self.p90_ms,
+            "size_mb": r.size_mb,
+            "params": r.params,
+            "macs": r.macs,
+            "peak_mem_mb": r.peak_mem_mb,
+            "arch_id": r.arch_id,
+            "train_epochs": r.train_epochs,
+            "refined": r.refined is not None,
+            "feasible": True,
+            "recommended": self.recommended,
+        }
+
+
+class CloudPoint(NamedTuple):
+    """A measured trial for plots: its objectives and whether it fits the budget."""
+
+    accuracy: float
+    latency_ms: float
+    size_mb: float
+    feasible: bool
+
+
+@dataclass
+class Counts:
+    """How a study's trials ended."""
+
+    trials: int = 0
+    complete: int = 0
+    failed: int = 0
+    skipped: int = 0
+    feasible: int = 0
+    front: int = 0
+
+
+@dataclass
+class SearchResult:
+    """A study's outcome: the feasible front (``members``, by latency), how it was obtained,
+    and every measured trial (``cloud``) for plots. :attr:`front` is a pandas DataFrame."""
+
+    study_name: str
+    storage: str
+    settings: SearchSettings
+    members: list[FrontMember]
+    hypervolume: float
+    reference: Point
+    counts: Counts
+    retimed: str
+    nearest_miss: str | None = None
+    notes: list[str] = field(default_factory=list)
+    cloud: list[CloudPoint] = field(default_factory=list)
+
+    @property
+    def front(self) -> pd.DataFrame:
+        """The feasible Pareto front, one row per member (config flattened into columns)."""
+        import pandas as pd
+
+        rows = []
+        for m in self.members:
+            row = m.to_json()
+            rows.append({**{k: v for k, v in row.items() if k != "config"}, **row["config"]})
+        return pd.DataFrame(rows)
+
+    @property
+    def recommended(self) -> FrontMember | None:
+        """The knee member (:data:`KNEE_RULE`), or None when nothing fits."""
+        return next((m for m in self.members if m.recommended), None)
+
+    def to_json(self) -> list[dict[str, Any]]:
+        """The JSON contract: one object per front member."""
+        return [m.to_json() for m in self.members]
+
+
+def _reference(settings: SearchSettings, recs: list[TrialRecord], accuracy_kind: str) -> Point:
+    """Worst acceptable values for the hypervolume: 0 accuracy (or the lowest proxy score
+    measured), the latency budget (or 1.1 x the slowest measured), the size budget."""
+    budget = settings.budget
+    measured = [r for r in recs if r.measured]
+    scores = [r.accuracy for r in measured if r.accuracy is not None]
+    acc_ref = 0.0 if accuracy_kind == "val_top1" or not scores else min(scores)
+    lat_ref = budget.max_ms or 1.1 * max((r.latency_ms or 0.0 for r in measured), default=1.0)
+    return acc_ref, float(lat_ref), float(budget.max_mb)
+
+
+def _over(value: float, limit: float) -> str:
+    return f", {value - limit:.2f} over" if value > limit else ", fits"
+
+
+def nearest_miss(settings: SearchSettings, recs: list[TrialRecord]) -> str:
+    """How far the closest candidates were from each budget, when none fits."""
+    if not recs:
+        return "no candidate was evaluated"
+    budget = settings.budget
+    smallest = min(r.size_mb for r in recs)
+    parts = [f"the smallest candidate was {smallest:.2f} MiB (budget {budget.max_mb:g}"
+             f" MiB{_over(smallest, budget.max_mb)})"]
+    lats = [r.latency_ms for r in recs if r.latency_ms is not None]
+    if budget.max_ms is not None and lats:
+        fastest = min(lats)
+        parts.append(f"the fastest timed was {fastest:.1f} ms (budget {budget.max_ms:g} ms"
+                     f"{_over(fastest, budget.max_ms)})")
+    if budget.max_ram_mb is not None:
+        least = min(r.peak_mem_mb for r in recs)
+        parts.append(f"the least peak memory was {least:.2f} MiB (budget "
+                     f"{budget.max_ram_mb:g} MiB{_over(least, budget.max_ram_mb)})")
+    return "nothing fits: " + "; ".join(parts)
+
+
+def _stored_retiming(study: optuna.Study, members: list[TrialRecord]
+                     ) -> tuple[dict[int, tuple[float, str, float]], str] | None:
+    """The latest re-timing stored with the study, when it covers exactly these members."""
+    from autosq.measure.protocol import LatencyResult
+
+    stored = study.user_attrs.get(RETIMED_ATTR)
+    if not stored or set(stored["trials"]) != {str(r.trial) for r in members}:
+        return None
+    out = {}
+    for k, v in stored["trials"].items():
+        lat = LatencyResult.from_dict(v)
+        out[int(k)] = (lat.latency_ms, lat.latency_kind, lat.p90_ms)
+    at = time.strftime("%Y-%m-%d %H:%M", time.localtime(stored["at"]))
+    return out, f"re-timed together, interleaved, at {at}"
+
+
+def _retime(study: optuna.Study, timer: Timer, members: list[TrialRecord]
+            ) -> dict[int, tuple[float, str, float]]:
+    """Time the members together and store the latencies with the study."""
+    from autosq.study.evaluate import export_model
+
+    models = [export_model(r.config, r.precision, seed=r.trial or 0) for r in members]
+    results = timer.time_many(models)
+    study.set_user_attr(RETIMED_ATTR, {
+        "at": time.time(),
+        "trials": {str(r.trial): res.to_dict() for r, res in zip(members, results, strict=True)},
+    })
+    return {r.trial or 0: (res.latency_ms, res.latency_kind, res.p90_ms)
+            for r, res in zip(members, results, strict=True)}
+
+
+def build_result(study: optuna.Study, storage: str, retime: Timer | None = None) -> SearchResult:
+    """The study's feasible front. With ``retime``, the members are timed again together,
+    interleaved, and the front recomputed with those latencies (and stored with the study)."""
+    import optuna
+
+    settings = read_settings(study)
+    recs = load_records(study)
+    feasible = [r for r in recs if r.feasible]
+    candidates = [feasible[i] for i in pareto_front([r.objectives for r in feasible])]
+    latency: dict[int, tuple[float, str, float]] = {}
+    for r in candidates:
+        assert r.latency is not None and r.trial is not None
+        latency[r.trial] = (r.latency.latency_ms, r.latency.latency_kind, r.latency.p90_ms)
+    retimed = "not re-timed: latencies as measured during the search"
+    if retime is not None and candidates:
+        latency.update(_retime(study, retime, candidates))
+        retimed = f"re-timed together, interleaved ({len(candidates)} models)"
+    elif (stored := _stored_retiming(study, candidates)) is not None:
+        latency.update(stored[0])
+        retimed = stored[1]
+    notes: list[str] = []
+    max_ms = settings.budget.max_ms
+    kept = []
+    for r in candidates:
+        ms = latency[r.trial or 0][0]
+        if max_ms is not None and ms > max_ms:
+            notes.append(f"trial {r.trial} dropped: re-timed at {ms:.1f} ms, over the "
+                         f"{max_ms:g} ms budget")
+        else:
+            kept.append(FrontMember(r, *latency[r.trial or 0]))
+    members = [kept[i] for i in pareto_front([m.point for m in kept])]
+    members.sort(key=lambda m: m.latency_ms)
+    best = knee([m.point for m in members])
+    if best is not None:
+        members[best].recommended = True
+    kind = (members[0].record.accuracy_kind if members else None) or settings.accuracy.kind
+    reference = _reference(settings, recs, kind)
+    states = [t.state for t in study.get_trials(deepcopy=False)]
+    counts = Counts(
+        trials=len(states),
+        complete=sum(s == optuna.trial.TrialState.COMPLETE for s in states),
+        failed=sum(s == optuna.trial.TrialState.FAIL for s in states),
+        skipped=sum(r.skipped is not None for r in recs),
+        feasible=len(feasible),
+        front=len(members),
+    )
+    return SearchResult(
+        study_name=study.study_name,
+        storage=redact(storage),
+        settings=settings,
+        members=members,
+        hypervolume=hypervolume([m.point for m in members], reference),
+        reference=reference,
+        counts=counts,
+        retimed=retimed,
+        nearest_miss=None if members else nearest_miss(settings, recs),
+        notes=notes,
+        cloud=[CloudPoint(*r.objectives, r.feasible) for r in recs if r.measured],
+    )
+
+
+def load_result(*, study: str, storage: str = DEFAULT_STORAGE) -> SearchResult:
+    """The result of a stored study, as ``autosq front`` shows it (no re-timing)."""
+    return build_result(load_study(storage, study), storage)
+
+
+__all__ = ["JSON_KEYS", "KNEE_RULE", "FrontMember", "SearchResult", "build_result",
+           "load_result"]

@@ -1,0 +1,268 @@
+"""The search: sample a config with Optuna, evaluate it, record objectives and constraints,
+resume; then refine and build the result.
+
+A study is multi-objective (accuracy up, latency down, size down). Budgets are Optuna
+constraints (``trial.set_constraint``, feasible when <= 0), so every sampler learns where the
+boundary is, also from candidates that were skipped without being timed. What a trial stores
+is a :class:`~autosq.study.records.TrialRecord`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from autosq.errors import AutosqError, UsageError
+from autosq.study.evaluate import Evaluator
+from autosq.study.records import (
+    FAIL_ATTR,
+    Budget,
+    Point,
+    SearchSettings,
+    TrialRecord,
+    load_records,
+    write_record,
+)
+from autosq.study.storage import DEFAULT_STORAGE, finished_count, open_study
+
+if TYPE_CHECKING:
+    import optuna
+
+    from autosq.accuracy import AccuracySetting
+    from autosq.accuracy.train import OnStep
+    from autosq.arch.space import SearchSpace
+    from autosq.measure.profiles import DeviceProfile
+    from autosq.measure.protocol import TimingProtocol
+    from autosq.study.result import SearchResult
+
+SAMPLERS = ("tpe", "nsga2", "random")
+# Seeds of the sampler and of each trial's training: Optuna and numpy take 32-bit seeds.
+MAX_SEED = 2**32 - 1
+# A trial's seed is seed * TRIAL_SEED_STRIDE + trial number: distinct for every trial of every
+# study seed, and within torch's 64-bit range.
+TRIAL_SEED_STRIDE = 1_000_000
+
+
+def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler called ``name`` (tpe, nsga2 or random)."""
+    import optuna
+
+    if name == "tpe":
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10)
+    if name == "nsga2":
+        return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
+    if name == "random":
+        return optuna.samplers.RandomSampler(seed=seed)
+    raise UsageError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
+
+
+@dataclass
+class Progress:
+    """What the progress display shows after each trial."""
+
+    done: int = 0
+    total: int = 0
+    feasible: int = 0
+    failed: int = 0
+    skipped: int = 0
+    best: TrialRecord | None = None
+    last: str = ""
+
+
+OnProgress = Callable[[Progress], None]
+OnStart = Callable[["optuna.Study", int], None]
+
+
+class Search:
+    """Runs (or resumes) one study: samples configs, evaluates them, records the results."""
+
+    def __init__(self, study: optuna.Study, space: SearchSpace, evaluator: Evaluator,
+                 seed: int | None = None) -> None:
+        self.study = study
+        self.space = space
+        self.evaluator = evaluator
+        self.seed = seed or 0
+        self.progress = Progress()
+        self._seen: dict[str, TrialRecord] = {}
+        for rec in load_records(study):
+            self._seen.setdefault(rec.key, rec)
+
+    def trial_seed(self, number: int) -> int:
+        """The seed of trial ``number``'s initial weights and training."""
+        return self.seed * TRIAL_SEED_STRIDE + number
+
+    def objective(self, trial: optuna.Trial) -> Point:
+        """Sample, evaluate (or reuse an equal architecture's measurements), record."""
+        values = self.space.sample(trial)
+        try:
+            record = self.evaluator.analyse(values)
+            seen = self._seen.get(record.key)
+            if seen is not None:
+                # The same architecture again: reuse its measurements instead of paying again.
+                return write_record(trial, seen.reused_as(values))
+            record = self.evaluator.evaluate(values, seed=self.trial_seed(trial.number),
+                                             analysed=record)
+        except AutosqError as exc:
+            trial.set_user_attr(FAIL_ATTR, str(exc))
+            raise
+        except Exception as exc:  # a candidate that breaks torch, export or ORT: record, go on
+            trial.set_user_attr(FAIL_ATTR, f"{type(exc).__name__}: {exc}")
+            raise
+        if record.skipped is None:
+            self._seen[record.key] = record
+        return write_record(trial, record)
+
+    def _after_trial(self, trial: optuna.trial.FrozenTrial,
+                     on_progress: OnProgress | None) -> None:
+        from autosq.study.records import TRIAL_ATTR
+
+        p = self.progress
+        p.done += 1
+        if trial.state.name == "FAIL":
+            p.failed += 1
+            p.last = f"trial {trial.number} failed: {trial.user_attrs.get(FAIL_ATTR, '?')}"
+        elif TRIAL_ATTR in trial.user_attrs:
+            rec = TrialRecord.from_attrs(trial.user_attrs[TRIAL_ATTR], trial.number)
+            if rec.skipped:
+                p.skipped += 1
+            if rec.feasible:
+                p.feasible += 1
+                if p.best is None or (rec.accuracy or 0.0) > (p.best.accuracy or 0.0):
+                    p.best = rec
+            p.last = f"trial {trial.number}: {rec.describe()}"
+        if on_progress is not None:
+            on_progress(p)
+
+    def run(self, trials: int, timeout: float | None = None,
+            on_progress: OnProgress | None = None) -> int:
+        """Run the trials still missing to reach ``trials``; returns how many ran."""
+        missing = max(0, trials - finished_count(self.study))
+        self.progress.total = missing
+        if missing == 0:
+            return 0
+        before = finished_count(self.study)
+        # On Ctrl-C Optuna marks the running trial FAIL and re-raises; finished trials are kept.
+        self.study.optimize(
+            self.objective,
+            n_trials=missing,
+            timeout=timeout,
+            catch=(Exception,),
+            callbacks=[lambda _study, t: self._after_trial(t, on_progress)],
+            gc_after_trial=False,
+            show_progress_bar=False,
+        )
+        return finished_count(self.study) - before
+
+
+def settings_for(profile: DeviceProfile, space: SearchSpace, max_mb: float | None,
+                 max_ms: float | None, max_ram_mb: float | None, input_size: int,
+                 num_classes: int, accuracy: AccuracySetting) -> SearchSettings:
+    """Settings from a profile and the user's overrides (None takes the profile's value;
+    a latency or memory budget of 0 means none)."""
+    ms = profile.max_ms if max_ms is None else (max_ms or None)
+    ram = profile.max_ram_mb if max_ram_mb is None else (max_ram_mb or None)
+    mb = profile.max_mb if max_mb is None else max_mb
+    return SearchSettings(device=profile.name, budget=Budget(mb, ms, ram), space=space.name,
+                          input_size=input_size, num_classes=num_classes, accuracy=accuracy)
+
+
+def _check_args(trials: int, timeout: float | None, seed: int | None, refine: int,
+                data: str | None, input_size: int | None) -> None:
+    """The checks every entry point shares, naming the Python parameters."""
+    import math
+
+    if not isinstance(trials, int) or trials < 1:
+        raise UsageError(f"trials must be an integer >= 1; got {trials!r}")
+    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
+        raise UsageError(f"timeout must be a finite number of seconds > 0; got {timeout!r}")
+    if seed is not None and not (isinstance(seed, int) and 0 <= seed <= MAX_SEED):
+        raise UsageError(f"seed must be an integer in 0..{MAX_SEED}; got {seed!r}")
+    if not isinstance(refine, int) or refine < 0:
+        raise UsageError(f"refine must be an integer >= 0; got {refine!r}")
+    if refine and data is None:
+        raise UsageError("refine trains front members: it needs data")
+    if input_size is not None and (not isinstance(input_size, int) or input_size < 1):
+        raise UsageError(f"input_size must be an integer >= 1; got {input_size!r}")
+
+
+def run_search(
+    *,
+    device: str = "host",
+    max_mb: float | None = None,
+    max_ms: float | None = None,
+    max_ram_mb: float | None = None,
+    space: str = "default",
+    trials: int = 50,
+    timeout: float | None = None,
+    seed: int | None = 0,
+    sampler: str = "tpe",
+    storage: str = DEFAULT_STORAGE,
+    study: str | None = None,
+    input_size: int | None = None,
+    num_classes: int | None = None,
+    proxy: str = "synflow",
+    data: str | None = None,
+    epochs: float = 2.0,
+    batch_size: int = 64,
+    refine: int = 0,
+    refine_epochs: float | None = None,
+    profiles: Sequence[str | Path] = (),
+    retime: bool = True,
+    protocol: TimingProtocol | None = None,
+    on_progress: OnProgress | None = None,
+    on_start: OnStart | None = None,
+    on_train: OnStep | None = None,
+) -> SearchResult:
+    """Search ``space`` for the models that fit ``device`` and return the feasible front.
+
+    Budgets left as None take the device profile's; ``max_ms=0`` or ``max_ram_mb=0`` drops
+    that budget. With ``data`` (a folder or ``builtin:shapes``) every feasible candidate is
+    trained for ``epochs`` and its validation top-1 is the accuracy; without, a zero-cost
+    ``proxy`` scores it. ``refine=K`` then trains the K front members nearest the knee for
+    ``refine_epochs`` (default 4 x epochs) and recomputes the front.
+
+    Running again with the same study resumes it and runs only the trials still missing to
+    reach ``trials``. With a ``seed``, a fresh study samples the same first configurations
+    every time (the random start-up trials; later TPE or NSGA-II suggestions also depend on
+    the measured latencies, which vary a little between runs), and each trial trains from a
+    seed derived from ``seed`` and its number, so the same configuration, data and thread count
+    give the same accuracy.
+    """
+    from autosq.accuracy.estimators import make_accuracy
+    from autosq.arch.space import load_space, make_config
+    from autosq.measure import timer_for
+    from autosq.measure.profiles import load_profile
+    from autosq.study.result import build_result
+
+    _check_args(trials, timeout, seed, refine, data, input_size)
+    profile = load_profile(device, profiles)
+    sp = load_space(space)
+    size = input_size or profile.input_size
+    make_config(next(sp.grid(2)), size, num_classes or 1000)  # the input size fits the space
+    make_sampler(sampler, None)  # a bad name fails before anything is created
+    accuracy, classes = make_accuracy(proxy, data, epochs, batch_size, size, num_classes,
+                                      on_train)
+    settings = settings_for(profile, sp, max_mb, max_ms, max_ram_mb, size, classes,
+                            accuracy.describe())
+    timer = timer_for(profile, protocol)
+    name = study if study is not None else settings.default_study_name()
+    if not name.strip():
+        raise UsageError("study must be a non-empty name")
+    st = open_study(storage, name, settings)
+    done = finished_count(st)
+    st.sampler = make_sampler(sampler, None if seed is None else (seed + done) % (MAX_SEED + 1))
+    evaluator = Evaluator(timer, settings.budget, accuracy, settings.input_size, classes)
+    runner = Search(st, sp, evaluator, seed)
+    if on_start is not None:
+        on_start(st, max(0, trials - done))
+    runner.run(trials, timeout, on_progress)
+    if refine:
+        from autosq.study.refine import refine_front
+
+        refine_front(st, storage, refine, refine_epochs or 4 * epochs, on_train=on_train)
+    return build_result(st, storage, retime=timer if retime else None)
+
+
+__all__ = ["SAMPLERS", "Progress", "Search", "make_sampler", "run_search"]

@@ -1,0 +1,202 @@
+"""The timing protocol on real ONNX Runtime sessions (small models keep it quick)."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+from util import FAST
+
+from autosq._io import CACHE_ENV
+from autosq.arch.model import build
+from autosq.arch.presets import preset
+from autosq.errors import MeasurementError
+from autosq.measure import timer_for
+from autosq.measure.estimated import EstimatedTimer
+from autosq.measure.host import pinned_cpus
+from autosq.measure.local import LocalTimer
+from autosq.measure.onnx import export_bytes
+from autosq.measure.profiles import Calibration, load_profile
+from autosq.measure.protocol import TimingProtocol, block_gap, quantile, summarize
+
+Cli = Callable[..., tuple[int, str, str]]
+@pytest.fixture(scope="module")
+def small_onnx() -> bytes:
+    return export_bytes(build(preset("squeezenet1_1", input_size=32, num_classes=10), seed=0), 32)
+
+
+def test_statistics() -> None:
+    assert quantile([1.0, 2.0, 3.0, 4.0], 0.5) == 2.5
+    assert quantile([5.0], 0.9) == 5.0
+    assert block_gap([[10.0, 10.0], [11.0], [30.0]]) == pytest.approx(0.1)
+    assert block_gap([[1.0]]) == math.inf
+    s = summarize([[12.0, 12.0, 12.0], [10.0, 10.0, 30.0], [11.0, 11.0, 11.0]])
+    assert s.latency_ms == 10.0  # the quietest block's median
+    assert s.min_ms == 10.0 and s.runs == 9 and s.blocks == 3
+    assert s.p90_ms >= 12.0  # noise stays visible in p90 and spread
+
+
+def test_protocol_on_a_real_session(small_onnx: bytes) -> None:
+    r = LocalTimer(threads=1, protocol=FAST).time(small_onnx)
+    assert r.latency_kind == "measured" and r.stop in {"agreement", "time_cap"}
+    assert 0 < r.min_ms <= r.latency_ms <= r.p90_ms * 1.5
+    assert r.runs >= FAST.min_blocks * FAST.block_runs and r.blocks >= FAST.min_blocks
+    assert 0 < r.run_seconds <= r.seconds
+    proto = r.protocol
+    assert proto["threads"] == 1 and proto["statistic"] == "median"
+    assert proto["onnxruntime"] and proto["provider"] == "CPUExecutionProvider"
+    assert len(proto["cpus"]) == 1
+
+
+def test_stops_early_when_clearly_over_budget(small_onnx: bytes) -> None:
+    r = LocalTimer(protocol=FAST).time(small_onnx, budget_ms=1e-6)
+    assert r.stop == "over_budget" and r.over_budget
+    assert r.runs == FAST.over_budget_min_runs
+
+
+def test_time_cap_bounds_a_noisy_timing(small_onnx: bytes) -> None:
+    never = TimingProtocol(
+        warmup_runs=1,
+        warmup_seconds=0,
+        block_runs=2,
+        block_seconds=0.0,
+        min_blocks=2,
+        target_gap=-1.0,
+        max_seconds=0.2,
+    )
+    t0 = time.perf_counter()
+    r = LocalTimer(protocol=never).time(small_onnx)
+    assert r.stop == "time_cap" and time.perf_counter() - t0 < 2.0
+
+
+def test_cpu_pinning_restores_affinity() -> None:
+    if not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no CPU affinity on this platform")
+    before = os.sched_getaffinity(0)
+    with pinned_cpus(1) as cpus:
+        assert os.sched_getaffinity(0) == set(cpus) and len(cpus) == 1
+    assert os.sched_getaffinity(0) == before
+
+
+def test_timings_never_overlap_between_processes(small_onnx: bytes, isolated_cache: Path,
+                                                 tmp_path: Path) -> None:
+    # Another process holds the timing lock and writes a mark just before it lets go: if our
+    # timing waited for the lock, the mark is there when it returns (no wall-clock threshold).
+    mark = tmp_path / "released"
+    holder = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import sys, time; from pathlib import Path; "
+            "from autosq.measure.host import timing_lock\n"
+            "with timing_lock():\n    print('held', flush=True); time.sleep(1.0); "
+            "Path(sys.argv[1]).write_text('x')",
+            str(mark),
+        ],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, CACHE_ENV: str(isolated_cache)},
+    )
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    LocalTimer(protocol=FAST).time(small_onnx)
+    assert mark.exists(), "the timing ran while another process held the lock"
+    holder.wait()
+
+
+def test_bad_model_bytes_are_a_measurement_error() -> None:
+    with pytest.raises(MeasurementError, match="cannot load the model"):
+        LocalTimer(protocol=FAST).time(b"not an onnx file")
+
+
+def test_unknown_provider() -> None:
+    with pytest.raises(MeasurementError, match="CUDAExecutionProvider is not available"):
+        LocalTimer(provider="CUDAExecutionProvider")
+
+
+def test_estimate_scales_by_the_calibration_and_caches_the_reference(
+    small_onnx: bytes, isolated_cache: Path
+) -> None:
+    cal = Calibration(
+        reference="squeezenet1_1",
+        reference_input_size=32,
+        device_ms=50.0,
+        device_threads=4,
+        source="test figure",
+    )
+    timer = EstimatedTimer(cal, LocalTimer(protocol=FAST))
+    r = timer.time(small_onnx)
+    assert r.latency_kind == "estimated"
+    ref = timer.reference_ms()
+    assert r.scale == pytest.approx(50.0 / ref)
+    assert r.host_ms is not None and r.latency_ms == pytest.approx(r.host_ms * 50.0 / ref)
+    assert r.protocol["calibration"]["source"] == "test figure"
+    cache = json.loads((isolated_cache / "reference_timings.json").read_text())
+    assert len(cache) == 1 and "squeezenet1_1@32" in next(iter(cache))
+    # A new timer (as in a new process) reads the cached reference instead of timing it again.
+    again = EstimatedTimer(cal, LocalTimer(protocol=FAST))
+    assert again.reference_ms() == ref
+    # The same model as the reference is estimated at the device's own figure (up to noise).
+    same = export_bytes(build(preset("squeezenet1_1", input_size=32), seed=0), 32)
+    assert again.time(same).latency_ms == pytest.approx(50.0, rel=0.5)
+
+
+def test_corrupt_cache_is_rebuilt(isolated_cache: Path) -> None:
+    (isolated_cache / "reference_timings.json").write_text("{not json")
+    cal = Calibration("squeezenet1_1", 32, 10.0, 4, "x")
+    assert EstimatedTimer(cal, LocalTimer(protocol=FAST)).reference_ms() > 0
+    json.loads((isolated_cache / "reference_timings.json").read_text())
+
+
+@pytest.mark.parametrize("name", ["host", "rpi4"])
+def test_timer_for_profiles(name: str) -> None:
+    timer = timer_for(load_profile(name), FAST)
+    assert timer.kind == ("measured" if name == "host" else "estimated")
+
+
+def test_measure_cli_preset_json(cli: Cli) -> None:
+    code, out, err = cli(
+        "measure", "--preset", "squeezenet1_1", "--device", "host", "--input-size", "64", "--json"
+    )
+    assert code == 0, err
+    d = json.loads(out)
+    assert {"latency_ms", "p90_ms", "runs", "threads", "latency_kind"} <= set(d)
+    assert d["latency_kind"] == "measured" and d["threads"] == 1 and d["runs"] > 0
+
+
+def test_measure_cli_file_estimated(cli: Cli, tmp_path: Path, small_onnx: bytes) -> None:
+    f = tmp_path / "m.onnx"
+    f.write_bytes(small_onnx)
+    code, out, err = cli("measure", str(f), "--device", "rpi4", "--json")
+    assert code == 0, err
+    d = json.loads(out)
+    assert d["latency_kind"] == "estimated" and d["scale"] > 0
+    code, out, _ = cli("measure", str(f), "--device", "rpi4")
+    assert "estimated" in out and "ncnn" in out
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "needle"),
+    [
+        (["measure"], 2, "give either MODEL.onnx or --preset"),
+        (["measure", "/no/such.onnx"], 2, "model file /no/such.onnx does not exist"),
+        (["measure", "--preset", "squeezenet1_1", "--device", "rpi9"], 2, "unknown device 'rpi9'"),
+        (["measure", "--preset", "nope"], 2, "unknown preset 'nope'"),
+    ],
+)
+def test_measure_bad_input(cli: Cli, args: list[str], code: int, needle: str) -> None:
+    got, _, err = cli(*args)
+    assert got == code and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_measure_not_an_onnx_file(cli: Cli, tmp_path: Path) -> None:
+    f = tmp_path / "junk.onnx"
+    f.write_text("hello")
+    code, _, err = cli("measure", str(f))
+    assert code == 1 and "cannot load the model" in err and len(err.strip().splitlines()) == 1

@@ -1,0 +1,198 @@
+"""Export: a checked, self-contained ONNX file that plain onnxruntime runs the same as torch,
+its metadata and card, the PyTorch format, int8, and every bad input without partial files."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnx
+import optuna
+import pytest
+import torch
+from util import FAST
+
+from autosq.arch.config import SqueezeNetConfig
+from autosq.arch.model import build
+from autosq.arch.presets import preset
+from autosq.errors import StudyError, UsageError
+from autosq.study.export import export_candidate
+from autosq.study.run import run_search
+
+V11 = """
+name = "v11"
+[fixed]
+macro = "v1.1"
+base_e = 128
+incr_e = 128
+freq = 2
+pct_3x3 = 0.5
+{precision}
+[params.sr]
+type = "float"
+low = 0.125
+high = {high}
+step = 0.125
+"""
+
+
+def _space(tmp_path: Path, precision: str = "", high: float = 0.125) -> str:
+    f = tmp_path / f"v11{abs(hash(precision + str(high)))}.toml"
+    f.write_text(V11.format(precision=precision, high=high))
+    return str(f)
+
+
+@pytest.fixture
+def study(tmp_path: Path) -> tuple[str, str]:
+    """A finished study whose only architecture is squeezenet1_1 (10 classes, 64px)."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    r = run_search(device="host", max_mb=6, max_ms=0, space=_space(tmp_path), trials=2,
+                   input_size=64, num_classes=10, storage=url, protocol=FAST, retime=False,
+                   study="s")
+    assert r.to_json()
+    return "s", url
+
+
+def test_onnx_export_runs_in_plain_onnxruntime_like_torch(study: tuple[str, str],
+                                                          tmp_path: Path) -> None:
+    name, url = study
+    out = tmp_path / "model.onnx"
+    report = export_candidate(study=name, storage=url, out=out, recommended=True)
+    assert out.is_file() and report.card_path == tmp_path / "model.onnx.json"
+    card = json.loads(report.card_path.read_text())
+    trial = card["trial"]
+    model = build(SqueezeNetConfig.from_dict(card["config"]), seed=trial).eval()
+    x = np.random.default_rng(1).standard_normal((8, 3, 64, 64)).astype(np.float32)
+    np.save(tmp_path / "x.npy", x)
+    with torch.no_grad():
+        expected = model(torch.from_numpy(x)).numpy().argmax(1)
+    code = ("import sys, numpy as np, onnxruntime as ort\n"
+            "s = ort.InferenceSession(sys.argv[1], providers=['CPUExecutionProvider'])\n"
+            "x = np.load(sys.argv[2])\n"
+            "print(','.join(str(int(s.run(None, {'input': x[i:i+1]})[0].argmax())) "
+            "for i in range(len(x))))")
+    proc = subprocess.run([sys.executable, "-c", code, str(out), str(tmp_path / "x.npy")],
+                          capture_output=True, text=True, check=True)
+    assert [int(v) for v in proc.stdout.strip().split(",")] == expected.tolist()
+    proto = onnx.load(str(out))
+    assert not any(t.data_location == onnx.TensorProto.EXTERNAL for t in proto.graph.initializer)
+    meta = {p.key: p.value for p in proto.metadata_props}
+    assert json.loads(meta["config"]) == card["config"]
+    assert meta["study"] == "s" and json.loads(meta["trial"]) == trial
+    assert meta["latency_kind"] == "measured" and meta["device"] == "host"
+    assert card["checks"]["onnx_checker"] == "full check passed"
+    assert card["checks"]["max_abs_diff_vs_torch"] < 1e-4
+
+
+def test_pt_export_loads_into_the_torchvision_layout(study: tuple[str, str],
+                                                     tmp_path: Path) -> None:
+    name, url = study
+    out = tmp_path / "model.pt"
+    export_candidate(study=name, storage=url, out=out, trial=0, fmt="pt")
+    saved = torch.load(out, weights_only=True)
+    config = SqueezeNetConfig.from_dict(saved["config"])
+    model = build(config)
+    model.load_state_dict(saved["state_dict"])
+    reference = build(preset("squeezenet1_1", num_classes=10, input_size=64)).state_dict()
+    assert {k: v.shape for k, v in saved["state_dict"].items()} == {
+        k: v.shape for k, v in reference.items()}  # torchvision's names and shapes
+
+
+@pytest.mark.slow
+def test_int8_is_about_a_quarter_and_reports_before_after(study: tuple[str, str],
+                                                          tmp_path: Path) -> None:
+    name, url = study
+    fp32 = export_candidate(study=name, storage=url, out=tmp_path / "a.onnx", trial=0)
+    int8 = export_candidate(study=name, storage=url, out=tmp_path / "b.onnx", trial=0,
+                            quantize="int8")
+    ratio = (tmp_path / "b.onnx").stat().st_size / (tmp_path / "a.onnx").stat().st_size
+    assert 0.2 < ratio < 0.35, ratio
+    q = int8.card["quantization"]
+    assert q["calibration"].startswith("builtin:shapes")
+    assert set(q["latency_ms"]) >= {"fp32", "int8", "kind"} and set(q["accuracy"]) >= {"int8"}
+    assert fp32.card["precision"] == "fp32" and int8.card["precision"] == "int8"
+
+
+def test_export_with_data_trains_and_reports_val_top1(study: tuple[str, str],
+                                                      tmp_path: Path) -> None:
+    name, url = study
+    report = export_candidate(study=name, storage=url, out=tmp_path / "t.onnx", trial=0,
+                              data="builtin:shapes:20", epochs=0.5)
+    acc = report.card["accuracy"]
+    assert acc["kind"] == "val_top1" and 0 <= acc["value"] <= 1 and acc["epochs"] == 0.5
+    assert "input_normalisation" in report.card
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "needle"),
+    [
+        ({"trial": 42}, StudyError, "trial 42 does not exist"),
+        ({}, UsageError, "give either trial or recommended=True"),
+        ({"trial": 0, "recommended": True}, UsageError, "give either"),
+        ({"trial": 0, "out": "/no/such/dir/m.onnx"}, UsageError, "folder /no/such/dir does "
+                                                                   "not exist"),
+        ({"trial": 0, "out": "m.txt"}, UsageError, "out must end with .onnx"),
+        ({"trial": 0, "fmt": "tflite"}, UsageError, "fmt must be one of onnx, pt"),
+        ({"trial": 0, "quantize": "int4"}, UsageError, "quantize must be one of int8"),
+        ({"trial": 0, "data": "builtin:shapes:20", "out": "m.onnx"}, StudyError, None),
+    ],
+)
+def test_bad_exports_leave_nothing(study: tuple[str, str], tmp_path: Path,
+                                   kwargs: dict[str, Any], error: type[Exception],
+                                   needle: str | None) -> None:
+    name, url = study
+    if kwargs.get("data"):
+        # a trial the study never finished: mark a new one as failed
+        st = optuna.load_study(study_name=name, storage=url)
+        t = st.ask()
+        st.tell(t, state=optuna.trial.TrialState.FAIL)
+        kwargs = {**kwargs, "trial": t.number}
+        needle = f"trial {t.number} is FAIL"
+    out = kwargs.pop("out", "m.onnx")
+    target = Path(out) if out.startswith("/") else tmp_path / out
+    before = set(tmp_path.iterdir())
+    with pytest.raises(error) as info:
+        export_candidate(study=name, storage=url, out=target, **kwargs)
+    assert needle in str(info.value)
+    assert set(tmp_path.iterdir()) == before  # no partial or temporary file
+
+
+def test_infeasible_trial_is_refused(tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    run_search(device="host", max_mb=0.5, max_ms=0, space=_space(tmp_path), trials=1,
+               input_size=64, num_classes=10, storage=url, protocol=FAST, study="big")
+    with pytest.raises(StudyError, match="does not fit the study's budget"):
+        export_candidate(study="big", storage=url, out=tmp_path / "m.onnx", trial=0)
+    assert not (tmp_path / "m.onnx").exists()
+
+
+def test_int8_in_the_space_finds_what_fp32_cannot(tmp_path: Path) -> None:
+    common: dict[str, Any] = {"device": "host", "max_mb": 2, "max_ms": 0, "trials": 4,
+                              "input_size": 32, "num_classes": 10, "protocol": FAST,
+                              "retime": False, "sampler": "random", "seed": 1}
+    fp32 = run_search(space=_space(tmp_path, high=0.25), storage=f"sqlite:///{tmp_path}/a.db",
+                      **common)
+    mixed = _space(tmp_path, high=0.25,
+                   precision='[params.precision]\ntype = "categorical"\n'
+                             'choices = ["fp32", "int8"]\n[params.bypass]\ntype = "categorical"'
+                             '\nchoices = ["none"]')
+    both = run_search(space=mixed, storage=f"sqlite:///{tmp_path}/b.db", **{**common,
+                                                                          "trials": 8})
+    assert fp32.to_json() == [] and "nothing fits" in str(fp32.nearest_miss)
+    assert both.to_json() and all(r["config"]["precision"] == "int8" for r in both.to_json())
+    assert all(r["size_mb"] <= 2 for r in both.to_json())
+
+
+def test_export_cli(cli: Any, study: tuple[str, str], tmp_path: Path) -> None:
+    name, url = study
+    code, out, err = cli("export", "--study", name, "--storage", url, "--recommended",
+                         "--out", str(tmp_path / "m.onnx"))
+    assert code == 0, err
+    assert "full check passed" in out and (tmp_path / "m.onnx.json").is_file()
+    code, _, err = cli("export", "--study", name, "--storage", url, "--trial", "7",
+                       "--out", str(tmp_path / "x.onnx"))
+    assert code == 2 and "trial 7 does not exist" in err and len(err.strip().splitlines()) == 1

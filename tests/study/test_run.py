@@ -1,0 +1,251 @@
+"""The search end to end on real Optuna storage, real ONNX Runtime timing, real proxies."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import optuna
+import pytest
+from util import FAST
+
+from autosq._io import CACHE_ENV
+from autosq.errors import StudyError, UsageError
+from autosq.study.pareto import dominates
+from autosq.study.result import JSON_KEYS
+from autosq.study.run import run_search
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+@pytest.fixture
+def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
+    return f"sqlite:///{tmp_path / 'studies.db'}"
+
+
+def tiny(url: str, **kw: Any) -> Any:
+    args: dict[str, Any] = {
+        "device": "host",
+        "max_mb": 0.2,
+        "max_ms": 50.0,
+        "space": "tiny",
+        "trials": 12,
+        "input_size": 32,
+        "num_classes": 10,
+        "storage": url,
+        "protocol": FAST,
+        "seed": 3,
+    }
+    args.update(kw)
+    return run_search(**args)
+
+
+def test_front_is_non_dominated_and_fits_the_budget(storage: str) -> None:
+    result = tiny(storage)
+    rows = result.to_json()
+    assert rows, "the tiny space must have members under 0.2 MiB"
+    pts = [(r["accuracy"], r["latency_ms"], r["size_mb"]) for r in rows]
+    assert not any(dominates(a, b) for a in pts for b in pts)
+    for r in rows:
+        assert r["size_mb"] <= 0.2 and r["latency_ms"] <= 50.0 and r["feasible"]
+        assert r["accuracy_kind"] == "proxy" and r["latency_kind"] == "measured"
+        assert set(JSON_KEYS) <= set(r)
+    assert sum(r["recommended"] for r in rows) == 1
+    assert result.hypervolume > 0
+    # every feasible trial is dominated by a member or is one (front is complete)
+    study = optuna.load_study(study_name=result.study_name, storage=storage)
+    assert result.counts.trials == len(study.trials) == 12
+    df = result.front
+    assert len(df) == len(rows) and {"trial", "accuracy", "latency_ms", "sr"} <= set(df.columns)
+
+
+def test_cheap_first_gate_skips_without_timing(storage: str) -> None:
+    result = tiny(storage, max_mb=0.05, trials=10, sampler="random")
+    study = optuna.load_study(study_name=result.study_name, storage=storage)
+    skipped = [t for t in study.trials if t.user_attrs["autosq"]["skipped"]]
+    assert skipped, "some tiny configs exceed 0.05 MiB"
+    for t in skipped:
+        rec = t.user_attrs["autosq"]
+        assert rec["latency"] is None and rec["accuracy"] is None  # never timed or scored
+        assert rec["constraints"]["size_mb"] > 0
+        assert t.constraints["size_mb"] > 0  # Optuna sees the violation
+        assert set(t.constraints) == {"size_mb", "peak_mem_mb", "latency_ms"}
+
+
+def test_resuming_runs_only_the_missing_trials(storage: str) -> None:
+    first = tiny(storage, trials=5)
+    assert first.counts.trials == 5
+    again = tiny(storage, trials=8)
+    assert again.counts.trials == 8
+    same = tiny(storage, trials=8)
+    assert same.counts.trials == 8
+    with pytest.raises(StudyError, match="created with other settings"):
+        tiny(storage, trials=9, study=first.study_name, max_mb=0.3)
+
+
+def test_same_seed_same_configurations(storage: str, tmp_path: Path) -> None:
+    other = f"sqlite:///{tmp_path / 'other.db'}"
+    a = tiny(storage, trials=6, sampler="random", seed=11, retime=False)
+    b = tiny(other, trials=6, sampler="random", seed=11, retime=False)
+
+    def params(url: str, name: str) -> list[dict[str, Any]]:
+        return [t.params for t in optuna.load_study(study_name=name, storage=url).trials]
+
+    assert params(storage, a.study_name) == params(other, b.study_name)
+
+
+def test_a_failing_candidate_does_not_stop_the_search(
+    storage: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import autosq.study.evaluate as evaluate
+
+    real = evaluate.export_model
+    calls = {"n": 0}
+
+    def flaky(config: Any, precision: str, seed: int) -> bytes:
+        calls["n"] += 1
+        if calls["n"] == 2:
+            raise RuntimeError("export exploded")
+        return real(config, precision, seed)
+
+    monkeypatch.setattr(evaluate, "export_model", flaky)
+    result = tiny(storage, trials=6, max_mb=1.0, sampler="random", retime=False)
+    study = optuna.load_study(study_name=result.study_name, storage=storage)
+    failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert len(failed) == 1 and "export exploded" in failed[0].user_attrs["fail_reason"]
+    assert len(study.trials) == 6 and result.counts.failed == 1
+
+
+def test_nothing_fits_says_how_far(storage: str) -> None:
+    result = tiny(storage, trials=4, max_mb=0.001)
+    assert result.to_json() == []
+    assert result.nearest_miss is not None
+    assert "nothing fits: the smallest candidate was" in result.nearest_miss
+    assert "budget 0.001 MiB" in result.nearest_miss
+
+
+def test_optuna_tools_open_the_study(storage: str) -> None:
+    result = tiny(storage, trials=4)
+    optuna_cli = Path(sys.executable).with_name("optuna")
+    proc = subprocess.run(
+        [
+            str(optuna_cli),
+            "best-trials",
+            "--study-name",
+            result.study_name,
+            "--storage",
+            storage,
+            "-f",
+            "json",
+        ],
+        capture_output=True,
+        text=True,
+    )
+    assert proc.returncode == 0, proc.stderr
+    best = json.loads(proc.stdout)
+    assert {b["number"] for b in best} >= {r["trial"] for r in result.to_json()}
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "error", "needle"),
+    [
+        ({"space": "nope"}, UsageError, "unknown search space 'nope'"),
+        ({"device": "rpi9"}, UsageError, "unknown device 'rpi9'"),
+        ({"storage": "autosq.db"}, UsageError, "storage must be a database URL"),
+        ({"sampler": "grid"}, UsageError, "unknown sampler 'grid'"),
+        ({"trials": 0}, UsageError, "trials must be an integer >= 1"),
+        ({"seed": -1}, UsageError, "seed must be an integer in 0..4294967295"),
+        ({"timeout": float("nan")}, UsageError, "timeout must be a finite number"),
+        ({"max_mb": -1.0}, UsageError, "max_mb must be a finite number > 0"),
+        ({"max_mb": float("nan")}, UsageError, "max_mb must be a finite number > 0"),
+        ({"proxy": "vibes"}, UsageError, "unknown proxy 'vibes'"),
+        ({"input_size": 8}, UsageError, "input_size must be >= 17"),
+    ],
+)
+def test_bad_search_input(
+    storage: str, kwargs: dict[str, Any], error: type[Exception], needle: str
+) -> None:
+    with pytest.raises(error) as info:
+        tiny(storage, **kwargs)
+    assert needle in str(info.value)
+
+
+def test_search_cli_json_csv_plot_and_front(cli: Cli, storage: str, tmp_path: Path) -> None:
+    args = [
+        "search",
+        "--device",
+        "host",
+        "--space",
+        "tiny",
+        "--input-size",
+        "32",
+        "--num-classes",
+        "10",
+        "--trials",
+        "4",
+        "--max-mb",
+        "0.5",
+        "--storage",
+        storage,
+    ]
+    code, out, err = cli(
+        *args, "--json", "--csv", str(tmp_path / "f.csv"), "--plot", str(tmp_path / "f.png")
+    )
+    assert code == 0, err
+    rows = json.loads(out)
+    assert rows and all(set(JSON_KEYS) <= set(r) for r in rows)
+    assert (tmp_path / "f.csv").read_text().startswith("trial,")
+    assert (tmp_path / "f.png").read_bytes()[:4] == b"\x89PNG"
+    name = "host-0.5mb-50ms-tiny-32px-10cls"
+    code, out, _ = cli("front", "--study", name, "--storage", storage)
+    assert code == 0 and "Pareto front" in out and "re-timed together" in out
+    code, out, _ = cli("front", "--study", name, "--storage", storage, "--json")
+    assert json.loads(out) == rows
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["front", "--study", "nope"], "does not exist"),
+        (["search", "--space", "nope"], "unknown search space"),
+        (
+            [
+                "search",
+                "--plot",
+                "/no/such/dir/f.png",
+                "--trials",
+                "1",
+                "--space",
+                "tiny",
+                "--input-size",
+                "32",
+            ],
+            "folder /no/such/dir does not exist",
+        ),
+    ],
+)
+def test_search_cli_bad_input(cli: Cli, storage: str, args: list[str], needle: str) -> None:
+    code, _, err = cli(*args, "--storage", storage)
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+
+
+def test_python_api_returns_a_dataframe(storage: str) -> None:
+    import autosq
+
+    result = autosq.search(
+        device="host",
+        max_mb=0.2,
+        space="tiny",
+        trials=4,
+        input_size=32,
+        storage=storage,
+        protocol=FAST,
+    )
+    df = result.front
+    assert list(df["trial"]) == [r["trial"] for r in result.to_json()]
+    assert df["recommended"].sum() == 1
