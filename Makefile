@@ -6,7 +6,7 @@ BIN     = $(VENV)/bin
 # but say it here too so a bare environment finds it and never pulls a CUDA build.
 FIND_LINKS = $(if $(wildcard /opt/wheels),--find-links /opt/wheels,)
 
-.PHONY: setup demo test lint bench clean
+.PHONY: setup demo test test-fast lint bench clean
 
 setup: $(VENV)/.installed
 
@@ -25,6 +25,10 @@ lint: setup
 
 test: lint
 	$(BIN)/python -m pytest -q
+
+# The edit-test loop: everything but the tests marked slow (training, whole searches).
+test-fast: setup
+	$(BIN)/python -m pytest -q -m "not slow"
 
 bench: setup
 	$(BIN)/python bench/latency_bench.py

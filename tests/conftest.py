@@ -46,6 +46,17 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory,
     return path
 
 
+STORAGES = ("sqlite", "journal")
+
+
+@pytest.fixture(params=STORAGES)
+def storage(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    """A fresh study storage URL, once per kind autosq supports on one machine."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'studies.db'}"
+    return f"journal:///{tmp_path / 'studies.log'}"
+
+
 @pytest.fixture
 def make_configs() -> Callable[[int, int], list[SqueezeNetConfig]]:
     """make_configs(n, seed): n random valid configs, reproducibly."""

@@ -19,6 +19,7 @@ from autosq.arch.presets import preset
 ConfigMaker = Callable[[int, int], list[SqueezeNetConfig]]
 
 
+@pytest.mark.slow
 def test_param_count_equals_plan_for_random_configs(make_configs: ConfigMaker) -> None:
     for config in make_configs(300, 1):
         model = build(config)
@@ -35,6 +36,7 @@ def _fvcore_flops(model: torch.nn.Module, size: int) -> int:
         return int(analysis.total())
 
 
+@pytest.mark.slow
 def test_fvcore_agrees_with_plan_macs(make_configs: ConfigMaker) -> None:
     # fvcore counts one multiply-add as one flop, like the plan, but also counts the global
     # average pool (one flop per input element: num_classes x H x W); element-wise adds,

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import threading
 from collections.abc import Callable, Iterator
+from dataclasses import asdict
 from pathlib import Path
 
 import pytest
@@ -17,6 +18,7 @@ from autosq.measure.agent_client import AgentTimer
 from autosq.measure.agent_server import make_server
 from autosq.measure.onnx import export_bytes
 from autosq.measure.profiles import load_profile
+from autosq.measure.protocol import TimingProtocol
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -44,6 +46,15 @@ def test_agent_times_a_model(agent_url: str, small_onnx: bytes) -> None:
     assert r.protocol["device"]["agent"] == "autosq" and r.protocol["threads"] == 1
     over = AgentTimer(agent_url, 1, "all").time(small_onnx, budget_ms=1e-6)
     assert over.stop == "over_budget" and over.over_budget
+
+
+def test_the_protocol_reaches_the_device(agent_url: str, small_onnx: bytes) -> None:
+    from util import FAST
+
+    r = AgentTimer(agent_url, 1, "all", protocol=FAST).time(small_onnx)
+    assert {k: r.protocol[k] for k in asdict(FAST)} == asdict(FAST)
+    careful = AgentTimer(agent_url, 1, "all", protocol=TimingProtocol.careful())
+    assert careful.protocol == TimingProtocol.careful()
 
 
 def test_agent_errors_are_clear(agent_url: str) -> None:

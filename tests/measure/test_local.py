@@ -170,6 +170,7 @@ def test_measure_cli_preset_json(cli: Cli) -> None:
     assert d["latency_kind"] == "measured" and d["threads"] == 1 and d["runs"] > 0
 
 
+@pytest.mark.slow
 def test_measure_cli_file_estimated(cli: Cli, tmp_path: Path, small_onnx: bytes) -> None:
     f = tmp_path / "m.onnx"
     f.write_bytes(small_onnx)

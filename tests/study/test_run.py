@@ -13,19 +13,18 @@ import optuna
 import pytest
 from util import FAST
 
-from autosq._io import CACHE_ENV
 from autosq.errors import StudyError, UsageError
 from autosq.study.pareto import dominates
 from autosq.study.result import JSON_KEYS
 from autosq.study.run import run_search
+from autosq.study.storage import storage_for
 
 Cli = Callable[..., tuple[int, str, str]]
 
 
-@pytest.fixture
-def storage(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
-    monkeypatch.setenv(CACHE_ENV, str(tmp_path / "cache"))
-    return f"sqlite:///{tmp_path / 'studies.db'}"
+def load(name: str, url: str) -> optuna.Study:
+    """The study as Optuna itself opens it (any storage URL autosq takes)."""
+    return optuna.load_study(study_name=name, storage=storage_for(url, create=False))
 
 
 def tiny(url: str, **kw: Any) -> Any:
@@ -58,7 +57,7 @@ def test_front_is_non_dominated_and_fits_the_budget(storage: str) -> None:
     assert sum(r["recommended"] for r in rows) == 1
     assert result.hypervolume > 0
     # every feasible trial is dominated by a member or is one (front is complete)
-    study = optuna.load_study(study_name=result.study_name, storage=storage)
+    study = load(result.study_name, storage)
     assert result.counts.trials == len(study.trials) == 12
     df = result.front
     assert len(df) == len(rows) and {"trial", "accuracy", "latency_ms", "sr"} <= set(df.columns)
@@ -66,7 +65,7 @@ def test_front_is_non_dominated_and_fits_the_budget(storage: str) -> None:
 
 def test_cheap_first_gate_skips_without_timing(storage: str) -> None:
     result = tiny(storage, max_mb=0.05, trials=10, sampler="random")
-    study = optuna.load_study(study_name=result.study_name, storage=storage)
+    study = load(result.study_name, storage)
     skipped = [t for t in study.trials if t.user_attrs["autosq"]["skipped"]]
     assert skipped, "some tiny configs exceed 0.05 MiB"
     for t in skipped:
@@ -94,7 +93,7 @@ def test_same_seed_same_configurations(storage: str, tmp_path: Path) -> None:
     b = tiny(other, trials=6, sampler="random", seed=11, retime=False)
 
     def params(url: str, name: str) -> list[dict[str, Any]]:
-        return [t.params for t in optuna.load_study(study_name=name, storage=url).trials]
+        return [t.params for t in load(name, url).trials]
 
     assert params(storage, a.study_name) == params(other, b.study_name)
 
@@ -115,7 +114,7 @@ def test_a_failing_candidate_does_not_stop_the_search(
 
     monkeypatch.setattr(evaluate, "export_model", flaky)
     result = tiny(storage, trials=6, max_mb=1.0, sampler="random", retime=False)
-    study = optuna.load_study(study_name=result.study_name, storage=storage)
+    study = load(result.study_name, storage)
     failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
     assert len(failed) == 1 and "export exploded" in failed[0].user_attrs["fail_reason"]
     assert len(study.trials) == 6 and result.counts.failed == 1
@@ -138,8 +137,9 @@ def test_optuna_tools_open_the_study(storage: str) -> None:
             "best-trials",
             "--study-name",
             result.study_name,
-            "--storage",
-            storage,
+            *(["--storage", storage[len("journal://"):], "--storage-class",
+               "JournalFileBackend"] if storage.startswith("journal:") else
+              ["--storage", storage]),
             "-f",
             "json",
         ],
@@ -175,6 +175,7 @@ def test_bad_search_input(
     assert needle in str(info.value)
 
 
+@pytest.mark.slow
 def test_search_cli_json_csv_plot_and_front(cli: Cli, storage: str, tmp_path: Path) -> None:
     args = [
         "search",
