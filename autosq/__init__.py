@@ -1,8 +1,11 @@
 """autosq: hardware-aware search of the SqueezeNet family.
 
-The public API, keyword-only and typed. It imports nothing heavy: torch, onnxruntime and optuna
-load only when a function that needs them runs. Every error it raises is an
-:class:`~autosq.errors.AutosqError` whose message names the Python parameter at fault.
+The public API, keyword-only and typed: :func:`search` (which is
+:func:`autosq.study.run.run_search`), :func:`compare`, :func:`refine`, :func:`export`,
+:func:`load_result`, and the plan and cost of a configuration without torch. It imports
+nothing heavy: torch, onnxruntime and optuna load only when a function that needs them runs.
+Every error it raises is an :class:`~autosq.errors.AutosqError` whose message names the Python
+parameter at fault.
 """
 
 from __future__ import annotations
@@ -20,62 +23,17 @@ from autosq.study.compare import Comparison
 from autosq.study.records import TrialRecord
 from autosq.study.refine import RefineChange
 from autosq.study.result import FrontMember, SearchResult, load_result
+from autosq.study.run import run_search as search
 from autosq.study.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
     from autosq.accuracy.train import OnStep
     from autosq.measure.protocol import TimingProtocol
     from autosq.study.export import ExportReport
-    from autosq.study.run import OnProgress, OnStart
 
 __version__ = "0.1.0"
 
 Budgets = Sequence[float | None] | float | None
-
-
-def search(
-    *,
-    device: str = "host",
-    max_mb: float | None = None,
-    max_ms: float | None = None,
-    max_ram_mb: float | None = None,
-    space: str = "default",
-    trials: int = 50,
-    timeout: float | None = None,
-    seed: int | None = 0,
-    sampler: str = "tpe",
-    storage: str = DEFAULT_STORAGE,
-    study: str | None = None,
-    input_size: int | None = None,
-    num_classes: int | None = None,
-    proxy: str = "synflow",
-    data: str | None = None,
-    epochs: float = 2.0,
-    batch_size: int = 64,
-    refine: int = 0,
-    refine_epochs: float | None = None,
-    profiles: Sequence[str | Path] = (),
-    retime: bool = True,
-    protocol: TimingProtocol | None = None,
-    on_progress: OnProgress | None = None,
-    on_start: OnStart | None = None,
-    on_train: OnStep | None = None,
-) -> SearchResult:
-    """Search SqueezeNets that fit ``device``; ``result.front`` is a pandas DataFrame.
-
-    ``autosq.search(device="rpi4", max_mb=5)`` runs the same search as the CLI; see
-    :func:`autosq.study.run.run_search` for every parameter.
-    """
-    from autosq.study.run import run_search
-
-    return run_search(
-        device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb, space=space,
-        trials=trials, timeout=timeout, seed=seed, sampler=sampler, storage=storage,
-        study=study, input_size=input_size, num_classes=num_classes, proxy=proxy, data=data,
-        epochs=epochs, batch_size=batch_size, refine=refine, refine_epochs=refine_epochs,
-        profiles=profiles, retime=retime, protocol=protocol, on_progress=on_progress,
-        on_start=on_start, on_train=on_train,
-    )
 
 
 def compare(

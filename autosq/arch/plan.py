@@ -104,7 +104,7 @@ class Plan:
         return sum(layer.macs for layer in self.layers)
 
     def spatial_sizes(self) -> list[int]:
-        """Output side after conv1 and after each max-pool (DESIGN.md's spatial sizes)."""
+        """Output side after conv1 and after each max-pool (v1.0 at 224: 109, 54, 27, 13)."""
         return [lay.out_hw for lay in self.layers if lay.name == "conv1" or lay.kind == "maxpool"]
 
 

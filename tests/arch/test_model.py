@@ -49,7 +49,7 @@ def test_fvcore_agrees_with_plan_macs(make_configs: ConfigMaker) -> None:
 
 
 def test_fvcore_reference_numbers() -> None:
-    # DESIGN.md: fvcore reports 819,093,576 and 349,320,936 for torchvision's two models.
+    # fvcore reports 819,093,576 and 349,320,936 for torchvision's two models.
     assert _fvcore_flops(build(preset("squeezenet1_0")), 224) == 819_093_576
     assert _fvcore_flops(build(preset("squeezenet1_1")), 224) == 349_320_936
 

@@ -12,7 +12,7 @@ from autosq.arch.plan import plan
 from autosq.arch.presets import load_presets, preset
 from autosq.errors import ConfigError
 
-# DESIGN.md section 2 (torchvision, 224x224, 1000 classes).
+# torchvision's reference numbers (224x224, 1000 classes).
 REFERENCE = {
     "squeezenet1_0": {"params": 1_248_424, "macs": 818_924_576, "spatial": [109, 54, 27, 13]},
     "squeezenet1_1": {"params": 1_235_496, "macs": 349_151_936, "spatial": [111, 55, 27, 13]},
@@ -62,7 +62,7 @@ def test_pool_follows_pytorch_ceil_mode() -> None:
         assert pool_out(size) == expected
 
 
-# Paper Figure 3 sizes at 32-bit (DESIGN.md). With SR in steps of 1/8 and pct_3x3 = 0.5 every
+# Paper Figure 3 sizes at 32-bit. With SR in steps of 1/8 and pct_3x3 = 0.5 every
 # channel count is an integer, so the SR sweep must match to the hundredth. In the pct_3x3 sweep
 # 1% and 99% give fractional counts (e.g. 0.01 x 256 = 2.56 -> 3): the rounding rule moves those
 # sizes by well under 0.01 MiB, so the same tolerance holds.

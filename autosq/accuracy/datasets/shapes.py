@@ -44,7 +44,7 @@ def build_shapes(n_train: int, size: int, seed: int) -> RawDataset:
     )
 
 
-# The difficulty, measured with autosq.train's fit (its default recipe, one init seed each) on
+# The difficulty, measured with autosq.accuracy.train.fit (default recipe, one init seed each) on
 # the default 3000 training images: squeezenet1_1 reaches 48% and 77% validation top-1 at 64 px
 # after 2 epochs, 66% at 32 px after 5; a 7k-parameter BN CNN 77% at 32 px after 3 epochs
 # (Adam). A first draft (either polarity, half-size 0.35-0.7, noise up to 0.1) gave 20% at 64 px.
