@@ -73,10 +73,12 @@ def compare(
                        input_size=input_size, profiles=profiles, protocol=protocol)
 
 
-def refine(*, study: str, top: int = 3, epochs: float = 8.0, storage: str = DEFAULT_STORAGE,
+def refine(*, study: str, top: int = 3, epochs: float | None = None,
+           storage: str = DEFAULT_STORAGE,
            on_train: OnStep | None = None) -> list[RefineChange]:
     """Train the ``top`` front members of a study searched with data nearest the knee for
-    ``epochs``; their new accuracy replaces the search's wherever the study is read."""
+    ``epochs`` (default: 4 times the search's training budget); their new accuracy replaces
+    the search's wherever the study is read."""
     from autosq.study.refine import refine_front
     from autosq.study.storage import load_study
 
@@ -85,7 +87,7 @@ def refine(*, study: str, top: int = 3, epochs: float = 8.0, storage: str = DEFA
 
 def export(*, study: str, out: str | Path, trial: int | None = None, recommended: bool = False,
            fmt: str = "onnx", quantize: str | None = None, data: str | None = None,
-           epochs: float = 5.0, storage: str = DEFAULT_STORAGE,
+           epochs: float | None = None, storage: str = DEFAULT_STORAGE,
            profiles: Sequence[str | Path] = ()) -> ExportReport:
     """Write a study's ``trial`` (or its ``recommended`` member) as a checked ONNX file (or a
     PyTorch state_dict with ``fmt="pt"``) with a JSON card beside it; see

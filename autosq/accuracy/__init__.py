@@ -23,6 +23,8 @@ class AccuracySetting:
     data: str | None = None
     epochs: float | None = None
     batch_size: int | None = None
+    min_steps: int | None = None
+    default_epochs: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form: the fields that apply to this kind."""

@@ -1,9 +1,11 @@
-"""Rank correlations (Spearman's rho, Kendall's tau-b) in pure Python, for ``proxy-check``."""
+"""Rank correlations (Spearman's rho, Kendall's tau-b) and their bootstrap intervals, in pure
+Python, for ``proxy-check``."""
 
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import random
+from collections.abc import Callable, Sequence
 
 
 def ranks(values: Sequence[float]) -> list[float]:
@@ -57,3 +59,30 @@ def kendall(x: Sequence[float], y: Sequence[float]) -> float:
                 discordant += 1
     denom = math.sqrt((concordant + discordant + ties_x) * (concordant + discordant + ties_y))
     return (concordant - discordant) / denom if denom > 0 else math.nan
+
+
+def bootstrap_interval(x: Sequence[float], y: Sequence[float],
+                       statistic: Callable[[Sequence[float], Sequence[float]], float],
+                       reps: int = 1000, level: float = 0.95,
+                       seed: int = 0) -> tuple[float, float]:
+    """Percentile bootstrap interval of ``statistic(x, y)``, resampling the pairs (seeded).
+
+    Resamples on which the statistic is undefined (a constant side) are dropped; (nan, nan)
+    when too few remain.
+    """
+    if len(x) != len(y) or len(x) < 3:
+        raise ValueError("bootstrap_interval needs two sequences of the same length >= 3")
+    rng = random.Random(seed)
+    n = len(x)
+    values = []
+    for _ in range(reps):
+        idx = [rng.randrange(n) for _ in range(n)]
+        v = statistic([x[i] for i in idx], [y[i] for i in idx])
+        if not math.isnan(v):
+            values.append(v)
+    if len(values) < reps // 2:
+        return math.nan, math.nan
+    values.sort()
+    lo = values[int((1 - level) / 2 * (len(values) - 1))]
+    hi = values[int((1 + level) / 2 * (len(values) - 1))]
+    return lo, hi

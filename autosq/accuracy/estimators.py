@@ -13,6 +13,7 @@ from autosq.errors import UsageError
 if TYPE_CHECKING:
     from autosq.accuracy.datasets import Dataset
     from autosq.accuracy.train import OnStep, Recipe
+    from autosq.arch.space import SearchSpace
 
 DEFAULT_PROXY = "synflow"
 
@@ -60,26 +61,65 @@ class TrainedAccuracy:
 
     def describe(self) -> AccuracySetting:
         """``val_top1``, on which data, for how long."""
-        return AccuracySetting(kind=self.kind, data=self.data.name, epochs=self.recipe.epochs,
-                               batch_size=self.recipe.batch_size)
+        r = self.recipe
+        default = r.epochs is None
+        return AccuracySetting(kind=self.kind, data=self.data.name, epochs=r.epochs,
+                               batch_size=r.batch_size,
+                               min_steps=r.min_steps if default else None,
+                               default_epochs=r.default_epochs if default else None)
 
 
-def make_accuracy(proxy: str, data: str | None, epochs: float, batch_size: int,
-                  input_size: int, num_classes: int | None,
+def recipe_of(setting: AccuracySetting) -> Recipe:
+    """The training recipe a study's accuracy setting records."""
+    from autosq.accuracy.train import DEFAULT_EPOCHS, DEFAULT_MIN_STEPS, Recipe
+
+    return Recipe(epochs=setting.epochs, batch_size=setting.batch_size or 64,
+                  min_steps=setting.min_steps or DEFAULT_MIN_STEPS,
+                  default_epochs=setting.default_epochs or DEFAULT_EPOCHS)
+
+
+ACCURACY_CHOICES = ("proxy", "train", "supernet")
+# With data, the estimator used when none is asked for (see the README's measurements).
+DEFAULT_WITH_DATA = "train"
+
+
+def make_accuracy(kind: str | None, proxy: str, data: str | None, epochs: float | None,
+                  batch_size: int, input_size: int, num_classes: int | None,
+                  space: SearchSpace | None = None, seed: int = 0,
                   on_train: OnStep | None = None) -> tuple[AccuracyEstimator, int]:
-    """(accuracy estimator, number of classes) for a search: trained on ``data`` when given
-    (the classes follow the data), else the zero-cost ``proxy`` (1000 classes by default)."""
+    """(accuracy estimator, number of classes) for a search.
+
+    ``kind`` is ``proxy``, ``train`` or ``supernet`` (None: the proxy without data,
+    :data:`DEFAULT_WITH_DATA` with). Trained and supernet accuracy need ``data``, whose classes
+    the search follows; a proxy scores 1000 classes unless told otherwise.
+    """
+    if kind is None:
+        kind = "proxy" if data is None else DEFAULT_WITH_DATA
+    if kind not in ACCURACY_CHOICES:
+        raise UsageError(f"accuracy must be one of {', '.join(ACCURACY_CHOICES)}; got {kind!r}")
     if data is None:
+        if kind != "proxy":
+            raise UsageError(f"accuracy {kind!r} trains on images: it needs data (a folder, "
+                             "or builtin:shapes)")
         classes = 1000 if num_classes is None else num_classes
         if classes < 1:
             raise UsageError(f"num_classes must be >= 1; got {classes}")
         return ProxyAccuracy(proxy), classes
     from autosq.accuracy.datasets import load_dataset
-    from autosq.accuracy.train import Recipe
 
-    recipe = Recipe(epochs=epochs, batch_size=batch_size)
     ds = load_dataset(data, input_size)
     if num_classes is not None and num_classes != ds.num_classes:
         raise UsageError(f"num_classes={num_classes} does not match the data: {data} has "
                          f"{ds.num_classes} classes (leave num_classes out to follow the data)")
-    return TrainedAccuracy(ds, recipe, on_train), ds.num_classes
+    if kind == "proxy":
+        return ProxyAccuracy(proxy), ds.num_classes
+    if kind == "supernet":
+        from autosq.accuracy.oneshot import SupernetAccuracy
+
+        if space is None:
+            raise UsageError("accuracy 'supernet' needs the search space")
+        return SupernetAccuracy(ds, space, seed=seed, on_step=on_train), ds.num_classes
+    from autosq.accuracy.train import Recipe
+
+    return TrainedAccuracy(ds, Recipe(epochs=epochs, batch_size=batch_size), on_train), \
+        ds.num_classes

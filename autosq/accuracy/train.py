@@ -33,7 +33,7 @@ import math
 import os
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -51,12 +51,24 @@ OnStep = Callable[[int, int, float, float], None]
 """on_step(step, steps, loss, images_per_s), called every few steps while a candidate trains."""
 
 
+DEFAULT_EPOCHS = 2.0
+# The floor of the default budget, in optimizer steps: see bench/learning_curves.py for the
+# curves it was chosen from (a budget in epochs alone starves small data sets).
+DEFAULT_MIN_STEPS = 300
+
+
 @dataclass(frozen=True)
 class Recipe:
-    """The training budget and hyper-parameters (the defaults are the documented recipe)."""
+    """The training budget and hyper-parameters (the defaults are the documented recipe).
 
-    epochs: float = 2.0
+    The budget: ``epochs`` when given, exactly; by default :data:`DEFAULT_EPOCHS` epochs but at
+    least ``min_steps`` optimizer steps, so a small data set still gets a useful training.
+    A batch never exceeds the training set."""
+
+    epochs: float | None = None
     batch_size: int = 64
+    min_steps: int = DEFAULT_MIN_STEPS
+    default_epochs: float = DEFAULT_EPOCHS
     lr: float = 2e-3
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
@@ -65,11 +77,38 @@ class Recipe:
     augment: bool = True
 
     def __post_init__(self) -> None:
-        if not (isinstance(self.epochs, (int, float)) and math.isfinite(self.epochs)
+        if self.epochs is not None and not (
+                isinstance(self.epochs, (int, float)) and math.isfinite(self.epochs)
                 and self.epochs > 0):
             raise UsageError(f"epochs must be a finite number > 0; got {self.epochs}")
         if not isinstance(self.batch_size, int) or self.batch_size < 1:
             raise UsageError(f"batch_size must be an integer >= 1; got {self.batch_size}")
+        if not isinstance(self.min_steps, int) or self.min_steps < 1:
+            raise UsageError(f"min_steps must be an integer >= 1; got {self.min_steps}")
+
+    def batch_for(self, n_train: int) -> int:
+        """The batch size used on ``n_train`` training images."""
+        return max(1, min(self.batch_size, n_train))
+
+    def steps_for(self, n_train: int) -> int:
+        """Optimizer steps on ``n_train`` training images."""
+        per_epoch = max(1, math.ceil(n_train / self.batch_for(n_train)))
+        if self.epochs is not None:
+            return max(1, round(self.epochs * per_epoch))
+        return max(self.min_steps, round(self.default_epochs * per_epoch))
+
+    def longer(self, factor: float) -> Recipe:
+        """The same recipe with ``factor`` times the budget (refining trains 4x longer)."""
+        if self.epochs is not None:
+            return replace(self, epochs=self.epochs * factor)
+        return replace(self, min_steps=max(1, round(self.min_steps * factor)),
+                       default_epochs=self.default_epochs * factor)
+
+    def describe(self) -> str:
+        """``2 epochs, at least 300 steps`` or ``5 epochs``."""
+        if self.epochs is not None:
+            return f"{self.epochs:g} epochs"
+        return f"{self.default_epochs:g} epochs, at least {self.min_steps} steps"
 
 
 @dataclass
@@ -151,7 +190,8 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
         model = deployed_form(model)
         top1 = (1.0 / data.num_classes if diverged
                 else evaluate_top1(model, data.val_x, data.val_y))
-    return model, TrainResult(val_top1=top1, train_loss=loss_avg, epochs=recipe.epochs,
+    per_epoch = max(1, math.ceil(len(data.train_x) / recipe.batch_for(len(data.train_x))))
+    return model, TrainResult(val_top1=top1, train_loss=loss_avg, epochs=steps / per_epoch,
                               steps=steps, images=seen, seconds=seconds,
                               images_per_s=seen / max(seconds, 1e-9), diverged=diverged,
                               threads=threads, seed=seed)
@@ -167,8 +207,8 @@ def _train_loop(model: SqueezeNet, data: Dataset, recipe: Recipe, seed: int,
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
                              {"params": rest, "weight_decay": 0.0}], lr=recipe.lr)
     n = len(data.train_x)
-    per_epoch = max(1, math.ceil(n / recipe.batch_size))
-    steps = max(1, round(recipe.epochs * per_epoch))
+    batch = recipe.batch_for(n)
+    steps = recipe.steps_for(n)
     warm = max(1, round(recipe.warmup * steps))
 
     def lr_at(step: int) -> float:
@@ -185,10 +225,10 @@ def _train_loop(model: SqueezeNet, data: Dataset, recipe: Recipe, seed: int,
     order = torch.randperm(n, generator=gen)
     pos = 0
     for step in range(steps):
-        if pos + recipe.batch_size > n and pos > 0:
+        if pos + batch > n and pos > 0:
             order, pos = torch.randperm(n, generator=gen), 0
-        idx = order[pos:pos + recipe.batch_size]
-        pos += recipe.batch_size
+        idx = order[pos:pos + batch]
+        pos += batch
         xb, yb = data.train_x[idx], data.train_y[idx]
         if recipe.augment:
             xb = augment(xb, gen)

@@ -24,8 +24,9 @@ def export(
                                         "images."),
     data: str | None = typer.Option(None, "--data", help="Train on this data first (folder or "
                                     "builtin:shapes); without it the weights are untrained."),
-    epochs: float = typer.Option(5.0, "--epochs", callback=positive(),
-                                 help="Training epochs with --data."),
+    epochs: float | None = typer.Option(None, "--epochs", callback=positive(),
+                                        help="Training epochs with --data (default: 8 epochs, "
+                                        "at least 1200 steps)."),
     storage: str = storage_option(),
     profiles: list[Path] = profiles_option(),
 ) -> None:

@@ -1,4 +1,4 @@
-"""``autosq proxy-check``: which zero-cost proxy ranks architectures like training does."""
+"""``autosq proxy-check``: which accuracy estimator ranks architectures like training does."""
 
 from __future__ import annotations
 
@@ -6,41 +6,55 @@ import json
 
 import typer
 
-from autosq.cli._options import at_least, between, json_option, positive
+from autosq.cli._options import at_least, between, json_option
 
 
 def proxy_check(
     data: str = typer.Option("builtin:shapes", "--data", help="ImageFolder folder or "
                              "builtin:shapes."),
     space: str = typer.Option("tiny", "--space", help="Space to sample architectures from."),
-    archs: int = typer.Option(16, "--archs", callback=at_least(3),
-                              help="How many architectures to train (>= 3)."),
-    epochs: float = typer.Option(2.0, "--epochs", callback=positive(),
-                                 help="Training epochs per architecture."),
+    archs: int = typer.Option(40, "--archs", callback=at_least(3),
+                              help="How many architectures (>= 3; 40 or more for intervals "
+                              "narrow enough to rank estimators)."),
+    steps: int = typer.Option(1200, "--steps", callback=at_least(1),
+                              help="Optimizer steps of the reference (stand-alone) training."),
+    budgets: str = typer.Option("100,300", "--budgets",
+                                help="Short stand-alone training budgets to compare, in steps."),
+    supernet: bool = typer.Option(True, "--supernet/--no-supernet",
+                                  help="Include the one-shot supernet."),
     input_size: int = typer.Option(32, "--input-size", callback=at_least(8),
                                    help="Input side in pixels."),
     seed: int = typer.Option(0, "--seed", callback=between(0, 2**32 - 1),
                              help="Seed of the sample and the training."),
     as_json: bool = json_option(),
 ) -> None:
-    """Train a sample of architectures and print each proxy's Spearman and Kendall rank
-    correlation with their validation top-1."""
+    """Train a spread sample of architectures stand-alone, score them with every estimator,
+    and print each estimator's Spearman and Kendall rank correlation (with bootstrap 95%
+    intervals) and its cost per candidate."""
     from autosq.accuracy.datasets import load_dataset
-    from autosq.accuracy.proxy_check import run_proxy_check
-    from autosq.accuracy.train import Recipe
+    from autosq.accuracy.proxy_check import ArchRow, run_proxy_check
     from autosq.arch.space import load_space
     from autosq.cli.render import get_console, print_proxy_check
+    from autosq.errors import UsageError
 
+    try:
+        short = tuple(int(b) for b in budgets.split(",") if b.strip())
+    except ValueError:
+        raise UsageError(f"--budgets must be comma-separated step counts; got {budgets!r}") \
+            from None
+    if any(b < 1 for b in short):
+        raise UsageError(f"--budgets must be step counts >= 1; got {budgets!r}")
     sp = load_space(space)
     ds = load_dataset(data, input_size, seed=seed)
     console = get_console(stderr=True)
 
-    def on_arch(i: int, n: int, row: dict[str, object]) -> None:
+    def on_arch(i: int, n: int, row: ArchRow) -> None:
         if not as_json:
-            console.print(f"[{i}/{n}] {row['arch_id']}: val_top1 {row['val_top1']:.3f} "
-                          f"({row['images_per_s']:,.0f} images/s)")
+            console.print(f"[{i}/{n}] {row.arch_id} ({row.params:,} params): reference "
+                          f"val_top1 {row.reference_top1:.3f}")
 
-    check = run_proxy_check(ds, sp, archs, Recipe(epochs=epochs), seed=seed, on_arch=on_arch)
+    check = run_proxy_check(ds, sp, archs, seed=seed, reference_steps=steps,
+                            short_budgets=short, supernet=supernet, on_arch=on_arch)
     if as_json:
         typer.echo(json.dumps(check.to_dict(), indent=2))
     else:

@@ -12,7 +12,9 @@ def refine(
     study: str = typer.Option(..., "--study", help="Study name (searched with --data)."),
     top: int = typer.Option(3, "--top", callback=at_least(1),
                             help="How many front members to train longer."),
-    epochs: float = typer.Option(8.0, "--epochs", callback=positive(), help="Epochs for each."),
+    epochs: float | None = typer.Option(None, "--epochs", callback=positive(),
+                                        help="Epochs for each (default: 4 times the search's "
+                                        "training budget)."),
     storage: str = storage_option(),
     as_json: bool = json_option("the new front as JSON"),
 ) -> None:

@@ -257,21 +257,36 @@ def print_spaces(spaces: list[SearchSpace]) -> None:
 
 def print_proxy_check(check: ProxyCheck) -> None:
     """The proxy-check table, with what it is based on."""
+    import math
+
     d = check.data
-    table = Table(title=f"Rank correlation with validation top-1: {len(check.archs)} "
-                  f"architectures from space {check.space!r}, trained {check.recipe['epochs']:g}"
-                  f" epochs on {d['name']} ({d['n_train']} train / {d['n_val']} val images, "
-                  f"{d['input_size']}px)", title_justify="left")
-    for col in ("proxy", "Spearman rho", "Kendall tau"):
-        table.add_column(col, justify="left" if col == "proxy" else "right")
-    for row in sorted(check.table, key=lambda r: -r["kendall"] if r["kendall"] == r["kendall"]
-                      else 1.0):
-        table.add_row(row["proxy"], f"{row['spearman']:+.3f}", f"{row['kendall']:+.3f}")
+    table = Table(title=f"Rank correlation with stand-alone validation top-1: "
+                  f"{len(check.archs)} architectures from space {check.space!r}, each trained "
+                  f"{check.reference_steps} steps on {d['name']} ({d['n_train']} train / "
+                  f"{d['n_val']} val images, {d['input_size']}px); 95% bootstrap intervals",
+                  title_justify="left")
+    for col in ("estimator", "Spearman rho", "Kendall tau", "s / candidate"):
+        table.add_column(col, justify="left" if col == "estimator" else "right")
+
+    def key(r: Any) -> float:
+        return -r.kendall if not math.isnan(r.kendall) else 1.0
+
+    for r in sorted(check.table, key=key):
+        table.add_row(r.estimator,
+                      f"{r.spearman:+.3f} [{r.spearman_ci[0]:+.2f}, {r.spearman_ci[1]:+.2f}]",
+                      f"{r.kendall:+.3f} [{r.kendall_ci[0]:+.2f}, {r.kendall_ci[1]:+.2f}]",
+                      f"{r.seconds_per_candidate:.2f}")
     console = get_console()
     console.print(table)
-    accs = [a["val_top1"] for a in check.archs]
-    console.print(f"validation top-1 ranged {min(accs):.3f}..{max(accs):.3f}; best proxy by "
-                  f"Kendall tau: {check.best()}")
+    accs = [a.reference_top1 for a in check.archs]
+    console.print(f"reference val_top1 ranged {min(accs):.3f}..{max(accs):.3f}; best estimator "
+                  f"by Kendall tau: {check.best()}")
+    sp = check.seed_spread
+    if sp:
+        console.print(f"seed-to-seed spread of the reference ({sp['archs']:.0f} architectures "
+                      f"trained again from another seed): mean |difference| "
+                      f"{sp['mean_abs_diff']:.3f}, sd {sp['sd_diff']:.3f}; differences smaller "
+                      "than that are not a ranking")
 
 
 def print_compare(c: Comparison) -> None:

@@ -7,6 +7,7 @@ from pathlib import Path
 
 import typer
 
+from autosq.accuracy.estimators import ACCURACY_CHOICES
 from autosq.accuracy.proxies import PROXIES
 from autosq.cli._options import (
     at_least,
@@ -63,19 +64,25 @@ def search(
     proxy: str = typer.Option("synflow", "--proxy", callback=one_of(PROXIES),
                               help="Zero-cost accuracy proxy, used without --data: "
                               "synflow, naswot, params, macs."),
+    accuracy: str | None = typer.Option(
+        None, "--accuracy", callback=one_of(ACCURACY_CHOICES),
+        help="How candidates' accuracy is obtained: proxy (zero-cost, the default without "
+        "--data), train (each candidate trained; the default with --data) or supernet (one "
+        "weight-sharing network trained once, each candidate scored from its slice)."),
     data: str | None = typer.Option(None, "--data", help="Train candidates on this data: an "
                                     "ImageFolder folder or builtin:shapes. Use a small "
                                     "--input-size (e.g. 64): training is on the CPU."),
-    epochs: float = typer.Option(2.0, "--epochs", callback=positive(),
-                                 help="Training epochs per candidate."),
+    epochs: float | None = typer.Option(None, "--epochs", callback=positive(),
+                                        help="Training epochs per candidate (default: 2 "
+                                        "epochs, but at least 300 optimizer steps)."),
     batch_size: int = typer.Option(64, "--batch-size", callback=at_least(1),
                                    help="Training batch size."),
     refine: int = typer.Option(0, "--refine", callback=at_least(0),
                                help="Then train the K front members nearest the knee longer "
                                "and recompute the front."),
     refine_epochs: float | None = typer.Option(None, "--refine-epochs", callback=positive(),
-                                               help="Epochs for --refine (default: 4 x "
-                                               "--epochs)."),
+                                               help="Epochs for --refine (default: 4 times "
+                                               "the search's training budget)."),
     profiles: list[Path] = profiles_option(),
     no_retime: bool = typer.Option(False, "--no-retime", help="Do not re-time the front."),
     as_json: bool = json_option("the front as JSON"),
@@ -89,12 +96,14 @@ def search(
     check_outputs(csv, plot)
     if refine and data is None:
         raise UsageError("--refine trains front members: it needs --data")
+    if accuracy in ("train", "supernet") and data is None:
+        raise UsageError(f"--accuracy {accuracy} trains on images: it needs --data")
     with search_progress(enabled=not as_json) as (on_start, on_progress, on_train):
         result = run_search(
             device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb, space=space,
             trials=trials, timeout=timeout, seed=seed, sampler=sampler, storage=storage,
             study=study, input_size=input_size, num_classes=num_classes, proxy=proxy,
-            data=data, epochs=epochs, batch_size=batch_size, refine=refine,
+            accuracy=accuracy, data=data, epochs=epochs, batch_size=batch_size, refine=refine,
             refine_epochs=refine_epochs, profiles=profiles, retime=not no_retime,
             on_start=on_start, on_progress=on_progress, on_train=on_train,
         )

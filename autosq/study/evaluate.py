@@ -94,6 +94,6 @@ class Evaluator:
             c.skipped = "over the latency budget: accuracy not estimated"
             return c
         c.search_accuracy, c.accuracy_details = self.accuracy.score(c.config, seed)
-        c.accuracy_kind = self.accuracy.kind
+        c.search_accuracy_kind = self.accuracy.kind
         c.seconds["accuracy"] = time.perf_counter() - t3
         return c

@@ -147,7 +147,8 @@ def _ort_top1(data: bytes, x: np.ndarray, y: np.ndarray | None,
 
 def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STORAGE,
                      trial: int | None = None, recommended: bool = False, fmt: str = "onnx",
-                     quantize: str | None = None, data: str | None = None, epochs: float = 5.0,
+                     quantize: str | None = None, data: str | None = None,
+                     epochs: float | None = None,
                      profiles: Sequence[str | Path] = ()) -> ExportReport:
     """Rebuild a study's candidate (``trial``, or the ``recommended`` member), train it when
     ``data`` is given, check it and write it to ``out`` with its card beside it.
@@ -186,9 +187,12 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
     if dataset is not None:
         from autosq.accuracy.train import Recipe, fit
 
-        model, result = fit(config, dataset, Recipe(epochs=epochs), seed=seed)
+        # By default the final model trains 4 times the search's default budget.
+        recipe = Recipe().longer(4.0) if epochs is None else Recipe(epochs=epochs)
+        model, result = fit(config, dataset, recipe, seed=seed)
         accuracy = {"value": result.val_top1, "kind": "val_top1", "data": dataset.name,
-                    "epochs": epochs, "n_train": len(dataset.train_x),
+                    "epochs": result.epochs, "steps": result.steps,
+                    "n_train": len(dataset.train_x),
                     "n_val": len(dataset.val_x)}
         x = dataset.val_x.numpy()
         y: np.ndarray | None = dataset.val_y.numpy()

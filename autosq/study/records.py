@@ -159,7 +159,7 @@ class TrialRecord:
     constraints: dict[str, float]
     latency: LatencyResult | None = None
     search_accuracy: float | None = None
-    accuracy_kind: str | None = None
+    search_accuracy_kind: str | None = None
     accuracy_details: dict[str, Any] = field(default_factory=dict)
     skipped: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
@@ -184,10 +184,17 @@ class TrialRecord:
         return self.refined.accuracy if self.refined is not None else self.search_accuracy
 
     @property
+    def accuracy_kind(self) -> str | None:
+        """How :attr:`accuracy` was obtained: refining always trains stand-alone."""
+        return "val_top1" if self.refined is not None else self.search_accuracy_kind
+
+    @property
     def train_epochs(self) -> float | None:
         """Epochs of the training behind :attr:`accuracy` (None for a proxy)."""
         if self.refined is not None:
             return self.refined.epochs
+        if self.search_accuracy_kind != "val_top1":
+            return None
         epochs = self.accuracy_details.get("epochs")
         return None if epochs is None else float(epochs)
 
@@ -243,7 +250,7 @@ class TrialRecord:
             "constraints": self.constraints,
             "latency": None if self.latency is None else self.latency.to_dict(),
             "accuracy": self.search_accuracy,
-            "accuracy_kind": self.accuracy_kind,
+            "accuracy_kind": self.search_accuracy_kind,
             "accuracy_details": self.accuracy_details,
             "skipped": self.skipped,
             "seconds": self.seconds,
@@ -267,7 +274,7 @@ class TrialRecord:
                 constraints={k: float(v) for k, v in data["constraints"].items()},
                 latency=None if lat is None else LatencyResult.from_dict(lat),
                 search_accuracy=data.get("accuracy"),
-                accuracy_kind=data.get("accuracy_kind"),
+                search_accuracy_kind=data.get("accuracy_kind"),
                 accuracy_details=dict(data.get("accuracy_details") or {}),
                 skipped=data.get("skipped"),
                 seconds=dict(data.get("seconds") or {}),

@@ -9,8 +9,9 @@ shows it too.
 
 from __future__ import annotations
 
+import math
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from autosq.errors import StudyError, UsageError
@@ -34,24 +35,30 @@ class RefineChange:
     epochs: float
 
 
-def refine_front(study: optuna.Study, storage: str, top: int, epochs: float,
+def refine_front(study: optuna.Study, storage: str, top: int, epochs: float | None = None,
                  on_train: OnStep | None = None) -> list[RefineChange]:
-    """Train the ``top`` front members nearest the knee for ``epochs``; returns what changed.
+    """Train the ``top`` front members nearest the knee for ``epochs`` (default: 4 times the
+    search's training budget); returns what changed.
 
-    Each member trains from the seed it was searched with, for ``epochs``, and its new
-    accuracy is stored as soon as it is known (Ctrl-C keeps the members already refined).
+    Each member trains from the seed it was searched with, and its new accuracy is stored as
+    soon as it is known (Ctrl-C keeps the members already refined).
     """
     from autosq.accuracy.datasets import load_dataset
+    from autosq.accuracy.estimators import recipe_of
     from autosq.accuracy.train import Recipe, train
 
     if top < 1:
         raise UsageError(f"top must be >= 1; got {top}")
     settings = read_settings(study)
     acc = settings.accuracy
-    if acc.kind != "val_top1" or acc.data is None:
+    if acc.data is None:
         raise StudyError(f"study {study.study_name!r} estimated accuracy with a proxy: there is "
                          "nothing to refine (search with data to train candidates)")
-    recipe = Recipe(epochs=epochs, batch_size=acc.batch_size or 64)
+    if epochs is not None and not (math.isfinite(epochs) and epochs > 0):
+        raise UsageError(f"epochs must be a finite number > 0; got {epochs!r}")
+    # A supernet study had no stand-alone recipe: refine from the default one.
+    searched = recipe_of(acc) if acc.kind == "val_top1" else Recipe()
+    recipe = searched.longer(4.0) if epochs is None else replace(searched, epochs=epochs)
     members = build_result(study, storage).members
     data = load_dataset(acc.data, settings.input_size)
     changes = []
@@ -61,6 +68,6 @@ def refine_front(study: optuna.Study, storage: str, top: int, epochs: float,
         seed = int(record.accuracy_details.get("seed", member.trial))
         out = train(record.config, data, recipe, seed=seed, on_step=on_train)
         write_refinement(study, member.trial, Refinement(
-            accuracy=out.val_top1, epochs=epochs, details=out.to_dict(), at=time.time()))
-        changes.append(RefineChange(member.trial, member.accuracy, out.val_top1, epochs))
+            accuracy=out.val_top1, epochs=out.epochs, details=out.to_dict(), at=time.time()))
+        changes.append(RefineChange(member.trial, member.accuracy, out.val_top1, out.epochs))
     return changes

@@ -159,7 +159,7 @@ def _reference(settings: SearchSettings, recs: list[TrialRecord], accuracy_kind:
     budget = settings.budget
     measured = [r for r in recs if r.measured]
     scores = [r.accuracy for r in measured if r.accuracy is not None]
-    acc_ref = 0.0 if accuracy_kind == "val_top1" or not scores else min(scores)
+    acc_ref = 0.0 if accuracy_kind in ("val_top1", "supernet") or not scores else min(scores)
     lat_ref = budget.max_ms or 1.1 * max((r.latency_ms or 0.0 for r in measured), default=1.0)
     return acc_ref, float(lat_ref), float(budget.max_mb)
 

@@ -203,8 +203,9 @@ def run_search(
     input_size: int | None = None,
     num_classes: int | None = None,
     proxy: str = "synflow",
+    accuracy: str | None = None,
     data: str | None = None,
-    epochs: float = 2.0,
+    epochs: float | None = None,
     batch_size: int = 64,
     refine: int = 0,
     refine_epochs: float | None = None,
@@ -218,10 +219,13 @@ def run_search(
     """Search ``space`` for the models that fit ``device`` and return the feasible front.
 
     Budgets left as None take the device profile's; ``max_ms=0`` or ``max_ram_mb=0`` drops
-    that budget. With ``data`` (a folder or ``builtin:shapes``) every feasible candidate is
-    trained for ``epochs`` and its validation top-1 is the accuracy; without, a zero-cost
-    ``proxy`` scores it. ``refine=K`` then trains the K front members nearest the knee for
-    ``refine_epochs`` (default 4 x epochs) and recomputes the front.
+    that budget. ``accuracy`` picks the estimator: ``proxy`` (the default without data),
+    ``train`` or ``supernet`` (see :func:`autosq.accuracy.estimators.make_accuracy`). With
+    ``data`` (a folder or ``builtin:shapes``) every feasible candidate is
+    trained (for ``epochs``, or by default 2 epochs but at least 300 optimizer steps) and its
+    validation top-1 is the accuracy; without, a zero-cost ``proxy`` scores it. ``refine=K``
+    then trains the K front members nearest the knee for ``refine_epochs`` (default: 4 times
+    the search's budget) and recomputes the front.
 
     Running again with the same study resumes it and runs only the trials still missing to
     reach ``trials``. With a ``seed``, a fresh study samples the same first configurations
@@ -242,10 +246,10 @@ def run_search(
     size = input_size or profile.input_size
     make_config(next(sp.grid(2)), size, num_classes or 1000)  # the input size fits the space
     make_sampler(sampler, None)  # a bad name fails before anything is created
-    accuracy, classes = make_accuracy(proxy, data, epochs, batch_size, size, num_classes,
-                                      on_train)
+    estimator, classes = make_accuracy(accuracy, proxy, data, epochs, batch_size, size,
+                                       num_classes, sp, seed or 0, on_train)
     settings = settings_for(profile, sp, max_mb, max_ms, max_ram_mb, size, classes,
-                            accuracy.describe())
+                            estimator.describe())
     timer = timer_for(profile, protocol)
     name = study if study is not None else settings.default_study_name()
     if not name.strip():
@@ -253,7 +257,7 @@ def run_search(
     st = open_study(storage, name, settings)
     done = finished_count(st)
     st.sampler = make_sampler(sampler, None if seed is None else (seed + done) % (MAX_SEED + 1))
-    evaluator = Evaluator(timer, settings.budget, accuracy, settings.input_size, classes)
+    evaluator = Evaluator(timer, settings.budget, estimator, settings.input_size, classes)
     runner = Search(st, sp, evaluator, seed)
     if on_start is not None:
         on_start(st, max(0, trials - done))
@@ -261,7 +265,7 @@ def run_search(
     if refine:
         from autosq.study.refine import refine_front
 
-        refine_front(st, storage, refine, refine_epochs or 4 * epochs, on_train=on_train)
+        refine_front(st, storage, refine, refine_epochs, on_train=on_train)
     return build_result(st, storage, retime=timer if retime else None)
 
 

@@ -153,15 +153,22 @@ def test_refine_needs_data_and_a_trained_study(tmp_path: Path) -> None:
 
 def test_proxy_check_cli(cli: Cli) -> None:
     code, out, err = cli("proxy-check", "--data", "builtin:shapes:20", "--archs", "4",
-                         "--epochs", "0.5", "--json")
+                         "--steps", "20", "--budgets", "5", "--no-supernet", "--json")
     assert code == 0, err
     d = json.loads(out)
-    assert len(d["archs"]) == 4 and {r["proxy"] for r in d["table"]} == {
-        "synflow", "naswot", "params", "macs"}
+    assert len(d["archs"]) == 4 and {r["estimator"] for r in d["table"]} == {
+        "synflow", "naswot", "params", "macs", "train 5 steps"}
     for row in d["table"]:
-        assert -1.0 <= row["kendall"] <= 1.0 or row["kendall"] != row["kendall"]
+        lo, hi = row["kendall_ci"]
+        assert (lo <= row["kendall"] <= hi) or row["kendall"] != row["kendall"]
+        assert row["seconds_per_candidate"] >= 0
+    assert d["seed_spread"]["archs"] == 4
+    params = [a["params"] for a in d["archs"]]
+    assert len(set(params)) == 4  # spread over the space, not four of one size
     code, _, err = cli("proxy-check", "--archs", "2")
     assert code == 2 and "--archs must be >= 3" in err
+    code, _, err = cli("proxy-check", "--budgets", "x")
+    assert code == 2 and "--budgets must be comma-separated step counts" in err
 
 
 def test_refine_cli_bad_input(cli: Cli, tmp_path: Path) -> None:

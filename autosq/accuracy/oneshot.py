@@ -1,0 +1,252 @@
+"""One-shot accuracy (kind ``supernet``): train one weight-sharing supernet per macro of a space,
+then score each candidate from its slice in well under a second.
+
+Training follows the sandwich rule with in-place distillation (Yu et al., slimmable and
+universally slimmable networks): every step trains the largest subnet on the labels, and the
+smallest and two random subnets of the space on the largest one's predictions. A supernet is
+trained once per (data, space, macro, input size, seed, recipe) and cached on disk, written
+atomically; a cache file that cannot be read is trained again.
+
+Scoring a candidate: inherit its slice, recalibrate BatchNorm statistics on training batches
+(the shared statistics of a supernet fit no single subnet), fold them into the candidate's plain
+network -- the one that is exported and timed -- and measure validation top-1 on it.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import math
+import random
+import time
+from dataclasses import asdict, dataclass
+from typing import TYPE_CHECKING, Any
+
+import torch
+import torch.nn.functional as F
+
+from autosq._io import cache_dir, write_file
+from autosq.accuracy import AccuracySetting
+from autosq.accuracy.supernet import (
+    MAX_SUPERNET_PARAMS,
+    SubnetSpec,
+    SuperNet,
+    complex_possible,
+    space_widths,
+)
+from autosq.accuracy.train import OnStep, default_threads, evaluate_top1, seeded
+from autosq.arch.config import SqueezeNetConfig
+from autosq.arch.space import make_config
+from autosq.errors import ConfigError, UsageError
+
+if TYPE_CHECKING:
+    from autosq.accuracy.datasets import Dataset
+    from autosq.arch.space import SearchSpace
+
+_CACHE_VERSION = 1
+
+
+@dataclass(frozen=True)
+class SupernetRecipe:
+    """How a supernet is trained and a candidate scored from it."""
+
+    steps: int = 1200
+    batch_size: int = 64
+    lr: float = 3e-3
+    weight_decay: float = 0.01
+    label_smoothing: float = 0.1
+    warmup: float = 0.05
+    clip_norm: float = 5.0
+    random_subnets: int = 2
+    calib_batches: int = 8
+    calib_batch_size: int = 128
+
+    def __post_init__(self) -> None:
+        for name in ("steps", "batch_size", "calib_batches", "calib_batch_size"):
+            value = getattr(self, name)
+            if not isinstance(value, int) or value < 1:
+                raise UsageError(f"{name} must be an integer >= 1; got {value!r}")
+
+
+def sample_values(space: SearchSpace, rng: random.Random) -> dict[str, Any]:
+    """A random point of the space (every dimension drawn independently)."""
+    values = dict(space.fixed)
+    for d in space.dims:
+        if d.kind == "categorical" or d.step:
+            values[d.name] = rng.choice(d.grid(1_000_000))
+        else:
+            assert d.low is not None and d.high is not None
+            if d.log:
+                x = math.exp(rng.uniform(math.log(d.low), math.log(d.high)))
+            else:
+                x = rng.uniform(d.low, d.high)
+            values[d.name] = round(x) if d.kind == "int" else x
+    return values
+
+
+def _sample_spec(space: SearchSpace, macro: str, rng: random.Random, input_size: int,
+                 num_classes: int) -> SubnetSpec:
+    for _ in range(1000):
+        values = sample_values(space, rng)
+        if values.get("macro", "v1.0") != macro:
+            continue
+        try:
+            return SubnetSpec.of(make_config(values, input_size, num_classes))
+        except ConfigError:
+            continue
+    raise UsageError(f"space {space.name!r}: no valid {macro} candidate in 1000 draws")
+
+
+def data_digest(data: Dataset) -> str:
+    """A content hash of a dataset's images and labels (part of a supernet's cache key)."""
+    h = hashlib.sha1()
+    for t in (data.train_x, data.train_y, data.val_x, data.val_y):
+        h.update(t.contiguous().numpy().tobytes())
+    return h.hexdigest()
+
+
+def _lr_at(recipe: SupernetRecipe, step: int) -> float:
+    warm = max(1, round(recipe.warmup * recipe.steps))
+    if step < warm:
+        return recipe.lr * (step + 1) / warm
+    return 0.5 * recipe.lr * (1 + math.cos(math.pi * (step - warm) /
+                                           max(1, recipe.steps - warm)))
+
+
+def train_supernet(space: SearchSpace, data: Dataset, macro: str, recipe: SupernetRecipe,
+                   seed: int, on_step: OnStep | None = None) -> SuperNet:
+    """Train the supernet of ``space``'s ``macro`` candidates on ``data`` (seeded)."""
+    from autosq.accuracy.augment import augment
+
+    largest, smallest = space_widths(space, macro, data.input_size, data.num_classes)
+    net = SuperNet(macro, largest, data.num_classes, complex_possible(space))
+    n_params = sum(p.numel() for p in net.parameters())
+    if n_params > MAX_SUPERNET_PARAMS:
+        raise UsageError(
+            f"space {space.name!r} is too wide to share one supernet: its largest {macro} "
+            f"network has {n_params:,} parameters (limit {MAX_SUPERNET_PARAMS:,}); use a "
+            "narrower space, or accuracy 'train'")
+    rng = random.Random(seed)
+    gen = torch.Generator().manual_seed(seed)
+    decay = [p for p in net.parameters() if p.dim() == 4]
+    rest = [p for p in net.parameters() if p.dim() != 4]
+    opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
+                             {"params": rest, "weight_decay": 0.0}], lr=recipe.lr)
+    n = len(data.train_x)
+    batch = min(recipe.batch_size, n)
+    order, pos = torch.randperm(n, generator=gen), 0
+    net.train()
+    t0 = time.perf_counter()
+    for step in range(recipe.steps):
+        if pos + batch > n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        idx = order[pos:pos + batch]
+        pos += batch
+        xb, yb = augment(data.train_x[idx], gen), data.train_y[idx]
+        for group in opt.param_groups:
+            group["lr"] = _lr_at(recipe, step)
+        opt.zero_grad(set_to_none=True)
+        logits = net(xb, largest)
+        loss = F.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)
+        torch.autograd.backward(loss)
+        teacher = F.softmax(logits.detach(), 1)
+        students = [smallest] + [_sample_spec(space, macro, rng, data.input_size,
+                                              data.num_classes)
+                                 for _ in range(recipe.random_subnets)]
+        for spec in students:
+            kd = F.kl_div(F.log_softmax(net(xb, spec), 1), teacher, reduction="batchmean")
+            torch.autograd.backward(kd)
+        torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.clip_norm)
+        opt.step()
+        if on_step is not None and (step % 10 == 0 or step == recipe.steps - 1):
+            seen = (step + 1) * batch * (1 + len(students))
+            on_step(step + 1, recipe.steps, float(loss), seen / (time.perf_counter() - t0))
+    return net.eval()
+
+
+class SupernetAccuracy:
+    """Accuracy objective from a trained supernet (kind ``supernet``)."""
+
+    kind = "supernet"
+    expensive = False
+
+    def __init__(self, data: Dataset, space: SearchSpace, recipe: SupernetRecipe | None = None,
+                 seed: int = 0, on_step: OnStep | None = None,
+                 threads: int | None = None) -> None:
+        self.data = data
+        self.space = space
+        self.recipe = recipe or SupernetRecipe()
+        self.seed = seed
+        self.on_step = on_step
+        self.threads = threads or default_threads()
+        self._nets: dict[str, tuple[SuperNet, str]] = {}
+
+    def _key(self, macro: str) -> str:
+        key = [_CACHE_VERSION, data_digest(self.data), self.space.to_dict(), macro,
+               self.data.input_size, self.data.num_classes, self.seed, asdict(self.recipe),
+               torch.__version__, self.threads]
+        return hashlib.sha1(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()
+
+    def supernet(self, macro: str) -> tuple[SuperNet, str]:
+        """The trained supernet of ``macro`` and its cache key (trained now when not cached)."""
+        if macro in self._nets:
+            return self._nets[macro]
+        key = self._key(macro)
+        try:
+            path = cache_dir("supernets") / f"{key}.pt"
+        except UsageError:
+            path = None  # no usable cache folder: train, without the disk cache
+        net = None
+        if path is not None and path.is_file():
+            net = self._load(path, macro)
+        if net is None:
+            with seeded(self.seed, self.threads):
+                net = train_supernet(self.space, self.data, macro, self.recipe, self.seed,
+                                     self.on_step)
+            if path is not None:
+                state = net.state_dict()
+                with contextlib.suppress(OSError):  # the cache only saves time
+                    write_file(path, lambda tmp: torch.save(state, tmp), mode=None)
+        self._nets[macro] = (net, key)
+        return net, key
+
+    def _load(self, path: Any, macro: str) -> SuperNet | None:
+        largest, _ = space_widths(self.space, macro, self.data.input_size,
+                                  self.data.num_classes)
+        net = SuperNet(macro, largest, self.data.num_classes, complex_possible(self.space))
+        try:
+            net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+        except Exception:  # truncated, corrupt, or another layout: train it again
+            return None
+        return net.eval()
+
+    def score(self, config: SqueezeNetConfig, seed: int) -> tuple[float, dict[str, Any]]:
+        """Validation top-1 of the candidate's slice, BatchNorm recalibrated, deployed form."""
+        net, key = self.supernet(config.macro)
+        t0 = time.perf_counter()
+        spec = SubnetSpec.of(config)
+        stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
+        for name, rows, _ in net.layout(spec):
+            if name != "conv10":
+                stats[name] = (torch.zeros(len(rows)), torch.ones(len(rows)))
+        r = self.recipe
+        gen = torch.Generator().manual_seed(self.seed)
+        n = len(self.data.train_x)
+        with seeded(self.seed, self.threads), torch.no_grad():
+            net.train()  # BatchNorm in training mode: it updates the running statistics
+            order = torch.randperm(n, generator=gen)
+            for k in range(r.calib_batches):
+                idx = order[(k * r.calib_batch_size) % n:][:r.calib_batch_size]
+                net(self.data.train_x[idx], spec, stats, momentum=1.0 / (k + 1))
+            net.eval()
+            model = net.deployed(config, stats)
+            top1 = evaluate_top1(model, self.data.val_x, self.data.val_y)
+        return top1, {"data": self.data.name, "supernet": key[:12],
+                      "supernet_steps": r.steps, "calib_batches": r.calib_batches,
+                      "seconds": time.perf_counter() - t0, "seed": seed}
+
+    def describe(self) -> AccuracySetting:
+        """``supernet``, on which data, trained how long."""
+        return AccuracySetting(kind=self.kind, data=self.data.name, epochs=None,
+                               batch_size=self.recipe.batch_size, min_steps=self.recipe.steps)

@@ -1,0 +1,127 @@
+"""The one-shot supernet: a candidate's slice is its own network, scores repeat with the seed,
+and bad inputs are one clear line."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+import torch
+from torch import nn
+
+from autosq.accuracy.datasets import load_dataset
+from autosq.accuracy.oneshot import SupernetAccuracy, SupernetRecipe, sample_values
+from autosq.accuracy.supernet import SubnetSpec, SuperNet, complex_possible, space_widths
+from autosq.arch.space import load_space, make_config, parse_space
+from autosq.errors import UsageError
+
+Cli = Callable[..., tuple[int, str, str]]
+SMALL = "builtin:shapes:20"
+BYPASS_SPACE = '''
+name = "mixed"
+[fixed]
+macro = "v1.0"
+conv1_filters = 12
+[params.base_e]
+type = "int"
+low = 8
+high = 24
+step = 8
+[params.incr_e]
+type = "int"
+low = 0
+high = 16
+step = 8
+[params.pct_3x3]
+type = "float"
+low = 0.0
+high = 1.0
+step = 0.5
+[params.sr]
+type = "float"
+low = 0.25
+high = 0.5
+step = 0.25
+[params.bypass]
+type = "categorical"
+choices = ["none", "simple", "complex"]
+'''
+
+
+@pytest.mark.parametrize("space_text", ["tiny", BYPASS_SPACE])
+def test_a_slice_computes_what_the_candidate_network_computes(space_text: str) -> None:
+    space = (load_space(space_text) if space_text == "tiny"
+             else parse_space(space_text, "mixed.toml"))
+    macro = space.fixed["macro"]
+    largest, smallest = space_widths(space, macro, 32, 10)
+    torch.manual_seed(0)
+    net = SuperNet(macro, largest, 10, complex_possible(space))
+    with torch.no_grad():  # BatchNorm affine parameters away from 1 and 0, so folding matters
+        for p in [*net.bn_w.values(), *net.bn_b.values()]:
+            p.uniform_(0.5, 1.5)
+    rng = random.Random(1)
+    x = torch.randn(4, 3, 32, 32)
+    for _ in range(6):
+        config = make_config(sample_values(space, rng), 32, 10)
+        spec = SubnetSpec.of(config)
+        assert spec.fits(largest) and smallest.conv1 <= spec.conv1
+        stats = {name: (torch.randn(len(rows)) * 0.1, torch.rand(len(rows)) + 0.5)
+                 for name, rows, _ in net.layout(spec) if name != "conv10"}
+        net.eval()
+        with torch.no_grad():
+            expected = net(x, spec, stats)
+            model = net.deployed(config, stats)
+            model.classifier[2] = nn.LeakyReLU(0.1)  # the training form's final activation
+            got = model(x)
+        assert torch.allclose(got, expected, atol=1e-4, rtol=1e-4), config
+
+
+def test_scores_repeat_with_the_seed_and_the_cache_is_used(tmp_path: Path) -> None:
+    data = load_dataset(SMALL, 32)
+    space = load_space("tiny")
+    config = make_config(sample_values(space, random.Random(3)), 32, 10)
+    recipe = SupernetRecipe(steps=4, calib_batches=2, calib_batch_size=32)
+    a = SupernetAccuracy(data, space, recipe, seed=5, threads=1)
+    score, details = a.score(config, 0)
+    assert 0.0 <= score <= 1.0 and details["supernet_steps"] == 4
+    assert a.score(config, 0)[0] == score
+    fresh = SupernetAccuracy(data, space, recipe, seed=5, threads=1)  # from the disk cache
+    assert fresh.score(config, 0)[0] == score
+    other = SupernetAccuracy(data, space, recipe, seed=6, threads=1)
+    assert other._key("v1.1") != a._key("v1.1")
+
+
+def test_a_corrupt_cache_file_is_trained_again(isolated_cache: Path) -> None:
+    data = load_dataset(SMALL, 32)
+    space = load_space("tiny")
+    recipe = SupernetRecipe(steps=2, calib_batches=1, calib_batch_size=16)
+    a = SupernetAccuracy(data, space, recipe, seed=0, threads=1)
+    a.supernet("v1.1")
+    (cached,) = (isolated_cache / "supernets").glob("*.pt")
+    cached.write_bytes(b"garbage")
+    b = SupernetAccuracy(data, space, recipe, seed=0, threads=1)
+    net, _ = b.supernet("v1.1")
+    assert isinstance(net, SuperNet) and cached.read_bytes() != b"garbage"
+
+
+def test_a_space_too_wide_for_one_supernet() -> None:
+    data = load_dataset(SMALL, 32)
+    with pytest.raises(UsageError, match="too wide to share one supernet"):
+        SupernetAccuracy(data, load_space("default"), SupernetRecipe(steps=1)).supernet("v1.0")
+
+
+@pytest.mark.parametrize(
+    ("args", "needle"),
+    [
+        (["--accuracy", "supernet"], "--accuracy supernet trains on images: it needs --data"),
+        (["--accuracy", "train"], "--accuracy train trains on images: it needs --data"),
+        (["--accuracy", "oracle"], "--accuracy must be one of proxy, train, supernet"),
+    ],
+)
+def test_accuracy_flag_bad_input(cli: Cli, tmp_path: Path, args: list[str],
+                                 needle: str) -> None:
+    code, _, err = cli("search", *args, "--storage", f"sqlite:///{tmp_path / 's.db'}")
+    assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "s.db").exists()
