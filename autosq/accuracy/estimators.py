@@ -105,8 +105,13 @@ def make_accuracy(kind: str | None, proxy: str, data: str | None, epochs: float 
         if classes < 1:
             raise UsageError(f"num_classes must be >= 1; got {classes}")
         return ProxyAccuracy(proxy), classes
+    from pathlib import Path
+
     from autosq.accuracy.datasets import load_dataset
 
+    if not data.startswith("builtin:"):
+        # Recorded with the study: refine and export must find it from any working folder.
+        data = str(Path(data).expanduser().resolve())
     ds = load_dataset(data, input_size)
     if num_classes is not None and num_classes != ds.num_classes:
         raise UsageError(f"num_classes={num_classes} does not match the data: {data} has "

@@ -34,6 +34,7 @@ from autosq.accuracy.supernet import (
     SuperNet,
     complex_possible,
     space_widths,
+    supernet_params,
 )
 from autosq.accuracy.train import OnStep, default_threads, evaluate_top1, seeded
 from autosq.arch.config import SqueezeNetConfig
@@ -51,9 +52,9 @@ _CACHE_VERSION = 1
 class SupernetRecipe:
     """How a supernet is trained and a candidate scored from it."""
 
-    steps: int = 1200
+    steps: int = 800
     batch_size: int = 64
-    lr: float = 3e-3
+    lr: float = 5e-3
     weight_decay: float = 0.01
     label_smoothing: float = 0.1
     warmup: float = 0.05
@@ -106,6 +107,20 @@ def data_digest(data: Dataset) -> str:
     return h.hexdigest()
 
 
+def check_space(space: SearchSpace, input_size: int, num_classes: int) -> None:
+    """Refuse, before anything is allocated, a space whose supernets would be too large."""
+    macros = {str(v) for d in space.dims if d.name == "macro" for v in d.choices} or \
+        {str(space.fixed.get("macro", "v1.0"))}
+    for macro in sorted(macros):
+        largest, _ = space_widths(space, macro, input_size, num_classes)
+        n = supernet_params(largest, num_classes, complex_possible(space))
+        if n > MAX_SUPERNET_PARAMS:
+            raise UsageError(
+                f"space {space.name!r} is too wide to share one supernet: its largest {macro} "
+                f"network has {n:,} parameters (limit {MAX_SUPERNET_PARAMS:,}); use a "
+                "narrower space, or accuracy 'train'")
+
+
 def _lr_at(recipe: SupernetRecipe, step: int) -> float:
     warm = max(1, round(recipe.warmup * recipe.steps))
     if step < warm:
@@ -119,14 +134,9 @@ def train_supernet(space: SearchSpace, data: Dataset, macro: str, recipe: Supern
     """Train the supernet of ``space``'s ``macro`` candidates on ``data`` (seeded)."""
     from autosq.accuracy.augment import augment
 
+    check_space(space, data.input_size, data.num_classes)
     largest, smallest = space_widths(space, macro, data.input_size, data.num_classes)
     net = SuperNet(macro, largest, data.num_classes, complex_possible(space))
-    n_params = sum(p.numel() for p in net.parameters())
-    if n_params > MAX_SUPERNET_PARAMS:
-        raise UsageError(
-            f"space {space.name!r} is too wide to share one supernet: its largest {macro} "
-            f"network has {n_params:,} parameters (limit {MAX_SUPERNET_PARAMS:,}); use a "
-            "narrower space, or accuracy 'train'")
     rng = random.Random(seed)
     gen = torch.Generator().manual_seed(seed)
     decay = [p for p in net.parameters() if p.dim() == 4]
@@ -181,6 +191,7 @@ class SupernetAccuracy:
         self.on_step = on_step
         self.threads = threads or default_threads()
         self._nets: dict[str, tuple[SuperNet, str]] = {}
+        check_space(space, data.input_size, data.num_classes)
 
     def _key(self, macro: str) -> str:
         key = [_CACHE_VERSION, data_digest(self.data), self.space.to_dict(), macro,
@@ -237,7 +248,7 @@ class SupernetAccuracy:
             net.train()  # BatchNorm in training mode: it updates the running statistics
             order = torch.randperm(n, generator=gen)
             for k in range(r.calib_batches):
-                idx = order[(k * r.calib_batch_size) % n:][:r.calib_batch_size]
+                idx = order[(k * r.calib_batch_size + torch.arange(r.calib_batch_size)) % n]
                 net(self.data.train_x[idx], spec, stats, momentum=1.0 / (k + 1))
             net.eval()
             model = net.deployed(config, stats)

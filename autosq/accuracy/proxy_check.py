@@ -22,14 +22,14 @@ from autosq.accuracy.correlation import bootstrap_interval, kendall, spearman
 from autosq.accuracy.proxies import PROXIES
 from autosq.arch.plan import plan
 from autosq.arch.space import make_config
-from autosq.errors import ConfigError
+from autosq.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from autosq.accuracy.datasets import Dataset
     from autosq.arch.space import SearchSpace
 
-DEFAULT_REFERENCE_STEPS = 1200
-DEFAULT_SHORT_BUDGETS = (100, 300)
+DEFAULT_REFERENCE_STEPS = 1500
+DEFAULT_SHORT_BUDGETS = (100, 500)
 
 
 @dataclass(frozen=True)
@@ -71,6 +71,8 @@ class ProxyCheck:
     def best(self) -> str:
         """The estimator with the highest Kendall tau (Spearman breaks ties)."""
         usable = [r for r in self.table if not math.isnan(r.kendall)]
+        if not usable:
+            return "none (the reference accuracies or every score are constant)"
         return max(usable, key=lambda r: (r.kendall, r.spearman)).estimator
 
     def to_dict(self) -> dict[str, Any]:
@@ -118,6 +120,9 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
     cost: dict[str, float] = {name: 0.0 for name in [*PROXIES, *shorts]}
     sn = SupernetAccuracy(data, space, seed=seed) if supernet else None
     archs = sample_archs(space, n, seed, data.input_size, data.num_classes)
+    if len(archs) < 3:
+        raise UsageError(f"space {space.name!r} has {len(archs)} distinct valid architectures "
+                         f"at {data.input_size}px; a rank correlation needs at least 3")
     images = data.train_x[:64]
     for i, values in enumerate(archs):
         config = make_config(values, data.input_size, data.num_classes)

@@ -16,8 +16,6 @@ are monotone in every metaparameter, so the extremes bound every candidate.
 
 from __future__ import annotations
 
-import itertools
-from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
@@ -75,29 +73,84 @@ class SubnetSpec:
             for f, g in zip(self.fires, largest.fires, strict=True))
 
 
+def bypass_choices(space: SearchSpace) -> tuple[str, ...]:
+    """The bypass modes the space's candidates can have."""
+    for d in space.dims:
+        if d.name == "bypass":
+            return tuple(str(c) for c in d.choices)
+    return (str(space.fixed.get("bypass", "none")),)
+
+
+def complex_possible(space: SearchSpace) -> bool:
+    """Whether any candidate of the space has a 1x1-conv shortcut."""
+    return "complex" in bypass_choices(space)
+
+
+def _shortcuts(conv1: int, fires: list[tuple[int, int, int]], bypass: str) -> SubnetSpec:
+    """A spec whose shortcuts follow the plan's rule for ``bypass`` (identity where the channels
+    match, else a 1x1 conv for complex)."""
+    out, cin = [], conv1
+    for s, e1, e3 in fires:
+        cout = e1 + e3
+        kind = ("identity" if bypass != "none" and cin == cout
+                else "conv" if bypass == "complex" else "none")
+        out.append(FireWidths(s, e1, e3, kind))
+        cin = cout
+    return SubnetSpec(conv1, tuple(out))
+
+
 def space_widths(space: SearchSpace, macro: str, input_size: int,
                  num_classes: int) -> tuple[SubnetSpec, SubnetSpec]:
-    """(largest, smallest) widths of the space's candidates with ``macro``, per layer."""
+    """(largest, smallest) subnets of the space's candidates with ``macro``.
+
+    Neither need be a candidate itself: the largest has every layer's widest width, with no
+    bypass when the space has plain networks (else the space's own), the smallest every layer's
+    narrowest, without bypass."""
     specs = []
     for values in space.grid(2):
         if values.get("macro", "v1.0") != macro:
             continue
         try:
-            specs.append(SubnetSpec.of(make_config(values, input_size, num_classes)))
+            config = make_config(values, input_size, num_classes)
         except ConfigError:
             continue  # a corner outside the valid networks: other corners bound the space
+        specs.append(SubnetSpec.of(config))
     if not specs:
         raise UsageError(f"space {space.name!r} has no valid {macro} candidate to build a "
                          "supernet from")
 
-    def pick(best: Callable[[Iterable[int]], int]) -> SubnetSpec:
-        fires = tuple(FireWidths(best(s.fires[i].squeeze for s in specs),
-                                 best(s.fires[i].expand1x1 for s in specs),
-                                 best(s.fires[i].expand3x3 for s in specs))
-                      for i in range(N_FIRE))
-        return SubnetSpec(best(s.conv1 for s in specs), fires)
+    fires = [(max(s.fires[i].squeeze for s in specs), max(s.fires[i].expand1x1 for s in specs),
+              max(s.fires[i].expand3x3 for s in specs)) for i in range(N_FIRE)]
+    modes = bypass_choices(space)
+    largest = _shortcuts(max(s.conv1 for s in specs), fires,
+                         "none" if "none" in modes else max(modes))  # complex > simple
+    # The smallest: every layer's narrowest width (a Fire keeps at least one expand filter).
+    small = []
+    for i in range(N_FIRE):
+        e1 = min(s.fires[i].expand1x1 for s in specs)
+        e3 = min(s.fires[i].expand3x3 for s in specs)
+        small.append(FireWidths(min(s.fires[i].squeeze for s in specs), e1,
+                                e3 if e1 + e3 else 1))
+    smallest = SubnetSpec(min(s.conv1 for s in specs), tuple(small))
+    return largest, smallest
 
-    return pick(max), pick(min)
+
+def supernet_params(largest: SubnetSpec, num_classes: int, complex_bypass: bool) -> int:
+    """Parameters of the supernet at ``largest``'s widths (BatchNorm included), computed; an
+    upper bound, conv1 counted at 7x7."""
+    total, slots = 0, largest.conv1
+
+    def conv(cout: int, cin: int, k: int, bn: bool = True) -> int:
+        return cout * cin * k * k + cout + (2 * cout if bn else 0)
+
+    total += conv(largest.conv1, 3, 7)
+    for f in largest.fires:
+        total += conv(f.squeeze, slots, 1) + conv(f.expand1x1, f.squeeze, 1)
+        total += conv(f.expand3x3, f.squeeze, 3)
+        if complex_bypass:
+            total += conv(f.out, slots, 1)
+        slots = f.out
+    return total + conv(num_classes, slots, 1, bn=False)
 
 
 def _kaiming(*shape: int) -> nn.Parameter:
@@ -235,8 +288,3 @@ class SuperNet(nn.Module):
                 module.weight.copy_(w)
                 module.bias.copy_(b)
         return model
-
-
-def complex_possible(space: SearchSpace) -> bool:
-    """Whether any candidate of the space has a 1x1-conv shortcut."""
-    return any(v.get("bypass") == "complex" for v in itertools.islice(space.grid(2), 4096))

@@ -26,7 +26,7 @@ def export(
                                     "builtin:shapes); without it the weights are untrained."),
     epochs: float | None = typer.Option(None, "--epochs", callback=positive(),
                                         help="Training epochs with --data (default: 8 epochs, "
-                                        "at least 1200 steps)."),
+                                        "at least 2000 steps)."),
     storage: str = storage_option(),
     profiles: list[Path] = profiles_option(),
 ) -> None:

@@ -16,9 +16,9 @@ def proxy_check(
     archs: int = typer.Option(40, "--archs", callback=at_least(3),
                               help="How many architectures (>= 3; 40 or more for intervals "
                               "narrow enough to rank estimators)."),
-    steps: int = typer.Option(1200, "--steps", callback=at_least(1),
+    steps: int = typer.Option(1500, "--steps", callback=at_least(1),
                               help="Optimizer steps of the reference (stand-alone) training."),
-    budgets: str = typer.Option("100,300", "--budgets",
+    budgets: str = typer.Option("100,500", "--budgets",
                                 help="Short stand-alone training budgets to compare, in steps."),
     supernet: bool = typer.Option(True, "--supernet/--no-supernet",
                                   help="Include the one-shot supernet."),

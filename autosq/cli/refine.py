@@ -29,6 +29,6 @@ def refine(
         changes = refine_front(st, storage, top, epochs, on_train=on_train)
     if not as_json:
         for c in changes:
-            typer.echo(f"trial {c.trial}: val_top1 {c.before:.4f} -> {c.after:.4f} "
-                       f"({c.epochs:g} epochs)")
+            typer.echo(f"trial {c.trial}: {c.before:.4f} {c.before_kind} -> {c.after:.4f} "
+                       f"val_top1 ({c.epochs:.3g} epochs)")
     emit(build_result(st, storage), as_json, None, None)

@@ -74,7 +74,7 @@ def search(
                                     "--input-size (e.g. 64): training is on the CPU."),
     epochs: float | None = typer.Option(None, "--epochs", callback=positive(),
                                         help="Training epochs per candidate (default: 2 "
-                                        "epochs, but at least 300 optimizer steps)."),
+                                        "epochs, but at least 500 optimizer steps)."),
     batch_size: int = typer.Option(64, "--batch-size", callback=at_least(1),
                                    help="Training batch size."),
     refine: int = typer.Option(0, "--refine", callback=at_least(0),

@@ -11,12 +11,14 @@ from __future__ import annotations
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass
-from importlib.resources.abc import Traversable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from autosq._io import TomlTable, parse_toml, read_text_file, shipped
 from autosq.errors import ProfileError
+
+if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
 
 ENV_VAR = "AUTOSQ_PROFILES"
 LATENCY_SOURCES = ("measured", "agent", "estimated")

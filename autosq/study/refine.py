@@ -33,6 +33,7 @@ class RefineChange:
     before: float
     after: float
     epochs: float
+    before_kind: str = "val_top1"
 
 
 def refine_front(study: optuna.Study, storage: str, top: int, epochs: float | None = None,
@@ -69,5 +70,6 @@ def refine_front(study: optuna.Study, storage: str, top: int, epochs: float | No
         out = train(record.config, data, recipe, seed=seed, on_step=on_train)
         write_refinement(study, member.trial, Refinement(
             accuracy=out.val_top1, epochs=out.epochs, details=out.to_dict(), at=time.time()))
-        changes.append(RefineChange(member.trial, member.accuracy, out.val_top1, out.epochs))
+        changes.append(RefineChange(member.trial, member.accuracy, out.val_top1, out.epochs,
+                                    record.accuracy_kind or "val_top1"))
     return changes

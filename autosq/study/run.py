@@ -169,7 +169,7 @@ def settings_for(profile: DeviceProfile, space: SearchSpace, max_mb: float | Non
 
 
 def _check_args(trials: int, timeout: float | None, seed: int | None, refine: int,
-                data: str | None, input_size: int | None) -> None:
+                data: str | None, input_size: int | None, accuracy: str | None) -> None:
     """The checks every entry point shares, naming the Python parameters."""
     import math
 
@@ -181,8 +181,9 @@ def _check_args(trials: int, timeout: float | None, seed: int | None, refine: in
         raise UsageError(f"seed must be an integer in 0..{MAX_SEED}; got {seed!r}")
     if not isinstance(refine, int) or refine < 0:
         raise UsageError(f"refine must be an integer >= 0; got {refine!r}")
-    if refine and data is None:
-        raise UsageError("refine trains front members: it needs data")
+    if refine and (data is None or accuracy == "proxy"):
+        raise UsageError("refine trains front members: it needs data (and accuracy from "
+                         "training or the supernet, not a proxy)")
     if input_size is not None and (not isinstance(input_size, int) or input_size < 1):
         raise UsageError(f"input_size must be an integer >= 1; got {input_size!r}")
 
@@ -222,7 +223,7 @@ def run_search(
     that budget. ``accuracy`` picks the estimator: ``proxy`` (the default without data),
     ``train`` or ``supernet`` (see :func:`autosq.accuracy.estimators.make_accuracy`). With
     ``data`` (a folder or ``builtin:shapes``) every feasible candidate is
-    trained (for ``epochs``, or by default 2 epochs but at least 300 optimizer steps) and its
+    trained (for ``epochs``, or by default 2 epochs but at least 500 optimizer steps) and its
     validation top-1 is the accuracy; without, a zero-cost ``proxy`` scores it. ``refine=K``
     then trains the K front members nearest the knee for ``refine_epochs`` (default: 4 times
     the search's budget) and recomputes the front.
@@ -240,7 +241,7 @@ def run_search(
     from autosq.measure.profiles import load_profile
     from autosq.study.result import build_result
 
-    _check_args(trials, timeout, seed, refine, data, input_size)
+    _check_args(trials, timeout, seed, refine, data, input_size, accuracy)
     profile = load_profile(device, profiles)
     sp = load_space(space)
     size = input_size or profile.input_size

@@ -125,3 +125,16 @@ def test_accuracy_flag_bad_input(cli: Cli, tmp_path: Path, args: list[str],
     code, _, err = cli("search", *args, "--storage", f"sqlite:///{tmp_path / 's.db'}")
     assert code == 2 and needle in err and len(err.strip().splitlines()) == 1
     assert not (tmp_path / "s.db").exists()
+
+
+def test_a_space_with_missing_branches_and_every_bypass_trains() -> None:
+    # pct_3x3 reaches 0 and 1 (a Fire without one of its expand branches) and bypass takes all
+    # three modes: the sandwich's smallest, largest and random subnets must all run.
+    data = load_dataset(SMALL, 32)
+    space = parse_space(BYPASS_SPACE, "mixed.toml")
+    a = SupernetAccuracy(data, space, SupernetRecipe(steps=3, calib_batches=2,
+                                                     calib_batch_size=300), seed=0, threads=1)
+    rng = random.Random(2)
+    for _ in range(3):
+        config = make_config(sample_values(space, rng), 32, 10)
+        assert 0.0 <= a.score(config, 0)[0] <= 1.0

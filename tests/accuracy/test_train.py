@@ -181,3 +181,15 @@ def test_refine_cli_bad_input(cli: Cli, tmp_path: Path) -> None:
     assert code == 2 and "no study 'nope'" in err and len(err.strip().splitlines()) == 1
     code, _, err = cli("refine", "--study", "nope", "--top", "0", "--storage", url)
     assert code == 2 and "--top must be >= 1" in err
+
+
+@pytest.mark.slow
+def test_the_default_budget_learns_a_small_real_data_set(tmp_path: Path) -> None:
+    # 1,797 real handwritten digits (1,438 to train on): the first version's 2 epochs were 46
+    # steps and chance; the default budget's floor of steps must make it learn (0.96 measured).
+    from digits import write_digits
+
+    data = load_dataset(str(write_digits(tmp_path / "digits")), 32)
+    result = train(preset("squeezenet1_1", input_size=32, num_classes=10), data, Recipe(),
+                   seed=0)
+    assert result.steps == 500 and result.val_top1 >= 0.85
