@@ -36,7 +36,13 @@ from autosq.accuracy.supernet import (
     space_widths,
     supernet_params,
 )
-from autosq.accuracy.train import OnStep, default_threads, evaluate_top1, seeded
+from autosq.accuracy.train import (
+    OnStep,
+    default_threads,
+    evaluate_top1,
+    seeded,
+    warmup_cosine,
+)
 from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.space import make_config
 from autosq.errors import ConfigError, UsageError
@@ -121,14 +127,6 @@ def check_space(space: SearchSpace, input_size: int, num_classes: int) -> None:
                 "narrower space, or accuracy 'train'")
 
 
-def _lr_at(recipe: SupernetRecipe, step: int) -> float:
-    warm = max(1, round(recipe.warmup * recipe.steps))
-    if step < warm:
-        return recipe.lr * (step + 1) / warm
-    return 0.5 * recipe.lr * (1 + math.cos(math.pi * (step - warm) /
-                                           max(1, recipe.steps - warm)))
-
-
 def train_supernet(space: SearchSpace, data: Dataset, macro: str, recipe: SupernetRecipe,
                    seed: int, on_step: OnStep | None = None) -> SuperNet:
     """Train the supernet of ``space``'s ``macro`` candidates on ``data`` (seeded)."""
@@ -155,7 +153,8 @@ def train_supernet(space: SearchSpace, data: Dataset, macro: str, recipe: Supern
         pos += batch
         xb, yb = augment(data.train_x[idx], gen), data.train_y[idx]
         for group in opt.param_groups:
-            group["lr"] = _lr_at(recipe, step)
+            group["lr"] = warmup_cosine(recipe.lr, step, recipe.steps,
+                                        max(1, round(recipe.warmup * recipe.steps)))
         opt.zero_grad(set_to_none=True)
         logits = net(xb, largest)
         loss = F.cross_entropy(logits, yb, label_smoothing=recipe.label_smoothing)

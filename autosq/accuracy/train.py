@@ -141,6 +141,14 @@ def evaluate_top1(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor,
     return correct / max(1, len(x))
 
 
+def warmup_cosine(lr: float, step: int, steps: int, warm: int) -> float:
+    """The learning rate at ``step`` of ``steps``: linear warm-up over ``warm`` steps, then a
+    cosine decay to zero."""
+    if step < warm:
+        return lr * (step + 1) / warm
+    return 0.5 * lr * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
+
+
 def default_threads() -> int:
     """The CPUs this process may run on (training uses all of them by default)."""
     if hasattr(os, "sched_getaffinity"):
@@ -212,9 +220,7 @@ def _train_loop(model: SqueezeNet, data: Dataset, recipe: Recipe, seed: int,
     warm = max(1, round(recipe.warmup * steps))
 
     def lr_at(step: int) -> float:
-        if step < warm:
-            return recipe.lr * (step + 1) / warm
-        return 0.5 * recipe.lr * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
+        return warmup_cosine(recipe.lr, step, steps, warm)
 
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
     gen = torch.Generator().manual_seed(seed)

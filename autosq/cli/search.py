@@ -98,6 +98,9 @@ def search(
         raise UsageError("--refine trains front members: it needs --data")
     if accuracy in ("train", "supernet") and data is None:
         raise UsageError(f"--accuracy {accuracy} trains on images: it needs --data")
+    if epochs is not None and accuracy in ("proxy", "supernet"):
+        raise UsageError(f"--epochs sets each candidate's training (--accuracy train); "
+                         f"--accuracy {accuracy} does not use it")
     with search_progress(enabled=not as_json) as (on_start, on_progress, on_train):
         result = run_search(
             device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb, space=space,

@@ -169,7 +169,8 @@ def settings_for(profile: DeviceProfile, space: SearchSpace, max_mb: float | Non
 
 
 def _check_args(trials: int, timeout: float | None, seed: int | None, refine: int,
-                data: str | None, input_size: int | None, accuracy: str | None) -> None:
+                data: str | None, input_size: int | None, accuracy: str | None,
+                epochs: float | None) -> None:
     """The checks every entry point shares, naming the Python parameters."""
     import math
 
@@ -184,6 +185,9 @@ def _check_args(trials: int, timeout: float | None, seed: int | None, refine: in
     if refine and (data is None or accuracy == "proxy"):
         raise UsageError("refine trains front members: it needs data (and accuracy from "
                          "training or the supernet, not a proxy)")
+    if epochs is not None and accuracy in ("proxy", "supernet"):
+        raise UsageError(f"epochs sets the training of each candidate (accuracy 'train'); "
+                         f"accuracy {accuracy!r} does not use it")
     if input_size is not None and (not isinstance(input_size, int) or input_size < 1):
         raise UsageError(f"input_size must be an integer >= 1; got {input_size!r}")
 
@@ -241,7 +245,7 @@ def run_search(
     from autosq.measure.profiles import load_profile
     from autosq.study.result import build_result
 
-    _check_args(trials, timeout, seed, refine, data, input_size, accuracy)
+    _check_args(trials, timeout, seed, refine, data, input_size, accuracy, epochs)
     profile = load_profile(device, profiles)
     sp = load_space(space)
     size = input_size or profile.input_size

@@ -118,6 +118,8 @@ def test_a_space_too_wide_for_one_supernet() -> None:
         (["--accuracy", "supernet"], "--accuracy supernet trains on images: it needs --data"),
         (["--accuracy", "train"], "--accuracy train trains on images: it needs --data"),
         (["--accuracy", "oracle"], "--accuracy must be one of proxy, train, supernet"),
+        (["--accuracy", "supernet", "--data", SMALL, "--epochs", "3"],
+         "--accuracy supernet does not use it"),
     ],
 )
 def test_accuracy_flag_bad_input(cli: Cli, tmp_path: Path, args: list[str],
