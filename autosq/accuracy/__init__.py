@@ -25,6 +25,7 @@ class AccuracySetting:
     batch_size: int | None = None
     min_steps: int | None = None
     default_epochs: float | None = None
+    supernet_steps: int | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form: the fields that apply to this kind."""

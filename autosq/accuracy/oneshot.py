@@ -21,6 +21,7 @@ import math
 import random
 import time
 from dataclasses import asdict, dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import torch
@@ -221,7 +222,7 @@ class SupernetAccuracy:
         self._nets[macro] = (net, key)
         return net, key
 
-    def _load(self, path: Any, macro: str) -> SuperNet | None:
+    def _load(self, path: Path, macro: str) -> SuperNet | None:
         largest, _ = space_widths(self.space, macro, self.data.input_size,
                                   self.data.num_classes)
         net = SuperNet(macro, largest, self.data.num_classes, complex_possible(self.space))
@@ -259,4 +260,5 @@ class SupernetAccuracy:
     def describe(self) -> AccuracySetting:
         """``supernet``, on which data, trained how long."""
         return AccuracySetting(kind=self.kind, data=self.data.name, epochs=None,
-                               batch_size=self.recipe.batch_size, min_steps=self.recipe.steps)
+                               batch_size=self.recipe.batch_size,
+                               supernet_steps=self.recipe.steps)

@@ -23,6 +23,7 @@ from autosq.accuracy import AccuracySetting
 from autosq.arch.config import SqueezeNetConfig
 from autosq.errors import StudyError
 from autosq.measure.protocol import LatencyResult
+from autosq.study.pareto import Point
 
 if TYPE_CHECKING:
     import optuna
@@ -41,8 +42,6 @@ DIRECTIONS: tuple[Literal["maximize", "minimize"], ...] = ("maximize", "minimize
 # never on a front and never shown.
 UNMEASURED_LATENCY_MS = 1e6
 UNMEASURED_ACCURACY = 0.0
-
-Point = tuple[float, float, float]
 
 
 @dataclass(frozen=True)

@@ -9,6 +9,7 @@ is a :class:`~autosq.study.records.TrialRecord`.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -16,10 +17,10 @@ from typing import TYPE_CHECKING
 
 from autosq.errors import AutosqError, UsageError
 from autosq.study.evaluate import Evaluator
+from autosq.study.pareto import Point
 from autosq.study.records import (
     FAIL_ATTR,
     Budget,
-    Point,
     SearchSettings,
     TrialRecord,
     load_records,
@@ -86,6 +87,8 @@ class Search:
         self.seed = seed or 0
         self.progress = Progress()
         self._seen: dict[str, TrialRecord] = {}
+        # The record each running trial wrote, for the progress display (not read back).
+        self._written: dict[int, TrialRecord] = {}
         for rec in load_records(study):
             self._seen.setdefault(rec.key, rec)
 
@@ -101,7 +104,9 @@ class Search:
             seen = self._seen.get(record.key)
             if seen is not None:
                 # The same architecture again: reuse its measurements instead of paying again.
-                return write_record(trial, seen.reused_as(values))
+                record = seen.reused_as(values)
+                self._written[trial.number] = record
+                return write_record(trial, record)
             record = self.evaluator.evaluate(values, seed=self.trial_seed(trial.number),
                                              analysed=record)
         except AutosqError as exc:
@@ -112,19 +117,18 @@ class Search:
             raise
         if record.skipped is None:
             self._seen[record.key] = record
+        self._written[trial.number] = record
         return write_record(trial, record)
 
     def _after_trial(self, trial: optuna.trial.FrozenTrial,
                      on_progress: OnProgress | None) -> None:
-        from autosq.study.records import TRIAL_ATTR
-
         p = self.progress
+        rec = self._written.pop(trial.number, None)
         p.done += 1
         if trial.state.name == "FAIL":
             p.failed += 1
             p.last = f"trial {trial.number} failed: {trial.user_attrs.get(FAIL_ATTR, '?')}"
-        elif TRIAL_ATTR in trial.user_attrs:
-            rec = TrialRecord.from_attrs(trial.user_attrs[TRIAL_ATTR], trial.number)
+        elif rec is not None:
             if rec.skipped:
                 p.skipped += 1
             if rec.feasible:
@@ -172,8 +176,6 @@ def _check_args(trials: int, timeout: float | None, seed: int | None, refine: in
                 data: str | None, input_size: int | None, accuracy: str | None,
                 epochs: float | None) -> None:
     """The checks every entry point shares, naming the Python parameters."""
-    import math
-
     if not isinstance(trials, int) or trials < 1:
         raise UsageError(f"trials must be an integer >= 1; got {trials!r}")
     if timeout is not None and not (math.isfinite(timeout) and timeout > 0):

@@ -27,6 +27,8 @@ Cli = Callable[..., tuple[int, str, str]]
         (["search", "--sampler", "bogus"], "--sampler must be one of tpe, nsga2, random"),
         (["search", "--proxy", "vibes"], "--proxy must be one of synflow"),
         (["search", "--refine", "1"], "--refine trains front members: it needs --data"),
+        (["search", "--refine", "1", "--data", "builtin:shapes:20", "--accuracy", "proxy"],
+         "not a proxy"),
         (["measure", "--preset", "squeezenet1_1", "--max-ms", "-1"], "--max-ms must be"),
         (["agent", "--port", "70000"], "--port must be in 0..65535; got 70000"),
         (["agent", "--port", "-1"], "--port must be in 0..65535; got -1"),
