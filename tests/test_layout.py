@@ -17,7 +17,8 @@ PACKAGE = Path(__file__).resolve().parents[1] / "autosq"
 # Each layer may import only the layers before it (and the shared leaves errors, _io).
 LAYERS = ("arch", "measure", "accuracy", "study", "cli")
 PURE = ("autosq.arch.config", "autosq.arch.plan", "autosq.arch.cost", "autosq.arch.space",
-        "autosq.arch.presets", "autosq.measure.protocol", "autosq.study.pareto",
+        "autosq.arch.presets", "autosq.measure.protocol", "autosq.measure.limits",
+        "autosq.study.pareto",
         "autosq.study.records", "autosq.accuracy.correlation")
 
 

@@ -3,13 +3,20 @@ then score each candidate from its slice in well under a second.
 
 Training follows the sandwich rule with in-place distillation (Yu et al., slimmable and
 universally slimmable networks): every step trains the largest subnet on the labels, and the
-smallest and two random subnets of the space on the largest one's predictions. A supernet is
+smallest and one random subnet of the space on the largest one's predictions. A supernet is
 trained once per (data, space, macro, input size, seed, recipe) and cached on disk, written
 atomically; a cache file that cannot be read is trained again.
 
 Scoring a candidate: inherit its slice, recalibrate BatchNorm statistics on training batches
 (the shared statistics of a supernet fit no single subnet), fold them into the candidate's plain
 network -- the one that is exported and timed -- and measure validation top-1 on it.
+
+Bypass is not shared by default (``SupernetRecipe.bypass``): subnets are trained and scored
+without shortcuts, so a candidate with bypass is scored as its plain twin. Measured on the
+digits study's 24 architectures: with shared shortcuts, subnets whose every Fire has an identity
+shortcut scored at chance (0.10) where they train stand-alone to 0.51-0.92, and Kendall tau
+was 0.50-0.59; scoring plain twins from a plain-trained supernet, 0.64-0.66. Shortcuts change
+a subnet's function too much for one set of weights to serve both (see bench/README.md).
 """
 
 from __future__ import annotations
@@ -20,7 +27,7 @@ import json
 import math
 import random
 import time
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -66,9 +73,10 @@ class SupernetRecipe:
     label_smoothing: float = 0.1
     warmup: float = 0.05
     clip_norm: float = 5.0
-    random_subnets: int = 2
+    random_subnets: int = 1
     calib_batches: int = 8
     calib_batch_size: int = 128
+    bypass: bool = False  # share shortcuts between subnets (measured to rank worse)
 
     def __post_init__(self) -> None:
         for name in ("steps", "batch_size", "calib_batches", "calib_batch_size"):
@@ -94,9 +102,11 @@ def sample_values(space: SearchSpace, rng: random.Random) -> dict[str, Any]:
 
 
 def _sample_spec(space: SearchSpace, macro: str, rng: random.Random, input_size: int,
-                 num_classes: int) -> SubnetSpec:
+                 num_classes: int, bypass: bool) -> SubnetSpec:
     for _ in range(1000):
         values = sample_values(space, rng)
+        if not bypass:
+            values["bypass"] = "none"
         if values.get("macro", "v1.0") != macro:
             continue
         try:
@@ -104,6 +114,11 @@ def _sample_spec(space: SearchSpace, macro: str, rng: random.Random, input_size:
         except ConfigError:
             continue
     raise UsageError(f"space {space.name!r}: no valid {macro} candidate in 1000 draws")
+
+
+def plain(spec: SubnetSpec) -> SubnetSpec:
+    """``spec`` without shortcuts."""
+    return replace(spec, fires=tuple(replace(f, shortcut="none") for f in spec.fires))
 
 
 def data_digest(data: Dataset) -> str:
@@ -135,7 +150,9 @@ def train_supernet(space: SearchSpace, data: Dataset, macro: str, recipe: Supern
 
     check_space(space, data.input_size, data.num_classes)
     largest, smallest = space_widths(space, macro, data.input_size, data.num_classes)
-    net = SuperNet(macro, largest, data.num_classes, complex_possible(space))
+    if not recipe.bypass:
+        largest = plain(largest)
+    net = SuperNet(macro, largest, data.num_classes, recipe.bypass and complex_possible(space))
     rng = random.Random(seed)
     gen = torch.Generator().manual_seed(seed)
     decay = [p for p in net.parameters() if p.dim() == 4]
@@ -162,7 +179,7 @@ def train_supernet(space: SearchSpace, data: Dataset, macro: str, recipe: Supern
         torch.autograd.backward(loss)
         teacher = F.softmax(logits.detach(), 1)
         students = [smallest] + [_sample_spec(space, macro, rng, data.input_size,
-                                              data.num_classes)
+                                              data.num_classes, recipe.bypass)
                                  for _ in range(recipe.random_subnets)]
         for spec in students:
             kd = F.kl_div(F.log_softmax(net(xb, spec), 1), teacher, reduction="batchmean")
@@ -225,7 +242,9 @@ class SupernetAccuracy:
     def _load(self, path: Path, macro: str) -> SuperNet | None:
         largest, _ = space_widths(self.space, macro, self.data.input_size,
                                   self.data.num_classes)
-        net = SuperNet(macro, largest, self.data.num_classes, complex_possible(self.space))
+        bypass = self.recipe.bypass
+        net = SuperNet(macro, largest if bypass else plain(largest), self.data.num_classes,
+                       bypass and complex_possible(self.space))
         try:
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
         except Exception:  # truncated, corrupt, or another layout: train it again
@@ -236,12 +255,14 @@ class SupernetAccuracy:
         """Validation top-1 of the candidate's slice, BatchNorm recalibrated, deployed form."""
         net, key = self.supernet(config.macro)
         t0 = time.perf_counter()
+        r = self.recipe
+        if not r.bypass:
+            config = replace(config, bypass="none")
         spec = SubnetSpec.of(config)
         stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         for name, rows, _ in net.layout(spec):
             if name != "conv10":
                 stats[name] = (torch.zeros(len(rows)), torch.ones(len(rows)))
-        r = self.recipe
         gen = torch.Generator().manual_seed(self.seed)
         n = len(self.data.train_x)
         with seeded(self.seed, self.threads), torch.no_grad():

@@ -70,6 +70,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
+    if debug:  # accepted anywhere on the line, as users type it
+        args = ["--debug", *(a for a in args if a != "--debug")]
     command = typer.main.get_command(app)
     try:
         result = command.main(args=args, prog_name="autosq", standalone_mode=False)
@@ -105,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
                "traceback, and please report it)")
         return 1
+    if result == 130:  # Typer turns Ctrl-C into a silent exit code 130
+        _error("interrupted")
     if isinstance(result, int):
         return result
     return 0

@@ -112,3 +112,24 @@ def check_outputs(csv: Path | None, plot: Path | None) -> None:
     """Check the --csv and --plot destinations before a command does any work."""
     check_output(csv, ".csv", "--csv")
     check_output(plot, ".png", "--plot")
+
+
+def max_model_mb_option() -> Any:
+    """``--max-model-mb``: the largest model file timed."""
+    return typer.Option(512.0, "--max-model-mb", callback=positive(),
+                        help="Refuse model files larger than this (MB).")
+
+
+def max_seconds_option() -> Any:
+    """``--max-seconds``: the wall-clock cap on timing one model."""
+    return typer.Option(120.0, "--max-seconds", callback=positive(),
+                        help="Stop timing a model after this many seconds (a model that never "
+                        "finishes is killed).")
+
+
+def max_memory_mb_option() -> Any:
+    """``--max-memory-mb``: the timing process's memory limit."""
+    return typer.Option(0.0, "--max-memory-mb", callback=_check(
+        lambda v: math.isfinite(v) and (v == 0 or v >= 256), "0 (the default) or >= 256"),
+        help="Memory the timing process may use (MB; 0: half this machine's, at most 8192). "
+        "A model's declared input may take a quarter of it.")

@@ -7,7 +7,15 @@ from pathlib import Path
 
 import typer
 
-from autosq.cli._options import at_least, json_option, positive, profiles_option
+from autosq.cli._options import (
+    at_least,
+    json_option,
+    max_memory_mb_option,
+    max_model_mb_option,
+    max_seconds_option,
+    positive,
+    profiles_option,
+)
 
 
 def measure(
@@ -26,6 +34,11 @@ def measure(
         None, "--max-ms", callback=positive(),
         help="Latency budget: stop early once clearly over it."
     ),
+    fresh: bool = typer.Option(False, "--fresh", help="Through an agent: time again, even if "
+                               "the agent has this model's result cached."),
+    max_model_mb: float = max_model_mb_option(),
+    max_seconds: float = max_seconds_option(),
+    max_memory_mb: float = max_memory_mb_option(),
     profiles: list[Path] = profiles_option(),
     as_json: bool = json_option("one JSON object"),
 ) -> None:
@@ -39,6 +52,10 @@ def measure(
     if model is not None:
         if not model.is_file():
             raise UsageError(f"model file {model} does not exist (expected an .onnx file)")
+        size = model.stat().st_size
+        if size > max_model_mb * 1024 * 1024:
+            raise UsageError(f"model file {model} is {size / 2**20:.1f} MB, over --max-model-mb "
+                             f"{max_model_mb:g}")
         onnx_bytes = model.read_bytes()
         what = str(model)
     else:
@@ -53,9 +70,12 @@ def measure(
         what = f"{preset} @ {size}x{size}"
     from autosq.cli.render import print_latency
     from autosq.measure import timer_for
+    from autosq.measure.limits import Limits
     from autosq.measure.protocol import TimingProtocol
 
-    result = timer_for(profile, TimingProtocol.careful()).time(onnx_bytes, max_ms)
+    limits = Limits(max_model_mb=max_model_mb, max_seconds=max_seconds,
+                    max_memory_mb=max_memory_mb)
+    result = timer_for(profile, TimingProtocol.careful(), limits, fresh).time(onnx_bytes, max_ms)
     if as_json:
         typer.echo(
             json.dumps({"model": what, "device": profile.name, **result.to_dict()}, indent=2)

@@ -1,73 +1,141 @@
 """Client of the on-device agent (:mod:`autosq.measure.agent_server`): latency kind ``device``.
 
-The timing protocol travels with every request (as query parameters), so the device times
-with the same protocol a local timing would use."""
+The whole timing protocol travels with every request (as query parameters), with the token
+(``Authorization: Bearer``) when one is set. Answers are checked: a result must be a timing
+measured on the device, with finite, positive latencies."""
 
 from __future__ import annotations
 
 import json
+import math
+import os
+import ssl
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
 from dataclasses import asdict
+from typing import Any
 from urllib.parse import urlencode
 
 from autosq.errors import AgentError
-from autosq.measure.protocol import LatencyResult, TimingProtocol
+from autosq.measure.protocol import AGENT_MAX_BATCH, LatencyResult, TimingProtocol
+
+TOKEN_ENV = "AUTOSQ_AGENT_TOKEN"
+
+
+def check_result(payload: Any, url: str) -> LatencyResult:
+    """A timing the agent answered, checked; AgentError naming the agent when it is not one."""
+    try:
+        if not isinstance(payload, dict):
+            raise ValueError("not a JSON object")
+        result = LatencyResult.from_dict(payload)
+        for name in ("latency_ms", "p90_ms", "min_ms", "mean_ms"):
+            value = getattr(result, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
+                raise ValueError(f"{name} is {value!r}, not a finite positive number")
+        if not isinstance(result.runs, int) or result.runs < 1:
+            raise ValueError(f"runs is {result.runs!r}")
+    except (ValueError, TypeError) as exc:
+        raise AgentError(f"the agent at {url} answered something that is not a timing ({exc}); "
+                         "another program on that port, or another autosq version?") from None
+    if result.latency_kind != "device":
+        raise AgentError(f"the agent at {url} answered a {result.latency_kind!r} timing; "
+                         "expected one measured on the device")
+    return result
 
 
 class AgentTimer:
-    """Times models on a device through its agent at ``url`` (one request per model)."""
+    """Times models on a device through its agent at ``url``."""
 
     kind = "device"
 
     def __init__(self, url: str, threads: int, graph_optimization: str,
-                 protocol: TimingProtocol | None = None, timeout: float = 120.0) -> None:
+                 protocol: TimingProtocol | None = None, timeout: float = 600.0, *,
+                 token: str | None = None, token_env: str = TOKEN_ENV,
+                 ca_file: str | None = None, input_size: int | None = None,
+                 fresh: bool = False) -> None:
         self.url = url.rstrip("/")
         self.threads = threads
         self.graph_optimization = graph_optimization
         self.protocol = protocol or TimingProtocol()
         self.timeout = timeout
+        self.token_env = token_env
+        self.token = token if token is not None else os.environ.get(token_env) or None
+        self.input_size = input_size
+        self.fresh = fresh
+        self._context = None
+        if ca_file is not None:
+            try:
+                self._context = ssl.create_default_context(cafile=ca_file)
+            except (OSError, ssl.SSLError) as exc:
+                raise AgentError(f"cannot use the CA file {ca_file} for the agent at {url}: "
+                                 f"{exc}") from None
 
     def _hint(self) -> str:
-        return ("start it on the device with `autosq agent --host 0.0.0.0 --port PORT` and "
-                "check the profile's [latency] url")
+        return ("start it on the device with `autosq agent --host 0.0.0.0` (and "
+                f"{TOKEN_ENV} set) and check the profile's [latency] url")
 
-    def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
-        query: dict[str, object] = {"threads": self.threads,
-                                    "graph_optimization": self.graph_optimization,
-                                    **asdict(self.protocol)}
-        if budget_ms is not None:
-            query["budget_ms"] = budget_ms
-        request = urllib.request.Request(f"{self.url}/time?{urlencode(query)}", data=onnx_bytes,
-                                         method="POST",
-                                         headers={"Content-Type": "application/octet-stream"})
+    def _post(self, path: str, query: dict[str, object], body: bytes) -> Any:
+        headers = {"Content-Type": "application/octet-stream"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        request = urllib.request.Request(f"{self.url}{path}?{urlencode(query)}", data=body,
+                                         method="POST", headers=headers)
         try:
-            with urllib.request.urlopen(request, timeout=self.timeout) as response:
-                payload = json.loads(response.read())
+            with urllib.request.urlopen(request, timeout=self.timeout,
+                                        context=self._context) as response:
+                raw = response.read()
         except urllib.error.HTTPError as exc:
             try:
                 message = json.loads(exc.read()).get("error", str(exc))
-            except ValueError:
-                message = str(exc)
+            except (ValueError, AttributeError, OSError):
+                message = f"HTTP {exc.code} {exc.reason}"
+            if exc.code == 401:
+                where = (f"set {self.token_env} to the agent's token" if not self.token
+                         else f"{self.token_env} is not the agent's token")
+                raise AgentError(f"the agent at {self.url} refused the request: {message} "
+                                 f"({where})") from None
             raise AgentError(f"the agent at {self.url} refused the model: {message}") from None
-        except (urllib.error.URLError, OSError, ValueError) as exc:
+        except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
             raise AgentError(f"cannot reach the agent at {self.url} ({reason}); "
                              f"{self._hint()}") from None
         try:
-            if not isinstance(payload, dict):
-                raise ValueError("not a JSON object")
-            result = LatencyResult.from_dict(payload)
-        except ValueError as exc:
-            raise AgentError(f"the agent at {self.url} answered something that is not a "
-                             f"timing ({exc}; another program on that port, or another autosq "
-                             "version?)") from None
-        if result.latency_kind != "device":
-            raise AgentError(f"the agent at {self.url} answered a {result.latency_kind!r} "
-                             "timing; expected one measured on the device")
-        return result
+            return json.loads(raw)
+        except ValueError:
+            start = raw[:40].decode("utf-8", "replace").strip()
+            raise AgentError(f"the agent at {self.url} answered something that is not JSON "
+                             f"({start!r}...); another program on that port?") from None
+
+    def _query(self) -> dict[str, object]:
+        query: dict[str, object] = {"threads": self.threads,
+                                    "graph_optimization": self.graph_optimization,
+                                    **asdict(self.protocol)}
+        if self.input_size is not None:
+            query["input_size"] = self.input_size
+        if self.fresh:
+            query["fresh"] = 1
+        return query
+
+    def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
+        """Time one model on the device."""
+        query = self._query()
+        if budget_ms is not None:
+            query["budget_ms"] = budget_ms
+        return check_result(self._post("/time", query, onnx_bytes), self.url)
 
     def time_many(self, models: Sequence[bytes]) -> list[LatencyResult]:
-        """One after another: the agent serves one timing at a time."""
-        return [self.time(m) for m in models]
+        """Time several models together on the device, interleaved, in one request (or one
+        per AGENT_MAX_BATCH models)."""
+        if len(models) > AGENT_MAX_BATCH:
+            return [r for i in range(0, len(models), AGENT_MAX_BATCH)
+                    for r in self.time_many(models[i:i + AGENT_MAX_BATCH])]
+        if not models:
+            return []
+        query = {**self._query(), "sizes": ",".join(str(len(m)) for m in models)}
+        payload = self._post("/time-batch", query, b"".join(models))
+        results = payload.get("results") if isinstance(payload, dict) else None
+        if not isinstance(results, list) or len(results) != len(models):
+            raise AgentError(f"the agent at {self.url} answered a batch without one result per "
+                             "model; another autosq version?")
+        return [check_result(r, self.url) for r in results]

@@ -1,111 +1,346 @@
-"""The on-device agent: a small HTTP server that times ONNX models where it runs.
+"""The on-device agent: an HTTP server that times ONNX models where it runs.
 
-Run it on the target (it needs only Python, numpy, onnxruntime and this module's package):
-``autosq agent --host 0.0.0.0 --port 8765``. Then a profile with ``[latency] source = "agent"``
-and ``url = "http://DEVICE:8765"`` gets latency kind ``device``. It uses the same timing
-protocol as local timing (:class:`autosq.measure.local.LocalTimer`), with the device's own threads.
+Run it on the target (it needs only Python, numpy, onnxruntime and this package):
+``AUTOSQ_AGENT_TOKEN=... autosq agent --host 0.0.0.0``. A profile with ``[latency] source =
+"agent"`` and ``url = "http://DEVICE:8765"`` then gets latency kind ``device``.
 
-Endpoints: ``GET /info`` (what the device is) and ``POST /time?threads=N&graph_optimization=
-all&budget_ms=X`` with the ONNX file as the body (JSON result, or ``{"error": ...}`` with 400).
-It serves one request at a time, since two timings at once corrupt each other. Only run it on
-a network you trust: it runs whatever model it is sent.
+Endpoints (every one needs ``Authorization: Bearer TOKEN`` when the agent has a token):
+
+- ``GET /info``: the device's facts (:func:`autosq.measure.host.device_facts`);
+- ``POST /time?threads=N&graph_optimization=all&budget_ms=X&...``: the ONNX file as the body,
+  the whole timing protocol as query parameters; a JSON :class:`LatencyResult`;
+- ``POST /time-batch?sizes=N1,N2,...&...``: several ONNX files, concatenated, timed together,
+  interleaved; ``{"results": [...]}``.
+
+Bad requests get ``{"error": ...}`` with 400 (401 for the token, 404, 413 for a body too large).
+
+Requests are served on threads with socket timeouts, so an idle or slow client never blocks
+another; timings run one at a time, in arrival order (two at once corrupt each other), each in
+the contained timing process (:mod:`autosq.measure.contained`). Results are cached by model hash,
+protocol and device fingerprint; ``fresh=1`` times again.
 """
 
 from __future__ import annotations
 
+import contextlib
+import hashlib
+import hmac
 import json
 import math
 import os
-import platform
-from dataclasses import fields
-from http.server import BaseHTTPRequestHandler, HTTPServer
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import asdict, fields
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
-from autosq.errors import AutosqError
-from autosq.measure.protocol import TimingProtocol
+from autosq._io import cache_dir, read_json_cache, write_json
+from autosq.errors import AutosqError, UsageError
+from autosq.measure.contained import TimingProcess
+from autosq.measure.host import device_facts, fingerprint
+from autosq.measure.limits import MIB, Limits
+from autosq.measure.protocol import AGENT_MAX_BATCH as MAX_BATCH
+from autosq.measure.protocol import LatencyResult, TimingProtocol
 
-MAX_BODY = 512 * 1024 * 1024
+GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
+SOCKET_TIMEOUT = 30.0  # seconds a client may take to send its request
 
 
-def info() -> dict[str, Any]:
-    """What this device is: reported by ``GET /info`` and recorded with its timings."""
-    import onnxruntime as ort
+class BadRequest(Exception):
+    """A request the agent refuses, with its HTTP status."""
 
-    from autosq import __version__
-    from autosq.measure.host import cpu_model
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
 
-    return {"agent": "autosq", "version": __version__, "onnxruntime": ort.__version__,
-            "cpu": cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(),
-            "host": platform.node()}
+
+def _number(query: dict[str, str], name: str, kind: type, default: Any,
+            low: float, high: float = math.inf) -> Any:
+    if name not in query:
+        return default
+    text = query[name]
+    try:
+        value = kind(text)
+    except ValueError:
+        raise BadRequest(400, f"{name} must be {'an integer' if kind is int else 'a number'}; "
+                              f"got {text!r}") from None
+    if not (math.isfinite(value) and low <= value <= high):
+        bounds = f"from {low:g} to {high:g}" if math.isfinite(high) else f">= {low:g}"
+        raise BadRequest(400, f"{name} must be a finite number {bounds}; got {text}")
+    return value
 
 
 def protocol_from_query(query: dict[str, str]) -> TimingProtocol:
-    """The timing protocol a client sent as query parameters (defaults for those left out)."""
+    """The timing protocol a client sent as query parameters (defaults for those left out),
+    each field checked."""
     values: dict[str, Any] = {}
     for f in fields(TimingProtocol):
-        if f.name not in query:
-            continue
-        text = query[f.name]
-        try:
-            value: float = int(text) if f.type in ("int", int) else float(text)
-        except ValueError:
-            raise ValueError(f"protocol field {f.name} must be a number; got {text!r}") from None
-        if not math.isfinite(value) or value < 0:
-            raise ValueError(f"protocol field {f.name} must be a finite number >= 0; got {text}")
-        values[f.name] = value
+        is_int = f.type in ("int", int)
+        value = _number(query, f.name, int if is_int else float, None, 1 if is_int else 0)
+        if value is not None:
+            values[f.name] = value
     return TimingProtocol(**values)
+
+
+class TimingRequest:
+    """One request's settings, read from its query and checked."""
+
+    def __init__(self, query: dict[str, str]) -> None:
+        known = {f.name for f in fields(TimingProtocol)} | {
+            "threads", "graph_optimization", "budget_ms", "input_size", "fresh", "sizes"}
+        unknown = sorted(set(query) - known)
+        if unknown:
+            raise BadRequest(400, f"unknown parameter {unknown[0]!r}; known: "
+                                  f"{', '.join(sorted(known))}")
+        cores = os.cpu_count() or 1
+        self.threads: int = _number(query, "threads", int, 1, 1, cores)
+        self.graph_optimization = query.get("graph_optimization", "all")
+        if self.graph_optimization not in GRAPH_OPTIMIZATIONS:
+            raise BadRequest(400, f"graph_optimization must be one of "
+                                  f"{', '.join(GRAPH_OPTIMIZATIONS)}; got "
+                                  f"{self.graph_optimization!r}")
+        self.budget_ms: float | None = _number(query, "budget_ms", float, None, 0)
+        self.input_size: int | None = _number(query, "input_size", int, None, 1, 100_000)
+        self.fresh = query.get("fresh", "0") not in ("0", "", "false")
+        self.protocol = protocol_from_query(query)
+
+    def key(self, models: list[bytes], device: str) -> str:
+        """The result cache's key: the models, every setting, the device."""
+        parts = [hashlib.sha256(m).hexdigest() for m in models]
+        settings = {"threads": self.threads, "graph_optimization": self.graph_optimization,
+                    "budget_ms": self.budget_ms, "input_size": self.input_size,
+                    "protocol": asdict(self.protocol), "device": device}
+        return hashlib.sha256(json.dumps([parts, settings], sort_keys=True).encode()).hexdigest()
+
+
+class AgentServer(ThreadingHTTPServer):
+    """The agent: threaded HTTP, one FIFO timing queue, a token, a result cache."""
+
+    daemon_threads = True
+    block_on_close = False
+
+    def __init__(self, address: tuple[str, int], *, token: str | None = None,
+                 limits: Limits | None = None, cache: bool = True,
+                 log: Callable[[str], None] | None = None) -> None:
+        self.token = token
+        self.limits = limits or Limits()
+        self.cache = cache
+        self.log = log or (lambda line: None)
+        self.queue = ThreadPoolExecutor(max_workers=1, thread_name_prefix="autosq-timing")
+        self.process = TimingProcess(self.limits)
+        self.facts = device_facts()
+        self.device = fingerprint(self.facts)
+        super().__init__(address, _Handler)  # binds: closes itself when that fails
+
+    def authorized(self, header: str | None) -> bool:
+        """Whether the Authorization header carries the token (constant-time comparison)."""
+        if self.token is None:
+            return True
+        given = (header or "").encode()
+        return hmac.compare_digest(given, f"Bearer {self.token}".encode())
+
+    def time(self, request: TimingRequest, models: list[bytes]) -> tuple[list[LatencyResult], str]:
+        """Time ``models`` (queued behind earlier timings), or answer from the cache."""
+        path = None
+        if self.cache:
+            with contextlib.suppress(UsageError):  # no usable cache folder: no cache
+                path = cache_dir("agent") / f"{request.key(models, self.device)}.json"
+        if path is not None and not request.fresh:
+            cached = read_json_cache(path).get("results")
+            if isinstance(cached, list) and len(cached) == len(models):
+                try:
+                    return [LatencyResult.from_dict(r) for r in cached], "hit"
+                except (ValueError, TypeError):
+                    pass  # an unreadable entry is timed again
+        results = self.queue.submit(self._time, request, models).result()
+        if path is not None:
+            with contextlib.suppress(OSError):  # the cache only saves time
+                write_json(path, {"results": [r.to_dict() for r in results]})
+        return results, "miss"
+
+    def _time(self, request: TimingRequest, models: list[bytes]) -> list[LatencyResult]:
+        from autosq.measure.local import LocalTimer
+
+        timer = LocalTimer(request.threads, graph_optimization=request.graph_optimization,
+                           protocol=request.protocol, limits=self.limits,
+                           input_size=request.input_size, process=self.process)
+        if len(models) == 1:
+            return [timer.time(models[0], request.budget_ms)]
+        return timer.time_many(models)
+
+    def server_close(self) -> None:
+        super().server_close()
+        self.queue.shutdown(wait=False, cancel_futures=True)
+        self.process.stop()
 
 
 class _Handler(BaseHTTPRequestHandler):
     server_version = "autosq-agent"
+    protocol_version = "HTTP/1.0"
+    timeout = SOCKET_TIMEOUT
+    server: AgentServer
+    _read_body = False
 
     def _send(self, code: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if code == 401:
+            self.send_header("WWW-Authenticate", 'Bearer realm="autosq-agent"')
         self.end_headers()
         self.wfile.write(body)
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass  # quiet: the CLI prints one line per request itself
+        pass  # the agent logs one line per request itself
+
+    def _line(self, what: str, outcome: str, t0: float) -> None:
+        self.server.log(f"{self.client_address[0]} {self.command} {what} {outcome} "
+                        f"{time.perf_counter() - t0:.2f}s")
+
+    def _check_auth(self) -> None:
+        if not self.server.authorized(self.headers.get("Authorization")):
+            raise BadRequest(401, "missing or wrong token: send 'Authorization: Bearer TOKEN' "
+                                  "with the agent's AUTOSQ_AGENT_TOKEN")
 
     def do_GET(self) -> None:
-        if urlparse(self.path).path == "/info":
-            self._send(200, info())
-        else:
-            self._send(404, {"error": f"no such endpoint {self.path}; try GET /info"})
+        t0 = time.perf_counter()
+        try:
+            self._check_auth()
+            if urlparse(self.path).path != "/info":
+                raise BadRequest(404, f"no such endpoint {urlparse(self.path).path}; try GET "
+                                      "/info")
+            self._send(200, {**self.server.facts, **device_facts()})
+            self._line("/info", "200", t0)
+        except BadRequest as exc:
+            self._send(exc.status, {"error": str(exc)})
+            self._line(self.path[:60], f"{exc.status} {exc}", t0)
 
-    def do_POST(self) -> None:
-        from autosq.measure.local import LocalTimer
+    def _body(self) -> bytes:
+        try:
+            length = int(self.headers.get("Content-Length", ""))
+        except ValueError:
+            raise BadRequest(411, "send the ONNX file as the body, with a Content-Length") \
+                from None
+        limit = int(self.server.limits.max_model_mb * MIB) * MAX_BATCH
+        if length <= 0:
+            raise BadRequest(400, "the body is empty; send the ONNX file as the body")
+        if length > limit:
+            raise BadRequest(413, f"the body is {length / MIB:.1f} MB, over the agent's limit "
+                                  f"({self.server.limits.max_model_mb:g} MB a model)")
+        self._read_body = True
+        data = self.rfile.read(length)
+        if len(data) < length:
+            raise BadRequest(400, f"the body ended after {len(data)} of {length} bytes")
+        return data
 
-        url = urlparse(self.path)
-        if url.path != "/time":
-            self._send(404, {"error": f"no such endpoint {url.path}; try POST /time"})
-            return
-        query = {k: v[-1] for k, v in parse_qs(url.query).items()}
+    def _drain(self) -> None:
+        """Read a refused request's body (when not too large), so that the client, still
+        sending it, gets the answer rather than a broken pipe."""
         try:
             length = int(self.headers.get("Content-Length", "0"))
-            if not 0 < length <= MAX_BODY:
-                raise ValueError(f"the body must be an ONNX file of 1 byte to {MAX_BODY} bytes; "
-                                 f"got {length}")
-            data = self.rfile.read(length)
-            threads = int(query.get("threads", "1"))
-            budget = float(query["budget_ms"]) if "budget_ms" in query else None
-            timer = LocalTimer(threads=threads,
-                               graph_optimization=query.get("graph_optimization", "all"),
-                               protocol=protocol_from_query(query))
-            result = timer.time(data, budget)
-        except (ValueError, KeyError, AutosqError) as exc:
-            self._send(400, {"error": str(exc)})
+        except ValueError:
             return
-        payload = result.to_dict()
-        payload["latency_kind"] = "device"
-        payload["protocol"]["device"] = info()
-        self._send(200, payload)
+        if 0 < length <= self.server.limits.max_model_mb * MIB * MAX_BATCH:
+            with contextlib.suppress(OSError):
+                while length > 0:
+                    chunk = self.rfile.read(min(length, 1 << 20))
+                    if not chunk:
+                        break
+                    length -= len(chunk)
+
+    def do_POST(self) -> None:
+        t0 = time.perf_counter()
+        self._read_body = False
+        url = urlparse(self.path)
+        what = url.path
+        try:
+            self._check_auth()
+            if url.path not in ("/time", "/time-batch"):
+                raise BadRequest(404, f"no such endpoint {url.path}; try POST /time")
+            query = {k: v[-1] for k, v in parse_qs(url.query, keep_blank_values=True).items()}
+            try:
+                request = TimingRequest(query)
+            except UsageError as exc:  # a protocol the dataclass refuses
+                raise BadRequest(400, str(exc)) from None
+            body = self._body()
+            models = self._split(body, query.get("sizes")) if url.path == "/time-batch" \
+                else [body]
+            what = ",".join(hashlib.sha256(m).hexdigest()[:12] for m in models)
+            try:
+                results, cache = self.server.time(request, models)
+            except AutosqError as exc:
+                raise BadRequest(400, str(exc)) from None
+            payloads = []
+            for r in results:
+                p = r.to_dict()
+                p["latency_kind"] = "device"
+                p["protocol"] = {**p["protocol"], "device": self.server.facts, "cache": cache}
+                payloads.append(p)
+            self._send(200, payloads[0] if url.path == "/time" else {"results": payloads})
+            shown = " ".join(f"{r.latency_ms:.3f}ms" for r in results)
+            self._line(what, f"200 {shown} (cache {cache})", t0)
+        except BadRequest as exc:
+            if not self._read_body:
+                self._drain()
+            self._send(exc.status, {"error": str(exc)})
+            self._line(what, f"{exc.status} {exc}", t0)
+        except TimeoutError:
+            self._line(what, "client too slow: closed", t0)
+
+    def _split(self, body: bytes, sizes: str | None) -> list[bytes]:
+        try:
+            counts = [int(s) for s in (sizes or "").split(",")]
+        except ValueError:
+            raise BadRequest(400, f"sizes must be the models' byte counts, comma-separated; "
+                                  f"got {sizes!r}") from None
+        if not 1 <= len(counts) <= MAX_BATCH or min(counts) <= 0 or sum(counts) != len(body):
+            raise BadRequest(400, f"sizes must be 1 to {MAX_BATCH} positive byte counts adding "
+                                  f"up to the body's {len(body)} bytes; got {sizes!r}")
+        out, pos = [], 0
+        for n in counts:
+            out.append(body[pos:pos + n])
+            pos += n
+        return out
 
 
-def make_server(host: str = "127.0.0.1", port: int = 8765) -> HTTPServer:
-    """The agent's HTTP server (not started); ``port=0`` picks a free port."""
-    return HTTPServer((host, port), _Handler)
+def make_server(host: str = "127.0.0.1", port: int = 8765, *, token: str | None = None,
+                limits: Limits | None = None, cache: bool = True,
+                tls: tuple[str, str] | None = None,
+                log: Callable[[str], None] | None = None) -> AgentServer:
+    """The agent's server (not started); ``port=0`` picks a free port. Without a token it only
+    listens on a loopback address; ``tls`` is (certificate file, key file)."""
+    import ipaddress
+    import socket
+
+    if token is not None and not token:
+        raise UsageError("the agent's token is empty; set AUTOSQ_AGENT_TOKEN to a long random "
+                         "string (for example `openssl rand -hex 32`)")
+    if token is None:
+        try:
+            addresses = {info[4][0] for info in socket.getaddrinfo(host, port)}
+        except (socket.gaierror, UnicodeError) as exc:
+            raise UsageError(f"cannot listen on {host}: {exc}") from None
+        if not all(ipaddress.ip_address(str(a).split("%")[0]).is_loopback for a in addresses):
+            raise UsageError(
+                f"listening on {host} without a token would let anyone on the network run "
+                "models on this device; set AUTOSQ_AGENT_TOKEN (both here and where the "
+                "search runs), or listen on 127.0.0.1")
+    server = AgentServer((host, port), token=token, limits=limits, cache=cache, log=log)
+    if tls is not None:
+        import ssl
+
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        try:
+            context.load_cert_chain(*tls)
+        except (OSError, ssl.SSLError) as exc:
+            server.server_close()
+            raise UsageError(f"cannot load the TLS certificate {tls[0]} and key {tls[1]}: "
+                             f"{exc}") from None
+        # The handshake happens on the request's own thread (with its timeout), so a client
+        # that connects and says nothing cannot block accept().
+        server.socket = context.wrap_socket(server.socket, server_side=True,
+                                            do_handshake_on_connect=False)
+    return server

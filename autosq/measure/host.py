@@ -5,23 +5,50 @@ from __future__ import annotations
 import contextlib
 import os
 import platform
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from autosq._io import cache_dir
 
 
+def _who() -> str:
+    import sys
+    import time
+
+    command = " ".join(["autosq", *sys.argv[1:]])[:120] if sys.argv else "python"
+    return f"pid {os.getpid()} ({command}) since {time.strftime('%Y-%m-%d %H:%M:%S')}"
+
+
 @contextlib.contextmanager
-def timing_lock() -> Iterator[None]:
-    """Exclusive across processes on this machine (an flock on the cache folder's lock file)."""
+def timing_lock(on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
+    """Exclusive across processes on this machine (an flock on the cache folder's lock file,
+    released by the kernel when its holder dies, however it dies). A process that has to wait
+    is told who holds it and since when (``on_wait``; by default a line on stderr)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
         yield
         return
     with open(cache_dir() / "timing.lock", "a+") as fh:
-        fcntl.flock(fh, fcntl.LOCK_EX)
         try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "another process"
+            message = f"waiting for the timing lock, held by {holder}"
+            if on_wait is None:
+                import sys
+
+                print(f"autosq: {message}", file=sys.stderr, flush=True)
+            else:
+                on_wait(message)
+            fcntl.flock(fh, fcntl.LOCK_EX)
+        try:
+            fh.seek(0)
+            fh.truncate()
+            fh.write(_who())
+            fh.flush()
             yield
         finally:
             fcntl.flock(fh, fcntl.LOCK_UN)
@@ -57,3 +84,42 @@ def machine_key() -> str:
     """What identifies this machine for cached timings: host name, CPU model, CPU count."""
     return f"{platform.node()}|{cpu_model()}|{os.cpu_count()}"
 
+
+
+def _read(path: str) -> str | None:
+    try:
+        return Path(path).read_text().strip()
+    except (OSError, UnicodeDecodeError):
+        return None
+
+
+def device_facts() -> dict[str, Any]:
+    """What this device is and what state it is in, as far as it can be read: CPU, cores,
+    frequency governor and current frequency (MHz), temperature (degrees C), throttling (a
+    Raspberry Pi's firmware flags), ONNX Runtime's version and providers."""
+    import onnxruntime as ort
+
+    from autosq import __version__
+
+    cpufreq = "/sys/devices/system/cpu/cpu0/cpufreq/"
+    cur = _read(cpufreq + "scaling_cur_freq")
+    top = _read(cpufreq + "cpuinfo_max_freq")
+    temp = _read("/sys/class/thermal/thermal_zone0/temp")
+    throttled = _read("/sys/devices/platform/soc/soc:firmware/get_throttled")
+    return {
+        "agent": "autosq", "version": __version__, "host": platform.node(),
+        "cpu": cpu_model(), "machine": platform.machine(), "cores": os.cpu_count(),
+        "governor": _read(cpufreq + "scaling_governor"),
+        "freq_mhz": int(cur) / 1000 if cur and cur.isdigit() else None,
+        "max_freq_mhz": int(top) / 1000 if top and top.isdigit() else None,
+        "temperature_c": int(temp) / 1000 if temp and temp.lstrip("-").isdigit() else None,
+        "throttled": throttled,
+        "onnxruntime": ort.__version__, "providers": ort.get_available_providers(),
+        "python": platform.python_version(),
+    }
+
+
+def fingerprint(facts: dict[str, Any]) -> str:
+    """What identifies a device's timings (its state, such as temperature, left out)."""
+    keys = ("host", "cpu", "machine", "cores", "max_freq_mhz", "onnxruntime", "version")
+    return "|".join(str(facts.get(k)) for k in keys)

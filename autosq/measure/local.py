@@ -13,6 +13,10 @@ One protocol for every model (:class:`~autosq.measure.protocol.TimingProtocol`):
 
 Timings never overlap between processes on one machine: warm-up and runs hold an exclusive file
 lock in autosq's cache folder, since two timings at once corrupt each other.
+
+A model is untrusted: by default it is timed in a child process bounded by
+:class:`~autosq.measure.limits.Limits` (:mod:`autosq.measure.contained`), and the input it
+declares is checked before it is allocated.
 """
 
 from __future__ import annotations
@@ -24,7 +28,9 @@ from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from autosq.errors import MeasurementError
+from autosq.measure.contained import TimingProcess
 from autosq.measure.host import cpu_model, pinned_cpus, timing_lock
+from autosq.measure.limits import Limits, input_shape
 from autosq.measure.protocol import LatencyResult, TimingProtocol, block_gap, summarize
 
 if TYPE_CHECKING:
@@ -50,6 +56,12 @@ class LocalTimer:
         provider: str = "CPUExecutionProvider",
         graph_optimization: str = "all",
         protocol: TimingProtocol | None = None,
+        *,
+        limits: Limits | None = None,
+        input_size: int | None = None,
+        contained: bool = True,
+        max_input_mb: float | None = None,
+        process: TimingProcess | None = None,
     ) -> None:
         import onnxruntime as ort
 
@@ -62,6 +74,10 @@ class LocalTimer:
         self.provider = provider
         self.graph_optimization = graph_optimization
         self.protocol = protocol or TimingProtocol()
+        self.limits = limits or Limits()
+        self.input_size = input_size
+        self.max_input_mb = max_input_mb or self.limits.max_input_mb
+        self._process = process or (TimingProcess(self.limits) if contained else None)
 
     def session(self, onnx_bytes: bytes) -> ort.InferenceSession:
         """An inference session with this timer's settings (create it while pinned)."""
@@ -95,16 +111,22 @@ class LocalTimer:
             "machine": platform.machine(),
         }
 
-    @staticmethod
-    def feed(session: ort.InferenceSession) -> dict[str, np.ndarray]:
-        """A fixed random input for the session's first input (batch and sizes as exported)."""
+    def feed(self, session: ort.InferenceSession) -> dict[str, np.ndarray]:
+        """Fixed random values for every input the model declares, each checked (type,
+        dynamic dimensions, size) before it is allocated."""
         import numpy as np
 
-        inp = session.get_inputs()[0]
-        shape = [d if isinstance(d, int) else 1 for d in inp.shape]
-        dtype = np.float32 if "float" in inp.type else np.int64
-        data = np.random.default_rng(0).standard_normal(shape).astype(dtype)
-        return {inp.name: data}
+        inputs = session.get_inputs()
+        if not inputs:
+            raise MeasurementError("the model has no input; autosq times image models, which "
+                                   "take one float tensor")
+        dtypes = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
+                  "tensor(double)": np.float64, "tensor(bfloat16)": np.float32}
+        shapes = [input_shape(i.name, i.shape, i.type, self.input_size, self.max_input_mb)
+                  for i in inputs]
+        rng = np.random.default_rng(0)
+        return {i.name: rng.standard_normal(shape).astype(dtypes[i.type])
+                for i, shape in zip(inputs, shapes, strict=True)}
 
     def _warm_up(self, session: ort.InferenceSession, feed: dict[str, np.ndarray]) -> None:
         start = time.perf_counter()
@@ -164,10 +186,46 @@ class LocalTimer:
             if time.perf_counter() > t_start + self.protocol.max_seconds:
                 return blocks, "time_cap"
 
+    def _contained(self, op: str, models: Sequence[bytes],
+                   budget_ms: float | None) -> list[LatencyResult]:
+        assert self._process is not None
+        header = {"op": op, "budget_ms": budget_ms, "timer": {
+            "threads": self.threads, "provider": self.provider,
+            "graph_optimization": self.graph_optimization, "protocol": asdict(self.protocol),
+            "input_size": self.input_size, "max_input_mb": self.max_input_mb}}
+        answer = self._process.request(header, models,
+                                       self.limits.max_seconds * max(1, len(models)))
+        return [LatencyResult.from_dict(r) for r in answer["results"]]
+
+    def close(self) -> None:
+        """Stop the timing process (a later timing starts another)."""
+        if self._process is not None:
+            self._process.stop()
+
     def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
         """Time one model by the protocol; ``budget_ms`` allows the early stop."""
+        self.limits.check_model_size(len(onnx_bytes))
+        with timing_lock():
+            if self._process is not None:
+                return self._contained("time", [onnx_bytes], budget_ms)[0]
+            return self.time_here(onnx_bytes, budget_ms)
+
+    def time_many(self, models: Sequence[bytes]) -> list[LatencyResult]:
+        """Time several models together, interleaved block by block, so that drift and
+        interference hit them alike (the search re-times its front this way)."""
+        if not models:
+            return []
+        for m in models:
+            self.limits.check_model_size(len(m))
+        with timing_lock():
+            if self._process is not None:
+                return self._contained("time_many", models, None)
+            return self.time_many_here(models)
+
+    def time_here(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
+        """:meth:`time` in this process, without the lock (the caller holds it)."""
         t0 = time.perf_counter()
-        with timing_lock(), pinned_cpus(self.threads) as cpus:
+        with pinned_cpus(self.threads) as cpus:
             session = self.session(onnx_bytes)
             feed = self.feed(session)
             try:
@@ -176,13 +234,10 @@ class LocalTimer:
                 raise MeasurementError(f"ONNX Runtime failed running the model: {exc}") from exc
         return self._result(blocks, stop, budget_ms, time.perf_counter() - t0, cpus)
 
-    def time_many(self, models: Sequence[bytes]) -> list[LatencyResult]:
-        """Time several models together, interleaved block by block, so that drift and
-        interference hit them alike (the search re-times its front this way)."""
-        if not models:
-            return []
+    def time_many_here(self, models: Sequence[bytes]) -> list[LatencyResult]:
+        """:meth:`time_many` in this process, without the lock (the caller holds it)."""
         t0 = time.perf_counter()
-        with timing_lock(), pinned_cpus(self.threads) as cpus:
+        with pinned_cpus(self.threads) as cpus:
             sessions = [self.session(m) for m in models]
             feeds = [self.feed(s) for s in sessions]
             pairs = list(zip(sessions, feeds, strict=True))

@@ -9,6 +9,7 @@ the same name replaces a shipped one.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +56,8 @@ class DeviceProfile:
     input_size: int
     latency_source: str
     agent_url: str | None = None
+    agent_token_env: str = "AUTOSQ_AGENT_TOKEN"
+    agent_ca_file: str | None = None
     calibration: Calibration | None = None
     path: str = ""
 
@@ -75,6 +78,8 @@ class DeviceProfile:
             "input_size": self.input_size,
             "latency_source": self.latency_source,
             "agent_url": self.agent_url,
+            "agent_token_env": self.agent_token_env,
+            "agent_ca_file": self.agent_ca_file,
             "calibration": None if self.calibration is None else vars(self.calibration),
             "path": self.path,
         }
@@ -94,7 +99,7 @@ def parse_profile(text: str, where: str) -> DeviceProfile:
     assert budget is not None and runtime is not None and latency is not None
     budget.check_known(["max_mb", "max_ms", "max_ram_mb"])
     runtime.check_known(["threads", "provider", "graph_optimization", "input_size"])
-    latency.check_known(["source", "url", "calibration"])
+    latency.check_known(["source", "url", "token_env", "ca_file", "calibration"])
     number = (int, float)
     source = latency.get("source", str, choices=LATENCY_SOURCES)
     calibration = None
@@ -119,6 +124,15 @@ def parse_profile(text: str, where: str) -> DeviceProfile:
         raise latency.fail("url", 'is required when source = "agent" (http://HOST:PORT)')
     if url is not None and not url.startswith(("http://", "https://")):
         raise latency.fail("url", "must start with http:// or https://", url)
+    token_env = latency.get("token_env", str, "AUTOSQ_AGENT_TOKEN")
+    if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
+        raise latency.fail("token_env", "must be an environment variable's name", token_env)
+    ca_file = latency.get("ca_file", str, None)
+    if ca_file is not None:
+        ca_path = Path(ca_file).expanduser()
+        if not ca_path.is_absolute():  # relative to the profile's own folder
+            ca_path = Path(where).parent / ca_path
+        ca_file = str(ca_path)
     max_ms = budget.get("max_ms", number, None, positive=True)
     max_ram = budget.get("max_ram_mb", number, None, positive=True)
     name = top.get("name", str)
@@ -141,6 +155,8 @@ def parse_profile(text: str, where: str) -> DeviceProfile:
         input_size=runtime.get("input_size", int, 224, positive=True),
         latency_source=source,
         agent_url=url,
+        agent_token_env=token_env,
+        agent_ca_file=ca_file,
         calibration=calibration,
         path=where,
     )

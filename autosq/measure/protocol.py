@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple
 
 LATENCY_KINDS = ("measured", "estimated", "device", "predicted")
+AGENT_MAX_BATCH = 256  # models in one request to the agent
 
 
 @dataclass(frozen=True)

@@ -129,14 +129,30 @@ def test_accuracy_flag_bad_input(cli: Cli, tmp_path: Path, args: list[str],
     assert not (tmp_path / "s.db").exists()
 
 
-def test_a_space_with_missing_branches_and_every_bypass_trains() -> None:
+@pytest.mark.parametrize("shared_bypass", [False, True])
+def test_a_space_with_missing_branches_and_every_bypass_trains(shared_bypass: bool) -> None:
     # pct_3x3 reaches 0 and 1 (a Fire without one of its expand branches) and bypass takes all
     # three modes: the sandwich's smallest, largest and random subnets must all run.
     data = load_dataset(SMALL, 32)
     space = parse_space(BYPASS_SPACE, "mixed.toml")
     a = SupernetAccuracy(data, space, SupernetRecipe(steps=3, calib_batches=2,
-                                                     calib_batch_size=300), seed=0, threads=1)
+                                                     calib_batch_size=300,
+                                                     bypass=shared_bypass), seed=0, threads=1)
     rng = random.Random(2)
     for _ in range(3):
         config = make_config(sample_values(space, rng), 32, 10)
         assert 0.0 <= a.score(config, 0)[0] <= 1.0
+
+
+def test_by_default_a_candidate_with_bypass_scores_as_its_plain_twin() -> None:
+    from dataclasses import replace
+
+    data = load_dataset(SMALL, 32)
+    space = load_space("tiny")
+    a = SupernetAccuracy(data, space, SupernetRecipe(steps=3, calib_batches=2,
+                                                     calib_batch_size=64), seed=0, threads=1)
+    config = make_config({**space.fixed, "base_e": 16, "incr_e": 0, "freq": 2, "pct_3x3": 0.5,
+                          "sr": 0.25, "bypass": "simple"}, 32, 10)
+    assert a.score(config, 0)[0] == a.score(replace(config, bypass="none"), 0)[0]
+    net, _ = a.supernet("v1.1")
+    assert not [k for k in net.w if k.endswith("_sc")]  # no shortcut weights to train

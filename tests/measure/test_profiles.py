@@ -107,6 +107,8 @@ def test_missing_profiles_folder() -> None:
         ),
         ('name = "mydev"', 'name = "my dev"', "key 'name' must be a non-empty name"),
         ("max_ms = 30", "max_ms = [", "not valid TOML"),
+        ('source = "estimated"', 'source = "estimated"\ntoken_env = "MY TOKEN"',
+         "key 'latency.token_env' must be an environment variable's name"),
     ],
 )
 def test_bad_profiles_name_file_key_and_rule(old: str, new: str, message: str) -> None:
@@ -128,6 +130,16 @@ def test_estimated_needs_calibration_and_agent_needs_url() -> None:
         parse_profile(agent + 'url = "ftp://x"\n', "x.toml")
     ok = parse_profile(agent + 'url = "http://127.0.0.1:8765"\n', "x.toml")
     assert ok.latency_source == "agent" and ok.agent_url == "http://127.0.0.1:8765"
+
+
+def test_agent_token_variable_and_ca_file(tmp_path: Path) -> None:
+    text = ('name = "pi"\n[budget]\nmax_mb = 1\n[latency]\nsource = "agent"\n'
+            'url = "https://pi:8765"\ntoken_env = "PI_TOKEN"\nca_file = "certs/pi.pem"\n')
+    p = parse_profile(text, str(tmp_path / "pi.toml"))
+    assert p.agent_token_env == "PI_TOKEN"
+    assert p.agent_ca_file == str(tmp_path / "certs" / "pi.pem")  # relative to the profile
+    assert parse_profile(text.replace('token_env = "PI_TOKEN"\n', ""),
+                         "pi.toml").agent_token_env == "AUTOSQ_AGENT_TOKEN"
 
 
 def test_name_must_match_file(tmp_path: Path) -> None:

@@ -1,0 +1,161 @@
+"""A child process that times models, so that a hostile one is contained: its address space is
+limited (``RLIMIT_AS``), it is killed when a request runs over its wall-clock cap or when the
+user presses Ctrl-C, and it dies with the process that started it (``PR_SET_PDEATHSIG``).
+
+One child serves many requests (starting one costs the import of ONNX Runtime); a child that was
+killed is started again for the next request. Requests and answers travel over its stdin and
+stdout as frames: a 4-byte length, a JSON header, then the header's ``blobs`` (model files) as
+raw bytes. Answers are JSON only: nothing the child sends is unpickled.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import os
+import select
+import signal
+import struct
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from typing import IO, Any
+
+from autosq.errors import MeasurementError
+from autosq.measure.limits import MIB, Limits
+
+_LEN = struct.Struct(">Q")
+STARTUP_SECONDS = 60.0  # importing ONNX Runtime on a slow board
+
+
+def write_frame(out: IO[bytes], header: dict[str, Any], blobs: Sequence[bytes] = ()) -> None:
+    """Write one frame: length, JSON header (with the blobs' sizes), blobs."""
+    head = json.dumps({**header, "blobs": [len(b) for b in blobs]}).encode()
+    out.write(_LEN.pack(len(head)) + head)
+    for b in blobs:
+        out.write(b)
+    out.flush()
+
+
+def read_frame(inp: IO[bytes]) -> tuple[dict[str, Any], list[bytes]] | None:
+    """Read one frame (blocking); None at end of input."""
+    raw = inp.read(_LEN.size)
+    if len(raw) < _LEN.size:
+        return None
+    header = json.loads(inp.read(_LEN.unpack(raw)[0]))
+    blobs = [inp.read(n) for n in header.pop("blobs", [])]
+    return header, blobs
+
+
+class _Deadline(Exception):
+    pass
+
+
+def _read_exact(fd: int, n: int, deadline: float) -> bytes:
+    chunks, got = [], 0
+    while got < n:
+        left = deadline - time.monotonic()
+        if left <= 0:
+            raise _Deadline
+        ready, _, _ = select.select([fd], [], [], left)
+        if not ready:
+            raise _Deadline
+        chunk = os.read(fd, min(n - got, 1 << 20))
+        if not chunk:
+            raise EOFError
+        chunks.append(chunk)
+        got += len(chunk)
+    return b"".join(chunks)
+
+
+class TimingProcess:
+    """The child process that times models, under ``limits``."""
+
+    def __init__(self, limits: Limits) -> None:
+        self.limits = limits
+        self._proc: subprocess.Popen[bytes] | None = None
+
+    def _start(self) -> subprocess.Popen[bytes]:
+        cmd = [sys.executable, "-m", "autosq.measure.worker",
+               str(int(self.limits.max_memory_mb * MIB))]
+        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                stderr=subprocess.DEVNULL, start_new_session=True)
+        self._proc = proc
+        try:
+            self._read(proc, time.monotonic() + STARTUP_SECONDS)  # the ready frame
+        except BaseException:
+            self.stop()
+            raise
+        return proc
+
+    def _read(self, proc: subprocess.Popen[bytes], deadline: float) -> dict[str, Any]:
+        assert proc.stdout is not None
+        fd = proc.stdout.fileno()
+        try:
+            head = _read_exact(fd, _LEN.size, deadline)
+            frame: dict[str, Any] = json.loads(
+                _read_exact(fd, _LEN.unpack(head)[0], deadline))
+        except EOFError:
+            code = proc.wait()
+            self._proc = None
+            raise MeasurementError(self._death(code)) from None
+        return frame
+
+    def _death(self, code: int) -> str:
+        if code < 0:
+            try:
+                name = signal.Signals(-code).name
+            except ValueError:
+                name = f"signal {-code}"
+            return (f"the timing process was killed ({name}); the model may need more memory "
+                    f"than the {self.limits.max_memory_mb:g} MB allowed (--max-memory-mb)")
+        return (f"the timing process exited with code {code}; the model may need more memory "
+                f"than the {self.limits.max_memory_mb:g} MB allowed (--max-memory-mb)")
+
+    def request(self, header: dict[str, Any], blobs: Sequence[bytes],
+                seconds: float) -> dict[str, Any]:
+        """Send one request and wait at most ``seconds`` for its answer. The child is killed
+        when the cap is reached or on Ctrl-C (KeyboardInterrupt is re-raised)."""
+        for b in blobs:
+            self.limits.check_model_size(len(b))
+        proc = self._proc if self._proc is not None and self._proc.poll() is None \
+            else self._start()
+        assert proc.stdin is not None
+        try:
+            write_frame(proc.stdin, header, blobs)
+            answer = self._read(proc, time.monotonic() + seconds)
+        except _Deadline:
+            self.stop()
+            raise MeasurementError(
+                f"timing stopped after {seconds:g} s, the cap (--max-seconds): the model runs "
+                "too long (or never ends)") from None
+        except BrokenPipeError:
+            code = proc.wait()
+            self._proc = None
+            raise MeasurementError(self._death(code)) from None
+        except BaseException:  # KeyboardInterrupt above all: stop the model at once
+            self.stop()
+            raise
+        if "error" in answer:
+            raise MeasurementError(str(answer["error"]))
+        return answer
+
+    def stop(self) -> None:
+        """Kill the child (if any) and reap it."""
+        proc, self._proc = self._proc, None
+        if proc is None:
+            return
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        proc.wait()
+        for stream in (proc.stdin, proc.stdout):
+            if stream is not None:
+                with contextlib.suppress(OSError):
+                    stream.close()
+
+    def __del__(self) -> None:
+        with contextlib.suppress(Exception):
+            self.stop()

@@ -1,0 +1,103 @@
+"""Bounds on timing an untrusted model: its file size, the memory and wall time of the process
+that times it, and the input it declares. A leaf module (no onnxruntime, numpy or torch), so the
+checks run before anything is allocated.
+
+A model file is small and says what it will allocate: a 96-byte ONNX file can declare a
+30000x30000 input (3.4 GiB of floats), and a 343-byte ``Loop`` can run for 10^15 iterations.
+So the input a model declares is checked against a limit before it is created, and the timing
+runs in a child process with an address-space limit and a wall-clock cap
+(:mod:`autosq.measure.contained`).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from autosq.errors import MeasurementError, UsageError
+
+MIB = 1024 * 1024
+
+# Bytes per element of the input types a timing can feed (random values of that type).
+_FLOAT_TYPES = {"tensor(float)": 4, "tensor(float16)": 2, "tensor(double)": 8,
+                "tensor(bfloat16)": 2}
+
+
+def _physical_mb() -> float:
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / MIB
+    except (ValueError, OSError, AttributeError):  # pragma: no cover - not POSIX
+        return 4096.0
+
+
+def default_memory_mb() -> float:
+    """Half of this machine's memory, at most 8 GiB: room for any SqueezeNet, and a hostile
+    model cannot take the machine down with it."""
+    return min(8192.0, _physical_mb() / 2)
+
+
+@dataclass(frozen=True)
+class Limits:
+    """What one timing may use. ``max_seconds`` is wall time per model timed (session creation,
+    warm-up and runs); ``max_memory_mb`` bounds the timing process's address space;
+    ``max_input_mb`` the input the model declares (by default a quarter of the memory)."""
+
+    max_model_mb: float = 512.0
+    max_seconds: float = 120.0
+    max_memory_mb: float = 0.0  # 0: default_memory_mb()
+    max_input_mb: float = 0.0  # 0: a quarter of max_memory_mb
+
+    def __post_init__(self) -> None:
+        for name in ("max_model_mb", "max_seconds", "max_memory_mb", "max_input_mb"):
+            value = getattr(self, name)
+            if not isinstance(value, (int, float)) or not math.isfinite(value) or value < 0:
+                raise UsageError(f"{name} must be a finite number >= 0; got {value!r}")
+        if self.max_model_mb <= 0 or self.max_seconds <= 0:
+            raise UsageError("max_model_mb and max_seconds must be > 0")
+        if not self.max_memory_mb:
+            object.__setattr__(self, "max_memory_mb", default_memory_mb())
+        if self.max_memory_mb < 256:
+            raise UsageError(f"max_memory_mb must be at least 256 (the timing process itself "
+                             f"needs about 150 MB); got {self.max_memory_mb:g}")
+        if not self.max_input_mb:
+            object.__setattr__(self, "max_input_mb", self.max_memory_mb / 4)
+
+    def check_model_size(self, n_bytes: int) -> None:
+        """Refuse a model file over ``max_model_mb``."""
+        if n_bytes > self.max_model_mb * MIB:
+            raise MeasurementError(f"the model file is {n_bytes / MIB:.1f} MB, over the limit of "
+                                   f"{self.max_model_mb:g} MB (--max-model-mb)")
+
+
+def input_shape(name: str, dims: Sequence[int | str | None], type_: str, input_size: int | None,
+                max_input_mb: float) -> tuple[int, ...]:
+    """The concrete shape to feed a model input declared as ``dims`` of ``type_``.
+
+    Dynamic dimensions are filled: the first (batch) with 1, the last two of a 4-D input with
+    ``input_size`` (when given); any other dynamic dimension is refused, since nothing says how
+    large it should be. Refused too: non-float inputs, and an input over ``max_input_mb``, with
+    the numbers."""
+    if type_ not in _FLOAT_TYPES:
+        raise MeasurementError(f"the model's input {name!r} is {type_}; autosq times image "
+                               "models, whose input is a float tensor")
+    shape: list[int] = []
+    for i, d in enumerate(dims):
+        if isinstance(d, int) and d > 0:
+            shape.append(d)
+        elif i == 0:
+            shape.append(1)
+        elif len(dims) == 4 and i >= 2 and input_size is not None:
+            shape.append(input_size)
+        else:
+            raise MeasurementError(f"dimension {i} of the model's input {name!r} is dynamic "
+                                   f"({d!r}); autosq fills only the batch and, for NCHW "
+                                   "inputs, height and width from the input size")
+    n_bytes = math.prod(shape) * _FLOAT_TYPES[type_]
+    if n_bytes > max_input_mb * MIB:
+        raise MeasurementError(
+            f"the model's input {name!r} has shape {'x'.join(map(str, shape))}: "
+            f"{n_bytes / MIB:,.0f} MB, over the limit of {max_input_mb:g} MB (a quarter of "
+            "--max-memory-mb); refused before allocating it")
+    return tuple(shape)

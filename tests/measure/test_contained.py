@@ -1,0 +1,165 @@
+"""Hostile models timed locally: refused before allocating, stopped at the cap, stopped by
+Ctrl-C; the timing lock says who holds it and is released when its holder dies."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+
+import hostile
+import pytest
+from util import FAST
+
+from autosq._io import CACHE_ENV
+from autosq.errors import MeasurementError, UsageError
+from autosq.measure.host import timing_lock
+from autosq.measure.limits import Limits, input_shape
+from autosq.measure.local import LocalTimer
+
+Cli = Callable[..., tuple[int, str, str]]
+
+
+def test_input_shapes_are_filled_and_bounded() -> None:
+    assert input_shape("x", ["n", 3, "h", "w"], "tensor(float)", 64, 100) == (1, 3, 64, 64)
+    assert input_shape("x", [1, 3, 224, 224], "tensor(float16)", None, 100) == (1, 3, 224, 224)
+    with pytest.raises(MeasurementError, match=r"shape 1x3x8000x8000: 732 MB, over the limit "
+                                               "of 512 MB"):
+        input_shape("x", [1, 3, 8000, 8000], "tensor(float)", None, 512)
+    with pytest.raises(MeasurementError, match="dimension 2 of the model's input 'x' is "
+                                               "dynamic"):
+        input_shape("x", [1, 3, "h", "w"], "tensor(float)", None, 512)
+    with pytest.raises(MeasurementError, match=r"is tensor\(string\)"):
+        input_shape("x", [1], "tensor(string)", None, 512)
+
+
+@pytest.mark.parametrize(("field", "value"), [
+    ("max_seconds", 0), ("max_model_mb", float("nan")), ("max_memory_mb", 100),
+    ("max_input_mb", -1)])
+def test_limits_refuse_nonsense(field: str, value: float) -> None:
+    with pytest.raises(UsageError, match=field):
+        Limits(**{field: value})
+
+
+@pytest.mark.parametrize(("model", "expected"), [
+    (hostile.huge_input, "shape 30000x30000: 3,433 MB, over the limit of 256 MB"),
+    (hostile.huge_intermediate, "memory"),
+    (hostile.no_input, "the model has no input"),
+    (hostile.endless_loop, "timing stopped after 3 s, the cap"),
+])
+def test_hostile_models_are_contained(model: Callable[[], bytes], expected: str) -> None:
+    timer = LocalTimer(protocol=FAST, limits=Limits(max_seconds=3, max_memory_mb=1024),
+                       input_size=32)
+    try:
+        with pytest.raises(MeasurementError, match=expected):
+            timer.time(model())
+    finally:
+        timer.close()
+
+
+def test_a_model_file_over_the_limit_is_refused_before_timing(tmp_path: Path, cli: Cli) -> None:
+    with pytest.raises(MeasurementError, match=r"over the limit of 0\.001 MB"):
+        LocalTimer(limits=Limits(max_model_mb=0.001)).time(b"x" * 2000)
+    model = tmp_path / "big.onnx"
+    model.write_bytes(b"x" * 2000)
+    code, _, err = cli("measure", str(model), "--max-model-mb", "0.001")
+    assert code == 2 and "over --max-model-mb 0.001" in err
+
+
+def test_measure_stops_an_endless_model_at_the_cap(tmp_path: Path, cli: Cli) -> None:
+    model = tmp_path / "loop.onnx"
+    model.write_bytes(hostile.endless_loop())
+    code, _, err = cli("measure", str(model), "--max-seconds", "2")
+    assert code == 1 and "timing stopped after 2 s, the cap (--max-seconds)" in err
+    assert len(err.strip().splitlines()) == 1
+    model.write_bytes(hostile.huge_input())
+    code, _, err = cli("measure", str(model))
+    assert code == 1 and "30000x30000" in err and "refused before allocating it" in err
+
+
+def _children(pid: int) -> list[int]:
+    try:
+        text = Path(f"/proc/{pid}/task/{pid}/children").read_text()
+    except OSError:
+        return []
+    return [int(c) for c in text.split()]
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").exists(), reason="needs Linux /proc")
+def test_ctrl_c_stops_an_endless_timing_at_once(tmp_path: Path, isolated_cache: Path) -> None:
+    model = tmp_path / "loop.onnx"
+    model.write_bytes(hostile.endless_loop())
+    proc = subprocess.Popen([sys.executable, "-m", "autosq", "measure", str(model)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env={**os.environ, CACHE_ENV: str(isolated_cache)})
+    # Wait (without a clock) until the timing process exists and has said it is ready, i.e. the
+    # endless model is being loaded or run: its command line is readable in /proc.
+    worker = None
+    while worker is None and proc.poll() is None:
+        kids = _children(proc.pid)
+        worker = kids[0] if kids else None
+    assert worker is not None, proc.communicate()
+    proc.send_signal(signal.SIGINT)
+    # Without containment this never returns: the run ignores SIGINT. The timeout only turns
+    # such a hang into a failure.
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130 and "interrupted" in err
+    assert not Path(f"/proc/{worker}").exists() or \
+        "zombie" in Path(f"/proc/{worker}/status").read_text()
+
+
+def test_a_waiting_process_is_told_who_holds_the_lock(isolated_cache: Path) -> None:
+    env = {**os.environ, CACHE_ENV: str(isolated_cache)}
+    script = ("from autosq.measure.host import timing_lock\n"
+              "with timing_lock():\n    print('got it', flush=True)\n")
+    with timing_lock():
+        waiter = subprocess.Popen([sys.executable, "-c", script], stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True, env=env)
+        assert waiter.stderr is not None
+        line = waiter.stderr.readline()  # printed before it blocks on the lock
+        assert f"waiting for the timing lock, held by pid {os.getpid()}" in line
+        assert " since " in line
+    out, _ = waiter.communicate(timeout=60)
+    assert out.strip() == "got it"
+
+
+def test_the_lock_is_released_when_its_holder_dies(isolated_cache: Path) -> None:
+    env = {**os.environ, CACHE_ENV: str(isolated_cache)}
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import time\nfrom autosq.measure.host import timing_lock\n"
+         "with timing_lock():\n    print('held', flush=True)\n    time.sleep(600)\n"],
+        stdout=subprocess.PIPE, text=True, env=env)
+    assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
+    waited: list[str] = []
+    got = threading.Event()
+
+    def take() -> None:
+        with timing_lock(on_wait=waited.append):
+            got.set()
+
+    thread = threading.Thread(target=take)
+    thread.start()
+    holder.kill()  # SIGKILL: no cleanup runs in the holder
+    holder.wait()
+    thread.join(timeout=60)
+    assert got.is_set() and f"held by pid {holder.pid}" in waited[0]
+
+
+def test_a_timing_after_a_killed_one_starts_a_new_process() -> None:
+    from autosq.arch.model import build
+    from autosq.arch.presets import preset
+    from autosq.measure.onnx import export_bytes
+
+    small = export_bytes(build(preset("squeezenet1_1", input_size=32, num_classes=10), seed=0),
+                         32)
+    timer = LocalTimer(protocol=FAST, limits=Limits(max_seconds=2, max_memory_mb=1024))
+    try:
+        with pytest.raises(MeasurementError, match="cap"):
+            timer.time(hostile.endless_loop())
+        assert timer.time(small).latency_ms > 0
+    finally:
+        timer.close()
