@@ -31,11 +31,14 @@ else:  # pragma: no cover
 CACHE_ENV = "AUTOSQ_CACHE_DIR"
 
 
-def cache_dir(*parts: str) -> Path:
+def cache_dir(*parts: str, create: bool = True) -> Path:
     """autosq's cache folder (``AUTOSQ_CACHE_DIR``, else ``~/.cache/autosq``), or a folder
-    inside it, created. Raises :class:`UsageError` naming the variable when it is unusable."""
+    inside it, created. Raises :class:`UsageError` naming the variable when it is unusable.
+    With ``create=False`` (readers), only the path: nothing is created or checked."""
     base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "autosq")
     path = base.joinpath(*parts)
+    if not create:
+        return path
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

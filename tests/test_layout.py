@@ -18,6 +18,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "autosq"
 LAYERS = ("arch", "measure", "accuracy", "study", "cli")
 PURE = ("autosq.arch.config", "autosq.arch.plan", "autosq.arch.cost", "autosq.arch.space",
         "autosq.arch.presets", "autosq.measure.protocol", "autosq.measure.limits",
+        "autosq.measure.features",
         "autosq.study.pareto",
         "autosq.study.records", "autosq.accuracy.correlation")
 

@@ -21,6 +21,7 @@ from typer._click.utils import echo
 from autosq.cli import (
     agent,
     arch,
+    calibrate,
     compare,
     devices,
     export,
@@ -56,6 +57,7 @@ app.command("spaces")(spaces.spaces)
 app.command("arch")(arch.arch)
 app.command("devices")(devices.devices)
 app.command("measure")(measure.measure)
+app.command("calibrate")(calibrate.calibrate)
 app.command("compare")(compare.compare)
 app.command("export")(export.export)
 app.command("proxy-check")(proxy_check.proxy_check)

@@ -133,3 +133,56 @@ def max_memory_mb_option() -> Any:
         lambda v: math.isfinite(v) and (v == 0 or v >= 256), "0 (the default) or >= 256"),
         help="Memory the timing process may use (MB; 0: half this machine's, at most 8192). "
         "A model's declared input may take a quarter of it.")
+
+
+# -- one architecture, as flags (autosq arch, autosq measure) -----------------------------------
+
+def base_e_option() -> Any:
+    """``--base-e``."""
+    return typer.Option(None, "--base-e", help="Expand filters of fire2.")
+
+
+def incr_e_option() -> Any:
+    """``--incr-e``."""
+    return typer.Option(None, "--incr-e", help="Expand filters added every freq modules.")
+
+
+def freq_option() -> Any:
+    """``--freq``."""
+    return typer.Option(None, "--freq", help="Fire modules between increments.")
+
+
+def pct_3x3_option() -> Any:
+    """``--pct-3x3``."""
+    return typer.Option(None, "--pct-3x3", help="Share of 3x3 expand filters, 0..1.")
+
+
+def sr_option() -> Any:
+    """``--sr``."""
+    return typer.Option(None, "--sr", help="Squeeze ratio: squeeze = sr x expand.")
+
+
+def macro_option() -> Any:
+    """``--macro``."""
+    return typer.Option(None, "--macro", help="Macro architecture: v1.0 or v1.1.")
+
+
+def bypass_option() -> Any:
+    """``--bypass``."""
+    return typer.Option(None, "--bypass", help="none, simple or complex.")
+
+
+def conv1_option() -> Any:
+    """``--conv1``."""
+    return typer.Option(None, "--conv1", help="Filters of conv1.")
+
+
+def arch_config(preset: str | None, flags: dict[str, Any]) -> Any:
+    """The configuration a preset and architecture flags describe (flags override the preset;
+    without a preset, defaults fill what the flags leave out). Returns a SqueezeNetConfig."""
+    from autosq.arch.config import SqueezeNetConfig
+    from autosq.arch.presets import preset as get_preset
+
+    if preset is not None:
+        return get_preset(preset, **flags)
+    return SqueezeNetConfig.from_dict({k: v for k, v in flags.items() if v is not None})

@@ -6,34 +6,39 @@ import json
 
 import typer
 
-from autosq.cli._options import json_option
+from autosq.cli._options import (
+    arch_config,
+    base_e_option,
+    bypass_option,
+    conv1_option,
+    freq_option,
+    incr_e_option,
+    json_option,
+    macro_option,
+    pct_3x3_option,
+    sr_option,
+)
 
 
 def arch(
     preset: str | None = typer.Argument(
         None, help="A named preset (squeezenet1_0, squeezenet1_1, ...); flags override it."
     ),
-    base_e: int | None = typer.Option(None, "--base-e", help="Expand filters of fire2."),
-    incr_e: int | None = typer.Option(
-        None, "--incr-e", help="Expand filters added every freq modules."
-    ),
-    freq: int | None = typer.Option(None, "--freq", help="Fire modules between increments."),
-    pct_3x3: float | None = typer.Option(
-        None, "--pct-3x3", help="Share of 3x3 expand filters, 0..1."
-    ),
-    sr: float | None = typer.Option(None, "--sr", help="Squeeze ratio: squeeze = sr x expand."),
-    macro: str | None = typer.Option(None, "--macro", help="Macro architecture: v1.0 or v1.1."),
-    bypass: str | None = typer.Option(None, "--bypass", help="none, simple or complex."),
-    conv1_filters: int | None = typer.Option(None, "--conv1", help="Filters of conv1."),
+    base_e: int | None = base_e_option(),
+    incr_e: int | None = incr_e_option(),
+    freq: int | None = freq_option(),
+    pct_3x3: float | None = pct_3x3_option(),
+    sr: float | None = sr_option(),
+    macro: str | None = macro_option(),
+    bypass: str | None = bypass_option(),
+    conv1_filters: int | None = conv1_option(),
     num_classes: int | None = typer.Option(None, "--num-classes", help="Output classes."),
     input_size: int | None = typer.Option(None, "--input-size", help="Input side in pixels."),
     as_json: bool = json_option("one JSON object"),
 ) -> None:
     """Print the layers of a configuration and its params, MACs, size and peak memory."""
-    from autosq.arch.config import SqueezeNetConfig
     from autosq.arch.cost import cost_of
     from autosq.arch.plan import plan
-    from autosq.arch.presets import preset as get_preset
     from autosq.cli.render import arch_json, print_arch
 
     overrides = {
@@ -48,10 +53,7 @@ def arch(
         "num_classes": num_classes,
         "input_size": input_size,
     }
-    if preset is not None:
-        config = get_preset(preset, **overrides)
-    else:
-        config = SqueezeNetConfig.from_dict({k: v for k, v in overrides.items() if v is not None})
+    config = arch_config(preset, overrides)
     p = plan(config)
     c = cost_of(p)
     if as_json:

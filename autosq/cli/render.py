@@ -107,8 +107,8 @@ def print_arch(p: Plan, c: Cost, title: str | None = None) -> None:
     console.print(totals)
 
 
-def print_devices(profiles: list[DeviceProfile]) -> None:
-    """The ``autosq devices`` table."""
+def print_devices(profiles: list[DeviceProfile], predictors: dict[str, str]) -> None:
+    """The ``autosq devices`` table (``predictors``: device -> its predictor's state)."""
     table = Table(title="Device profiles", title_justify="left")
     for col in (
         "device",
@@ -119,6 +119,7 @@ def print_devices(profiles: list[DeviceProfile]) -> None:
         "threads",
         "latency",
         "calibration / file",
+        "predictor",
     ):
         table.add_column(col)
     for p in profiles:
@@ -138,6 +139,7 @@ def print_devices(profiles: list[DeviceProfile]) -> None:
             str(p.threads),
             how,
             detail,
+            predictors.get(p.name, "-"),
         )
     get_console().print(table)
 

@@ -75,12 +75,27 @@ class AgentTimer:
         return ("start it on the device with `autosq agent --host 0.0.0.0` (and "
                 f"{TOKEN_ENV} set) and check the profile's [latency] url")
 
-    def _post(self, path: str, query: dict[str, object], body: bytes) -> Any:
+    def info(self) -> dict[str, Any]:
+        """The device's facts (``GET /info``)."""
+        facts = self._request(urllib.request.Request(f"{self.url}/info",
+                                                     headers=self._headers()))
+        if not isinstance(facts, dict) or facts.get("agent") != "autosq":
+            raise AgentError(f"the agent at {self.url} answered /info with something that is "
+                             "not an autosq agent's facts")
+        return facts
+
+    def _headers(self) -> dict[str, str]:
         headers = {"Content-Type": "application/octet-stream"}
         if self.token:
             headers["Authorization"] = f"Bearer {self.token}"
-        request = urllib.request.Request(f"{self.url}{path}?{urlencode(query)}", data=body,
-                                         method="POST", headers=headers)
+        return headers
+
+    def _post(self, path: str, query: dict[str, object], body: bytes) -> Any:
+        return self._request(urllib.request.Request(f"{self.url}{path}?{urlencode(query)}",
+                                                    data=body, method="POST",
+                                                    headers=self._headers()))
+
+    def _request(self, request: urllib.request.Request) -> Any:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout,
                                         context=self._context) as response:
