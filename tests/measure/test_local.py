@@ -185,7 +185,7 @@ def test_measure_cli_file_estimated(cli: Cli, tmp_path: Path, small_onnx: bytes)
 @pytest.mark.parametrize(
     ("args", "code", "needle"),
     [
-        (["measure"], 2, "give either MODEL.onnx or --preset"),
+        (["measure"], 2, "give either MODEL.onnx or an architecture"),
         (["measure", "/no/such.onnx"], 2, "model file /no/such.onnx does not exist"),
         (["measure", "--preset", "squeezenet1_1", "--device", "rpi9"], 2, "unknown device 'rpi9'"),
         (["measure", "--preset", "nope"], 2, "unknown preset 'nope'"),
