@@ -75,3 +75,21 @@ def huge_intermediate(side: int = 20000) -> bytes:
         "s", TensorProto.INT64, [2], [side, side]))
     return _model(helper.make_graph([shape, helper.make_node("Expand", ["x", "s"], ["y"])],
                                     "expand", [x], [y]))
+
+
+def external_data(location: str = "secret.txt", offset: int = 0) -> bytes:
+    """A model whose int64 initializer is read from a file next to the process ("external
+    data"), used as Gather indices: out of range, the bytes would come back in the error."""
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 1])
+    s = helper.make_tensor("s", TensorProto.INT64, [1], [0])
+    s.ClearField("int64_data")
+    s.data_location = TensorProto.EXTERNAL
+    for key, value in (("location", location), ("offset", str(offset)), ("length", "8")):
+        entry = s.external_data.add()
+        entry.key, entry.value = key, value
+    graph = helper.make_graph([helper.make_node("Gather", ["x", "s"], ["y"], axis=1)], "leak",
+                              [x], [y], initializer=[s])
+    model = helper.make_model(graph, opset_imports=OPSET)
+    model.ir_version = 8
+    return model.SerializeToString()

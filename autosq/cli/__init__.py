@@ -65,11 +65,37 @@ app.command("agent")(agent.agent)
 
 
 def _error(message: str) -> None:
-    echo(f"autosq: error: {message}", err=True)
+    # One line, whatever a library put in its message.
+    echo(f"autosq: error: {' '.join(message.split())}", err=True)
+
+
+_interrupted = False
+
+
+def _on_sigint(signum: int, frame: object) -> None:
+    global _interrupted
+    _interrupted = True
+    raise KeyboardInterrupt
 
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the console script; returns the process exit code."""
+    import signal
+    import threading
+
+    global _interrupted
+    _interrupted = False
+    if threading.current_thread() is not threading.main_thread():
+        return _main(argv)
+    # Remember a Ctrl-C: a library that catches it mid-import (numpy) raises ImportError.
+    previous = signal.signal(signal.SIGINT, _on_sigint)
+    try:
+        return _main(argv)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
     debug = "--debug" in args
     if debug:  # accepted anywhere on the line, as users type it
@@ -104,6 +130,9 @@ def main(argv: list[str] | None = None) -> int:
         _error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
         return 1
     except Exception as exc:  # a bug: still one line, and the way to see more
+        if _interrupted:
+            _error("interrupted")
+            return 130
         if debug:
             raise
         _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "

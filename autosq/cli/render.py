@@ -3,6 +3,7 @@ read. Presentation only: every number comes computed from the library."""
 
 from __future__ import annotations
 
+import math
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
@@ -144,18 +145,21 @@ def print_devices(profiles: list[DeviceProfile], predictors: dict[str, str]) -> 
     get_console().print(table)
 
 
+def _ms(value: float) -> str:
+    """Milliseconds with enough digits for a fast model (0.0053, not 0.00)."""
+    return f"{value:.2f}" if value >= 1 else f"{value:.3g}"
+
+
 def print_latency(what: str, profile: DeviceProfile, r: LatencyResult) -> None:
     """The ``autosq measure`` summary."""
     t = Table(show_header=False, box=None, title=f"{what} on {profile.name}", title_justify="left")
     t.add_column(style="bold")
     t.add_column()
-    t.add_row("latency (median)", f"{r.latency_ms:.2f} ms  [{r.latency_kind}]")
-    t.add_row("p90 / min", f"{r.p90_ms:.2f} / {r.min_ms:.2f} ms")
-    t.add_row(
-        "runs",
-        f"{r.runs} in {r.blocks} blocks (stopped: {r.stop}; "
-        f"two quietest blocks {r.block_gap:.1%} apart)",
-    )
+    t.add_row("latency (median)", f"{_ms(r.latency_ms)} ms  [{r.latency_kind}]")
+    t.add_row("p90 / min", f"{_ms(r.p90_ms)} / {_ms(r.min_ms)} ms")
+    gap = (f"two quietest blocks {r.block_gap:.1%} apart" if math.isfinite(r.block_gap)
+           else "one block")
+    t.add_row("runs", f"{r.runs} in {r.blocks} blocks (stopped: {r.stop}; {gap})")
     t.add_row("spread (p90-p10)/median", f"{r.spread:.1%}")
     t.add_row("threads", f"{r.threads} on CPUs {r.protocol.get('cpus')}")
     t.add_row("onnxruntime", f"{r.protocol.get('onnxruntime')} {r.protocol.get('provider')}")

@@ -21,6 +21,7 @@ from autosq.errors import AgentError
 from autosq.measure.protocol import AGENT_MAX_BATCH, LatencyResult, TimingProtocol
 
 TOKEN_ENV = "AUTOSQ_AGENT_TOKEN"
+BATCH_BYTES = 64 * 1024 * 1024
 
 
 def check_result(payload: Any, url: str) -> LatencyResult:
@@ -61,8 +62,12 @@ class AgentTimer:
         self.timeout = timeout
         self.token_env = token_env
         self.token = token if token is not None else os.environ.get(token_env) or None
+        if self.token is not None and not (self.token.isascii() and self.token.isprintable()):
+            raise AgentError(f"{token_env} must be printable ASCII (it travels in an HTTP "
+                             "header)")
         self.input_size = input_size
         self.fresh = fresh
+        self._checked = False
         self._context = None
         if ca_file is not None:
             try:
@@ -91,6 +96,11 @@ class AgentTimer:
         return headers
 
     def _post(self, path: str, query: dict[str, object], body: bytes) -> Any:
+        if not self._checked:
+            # Once: the token and the agent are checked with a small request, since the agent
+            # refuses a model from a client without the token before reading it.
+            self.info()
+            self._checked = True
         return self._request(urllib.request.Request(f"{self.url}{path}?{urlencode(query)}",
                                                     data=body, method="POST",
                                                     headers=self._headers()))
@@ -142,11 +152,17 @@ class AgentTimer:
     def time_many(self, models: Sequence[bytes]) -> list[LatencyResult]:
         """Time several models together on the device, interleaved, in one request (or one
         per AGENT_MAX_BATCH models)."""
-        if len(models) > AGENT_MAX_BATCH:
-            return [r for i in range(0, len(models), AGENT_MAX_BATCH)
-                    for r in self.time_many(models[i:i + AGENT_MAX_BATCH])]
         if not models:
             return []
+        # Requests of at most AGENT_MAX_BATCH models and BATCH_BYTES (the agent reads a
+        # request whole into memory, within its --max-model-mb).
+        n, total = 0, 0
+        while n < min(len(models), AGENT_MAX_BATCH) and (
+                n == 0 or total + len(models[n]) <= BATCH_BYTES):
+            total += len(models[n])
+            n += 1
+        if n < len(models):
+            return self.time_many(models[:n]) + self.time_many(models[n:])
         query = {**self._query(), "sizes": ",".join(str(len(m)) for m in models)}
         payload = self._post("/time-batch", query, b"".join(models))
         results = payload.get("results") if isinstance(payload, dict) else None

@@ -28,11 +28,14 @@ import hmac
 import json
 import math
 import os
+import socket
+import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import CancelledError, ThreadPoolExecutor
 from dataclasses import asdict, fields
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urlparse
 
@@ -45,7 +48,8 @@ from autosq.measure.protocol import AGENT_MAX_BATCH as MAX_BATCH
 from autosq.measure.protocol import LatencyResult, TimingProtocol
 
 GRAPH_OPTIMIZATIONS = ("disable", "basic", "extended", "all")
-SOCKET_TIMEOUT = 30.0  # seconds a client may take to send its request
+SOCKET_TIMEOUT = 30.0  # seconds a client may stay silent while sending its request
+DRAIN_BYTES = 1 << 20  # a refused body up to this size is read, so the client sees the answer
 
 
 class BadRequest(Exception):
@@ -61,14 +65,18 @@ def _number(query: dict[str, str], name: str, kind: type, default: Any,
     if name not in query:
         return default
     text = query[name]
+    what = "an integer" if kind is int else "a number"
+    if not text.isascii() or len(text) > 40:
+        raise BadRequest(400, f"{name} must be {what}; got {text[:40]!r}")
     try:
         value = kind(text)
+        if not (math.isfinite(value) and low <= value <= high):
+            raise OverflowError
     except ValueError:
-        raise BadRequest(400, f"{name} must be {'an integer' if kind is int else 'a number'}; "
-                              f"got {text!r}") from None
-    if not (math.isfinite(value) and low <= value <= high):
+        raise BadRequest(400, f"{name} must be {what}; got {text!r}") from None
+    except OverflowError:
         bounds = f"from {low:g} to {high:g}" if math.isfinite(high) else f">= {low:g}"
-        raise BadRequest(400, f"{name} must be a finite number {bounds}; got {text}")
+        raise BadRequest(400, f"{name} must be a finite number {bounds}; got {text}") from None
     return value
 
 
@@ -103,7 +111,10 @@ class TimingRequest:
                                   f"{self.graph_optimization!r}")
         self.budget_ms: float | None = _number(query, "budget_ms", float, None, 0)
         self.input_size: int | None = _number(query, "input_size", int, None, 1, 100_000)
-        self.fresh = query.get("fresh", "0") not in ("0", "", "false")
+        fresh = query.get("fresh", "0").lower()
+        if fresh not in ("0", "1", "false", "true"):
+            raise BadRequest(400, f"fresh must be 0 or 1; got {fresh[:40]!r}")
+        self.fresh = fresh in ("1", "true")
         self.protocol = protocol_from_query(query)
 
     def key(self, models: list[bytes], device: str) -> str:
@@ -120,6 +131,26 @@ class AgentServer(ThreadingHTTPServer):
 
     daemon_threads = True
     block_on_close = False
+    max_connections = 64  # beyond this, a new connection is closed at once
+
+    def process_request(self, request: Any, client_address: Any) -> None:
+        if not self._slots.acquire(blocking=False):
+            self.log(f"{client_address[0]} refused: {self.max_connections} connections open")
+            self.shutdown_request(request)
+            return
+        super().process_request(request, client_address)
+
+    def process_request_thread(self, request: Any, client_address: Any) -> None:
+        try:
+            super().process_request_thread(request, client_address)
+        finally:
+            self._slots.release()
+
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        import sys
+
+        exc = sys.exc_info()[1]
+        self.log(f"{client_address[0]} connection error: {type(exc).__name__}: {exc}"[:300])
 
     def __init__(self, address: tuple[str, int], *, token: str | None = None,
                  limits: Limits | None = None, cache: bool = True,
@@ -132,6 +163,9 @@ class AgentServer(ThreadingHTTPServer):
         self.process = TimingProcess(self.limits)
         self.facts = device_facts()
         self.device = fingerprint(self.facts)
+        self._slots = threading.BoundedSemaphore(self.max_connections)
+        if ":" in address[0]:
+            self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)  # binds: closes itself when that fails
 
     def authorized(self, header: str | None) -> bool:
@@ -141,34 +175,46 @@ class AgentServer(ThreadingHTTPServer):
         given = (header or "").encode()
         return hmac.compare_digest(given, f"Bearer {self.token}".encode())
 
-    def time(self, request: TimingRequest, models: list[bytes]) -> tuple[list[LatencyResult], str]:
-        """Time ``models`` (queued behind earlier timings), or answer from the cache."""
-        path = None
-        if self.cache:
-            with contextlib.suppress(UsageError):  # no usable cache folder: no cache
-                path = cache_dir("agent") / f"{request.key(models, self.device)}.json"
-        if path is not None and not request.fresh:
-            cached = read_json_cache(path).get("results")
-            if isinstance(cached, list) and len(cached) == len(models):
-                try:
-                    return [LatencyResult.from_dict(r) for r in cached], "hit"
-                except (ValueError, TypeError):
-                    pass  # an unreadable entry is timed again
-        results = self.queue.submit(self._time, request, models).result()
+    def _cached(self, path: Path | None, n: int) -> list[LatencyResult] | None:
+        if path is None:
+            return None
+        cached = read_json_cache(path).get("results")
+        if isinstance(cached, list) and len(cached) == n:
+            try:
+                return [LatencyResult.from_dict(r) for r in cached]
+            except (ValueError, TypeError):
+                pass  # an unreadable entry is timed again
+        return None
+
+    def time(self, request: TimingRequest, models: list[bytes],
+             abandoned: Callable[[], bool] | None = None) -> tuple[list[LatencyResult], str]:
+        """Time ``models`` (queued behind earlier timings), or answer from the cache.
+        ``abandoned()`` says the client went away: its timing is dropped or stopped."""
+        path = cache_dir("agent") / f"{request.key(models, self.device)}.json" \
+            if self.cache else None
+        if not request.fresh and (hit := self._cached(path, len(models))) is not None:
+            return hit, "hit"
+        return self.queue.submit(self._time, request, models, path, abandoned).result()
+
+    def _time(self, request: TimingRequest, models: list[bytes], path: Path | None,
+              abandoned: Callable[[], bool] | None) -> tuple[list[LatencyResult], str]:
+        from autosq.measure.local import LocalTimer
+
+        # Identical requests that queued together: the first one timed, the rest read it.
+        if not request.fresh and (hit := self._cached(path, len(models))) is not None:
+            return hit, "hit"
+        if abandoned is not None and abandoned():
+            raise AutosqError("the client went away before its turn")
+        timer = LocalTimer(request.threads, graph_optimization=request.graph_optimization,
+                           protocol=request.protocol, limits=self.limits,
+                           input_size=request.input_size, process=self.process)
+        timer.abandoned = abandoned
+        results = [timer.time(models[0], request.budget_ms)] if len(models) == 1 \
+            else timer.time_many(models)
         if path is not None:
             with contextlib.suppress(OSError):  # the cache only saves time
                 write_json(path, {"results": [r.to_dict() for r in results]})
         return results, "miss"
-
-    def _time(self, request: TimingRequest, models: list[bytes]) -> list[LatencyResult]:
-        from autosq.measure.local import LocalTimer
-
-        timer = LocalTimer(request.threads, graph_optimization=request.graph_optimization,
-                           protocol=request.protocol, limits=self.limits,
-                           input_size=request.input_size, process=self.process)
-        if len(models) == 1:
-            return [timer.time(models[0], request.budget_ms)]
-        return timer.time_many(models)
 
     def server_close(self) -> None:
         super().server_close()
@@ -185,13 +231,25 @@ class _Handler(BaseHTTPRequestHandler):
 
     def _send(self, code: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()
-        self.send_response(code)
-        self.send_header("Content-Type", "application/json")
-        self.send_header("Content-Length", str(len(body)))
-        if code == 401:
-            self.send_header("WWW-Authenticate", 'Bearer realm="autosq-agent"')
-        self.end_headers()
-        self.wfile.write(body)
+        try:
+            self.send_response(code)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Content-Length", str(len(body)))
+            if code == 401:
+                self.send_header("WWW-Authenticate", 'Bearer realm="autosq-agent"')
+            self.end_headers()
+            self.wfile.write(body)
+        except OSError:  # the client went away: nobody to answer
+            self.close_connection = True
+
+    def send_error(self, code: int, message: str | None = None,
+                   explain: str | None = None) -> None:
+        """Errors the HTTP layer finds (bad request line, unknown method, headers too long)
+        are answered in JSON too."""
+        self.close_connection = True
+        self.request_version = "HTTP/1.0"  # a status line and headers, whatever was sent
+        self._send(code, {"error": message or explain or f"HTTP {code}"})
+        self.server.log(f"{self.client_address[0]} {code} {message or ''}"[:200])
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the agent logs one line per request itself
@@ -204,6 +262,19 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.server.authorized(self.headers.get("Authorization")):
             raise BadRequest(401, "missing or wrong token: send 'Authorization: Bearer TOKEN' "
                                   "with the agent's AUTOSQ_AGENT_TOKEN")
+
+    def _gone(self) -> bool:
+        """Whether the client closed its connection (it waits for the answer otherwise)."""
+        import select
+
+        try:
+            readable, _, _ = select.select([self.connection], [], [], 0)
+            if not readable:
+                return False
+            # Readable while it waits: either its close (no data) or stray bytes.
+            return not socket.socket.recv(self.connection, 1, socket.MSG_PEEK)
+        except (OSError, ValueError):
+            return True
 
     def do_GET(self) -> None:
         t0 = time.perf_counter()
@@ -218,18 +289,26 @@ class _Handler(BaseHTTPRequestHandler):
             self._send(exc.status, {"error": str(exc)})
             self._line(self.path[:60], f"{exc.status} {exc}", t0)
 
-    def _body(self) -> bytes:
-        try:
-            length = int(self.headers.get("Content-Length", ""))
-        except ValueError:
-            raise BadRequest(411, "send the ONNX file as the body, with a Content-Length") \
-                from None
-        limit = int(self.server.limits.max_model_mb * MIB) * MAX_BATCH
+    def _length(self) -> int:
+        text = self.headers.get("Content-Length", "")
+        if self.headers.get("Transfer-Encoding") or not (text.isascii() and text.isdigit()):
+            raise BadRequest(411, "send the ONNX file as the body, with a Content-Length (no "
+                                  "chunked encoding)")
+        return int(text)
+
+    def _body(self, sizes: list[int] | None) -> bytes:
+        """The body, its length checked before anything is read: one model at most
+        --max-model-mb, a batch at most that in all."""
+        length = self._length()
+        limit = int(self.server.limits.max_model_mb * MIB)
         if length <= 0:
             raise BadRequest(400, "the body is empty; send the ONNX file as the body")
         if length > limit:
             raise BadRequest(413, f"the body is {length / MIB:.1f} MB, over the agent's limit "
-                                  f"({self.server.limits.max_model_mb:g} MB a model)")
+                                  f"of {self.server.limits.max_model_mb:g} MB a request")
+        if sizes is not None and sum(sizes) != length:
+            raise BadRequest(400, f"sizes add up to {sum(sizes)} bytes but the body has "
+                                  f"{length}")
         self._read_body = True
         data = self.rfile.read(length)
         if len(data) < length:
@@ -237,19 +316,17 @@ class _Handler(BaseHTTPRequestHandler):
         return data
 
     def _drain(self) -> None:
-        """Read a refused request's body (when not too large), so that the client, still
-        sending it, gets the answer rather than a broken pipe."""
+        """Read a small refused body, so that the client, still sending it, gets the answer
+        rather than a broken pipe (a large one is not read: the connection is closed)."""
         try:
-            length = int(self.headers.get("Content-Length", "0"))
-        except ValueError:
+            length = self._length()
+        except BadRequest:
             return
-        if 0 < length <= self.server.limits.max_model_mb * MIB * MAX_BATCH:
+        if 0 < length <= DRAIN_BYTES:
             with contextlib.suppress(OSError):
-                while length > 0:
-                    chunk = self.rfile.read(min(length, 1 << 20))
-                    if not chunk:
-                        break
-                    length -= len(chunk)
+                self.rfile.read(length)
+        else:
+            self.close_connection = True
 
     def do_POST(self) -> None:
         t0 = time.perf_counter()
@@ -265,14 +342,16 @@ class _Handler(BaseHTTPRequestHandler):
                 request = TimingRequest(query)
             except UsageError as exc:  # a protocol the dataclass refuses
                 raise BadRequest(400, str(exc)) from None
-            body = self._body()
-            models = self._split(body, query.get("sizes")) if url.path == "/time-batch" \
-                else [body]
+            sizes = _sizes(query.get("sizes")) if url.path == "/time-batch" else None
+            body = self._body(sizes)
+            models = [body] if sizes is None else _split(body, sizes)
             what = ",".join(hashlib.sha256(m).hexdigest()[:12] for m in models)
             try:
-                results, cache = self.server.time(request, models)
+                results, cache = self.server.time(request, models, self._gone)
             except AutosqError as exc:
-                raise BadRequest(400, str(exc)) from None
+                raise BadRequest(400, " ".join(str(exc).split())) from None
+            except CancelledError:
+                raise BadRequest(503, "the agent is shutting down") from None
             payloads = []
             for r in results:
                 p = r.to_dict()
@@ -280,7 +359,7 @@ class _Handler(BaseHTTPRequestHandler):
                 p["protocol"] = {**p["protocol"], "device": self.server.facts, "cache": cache}
                 payloads.append(p)
             self._send(200, payloads[0] if url.path == "/time" else {"results": payloads})
-            shown = " ".join(f"{r.latency_ms:.3f}ms" for r in results)
+            shown = " ".join(f"{r.latency_ms:.4g}ms" for r in results)
             self._line(what, f"200 {shown} (cache {cache})", t0)
         except BadRequest as exc:
             if not self._read_body:
@@ -290,20 +369,37 @@ class _Handler(BaseHTTPRequestHandler):
         except TimeoutError:
             self._line(what, "client too slow: closed", t0)
 
-    def _split(self, body: bytes, sizes: str | None) -> list[bytes]:
-        try:
-            counts = [int(s) for s in (sizes or "").split(",")]
-        except ValueError:
-            raise BadRequest(400, f"sizes must be the models' byte counts, comma-separated; "
-                                  f"got {sizes!r}") from None
-        if not 1 <= len(counts) <= MAX_BATCH or min(counts) <= 0 or sum(counts) != len(body):
-            raise BadRequest(400, f"sizes must be 1 to {MAX_BATCH} positive byte counts adding "
-                                  f"up to the body's {len(body)} bytes; got {sizes!r}")
-        out, pos = [], 0
-        for n in counts:
-            out.append(body[pos:pos + n])
-            pos += n
-        return out
+
+def _sizes(text: str | None) -> list[int]:
+    parts = (text or "").split(",")
+    if not all(p.isascii() and p.isdigit() for p in parts):
+        raise BadRequest(400, f"sizes must be the models' byte counts, comma-separated; got "
+                              f"{(text or '')[:60]!r}")
+    counts = [int(p) for p in parts]
+    if not 1 <= len(counts) <= MAX_BATCH or min(counts) <= 0:
+        raise BadRequest(400, f"sizes must be 1 to {MAX_BATCH} positive byte counts; got "
+                              f"{(text or '')[:60]!r}")
+    return counts
+
+
+def _split(body: bytes, sizes: list[int]) -> list[bytes]:
+    out, pos = [], 0
+    for n in sizes:
+        out.append(body[pos:pos + n])
+        pos += n
+    return out
+
+
+MIN_TOKEN = 16
+
+
+def check_token(token: str) -> None:
+    """Refuse a token that is short, or not printable ASCII without spaces (HTTP headers carry
+    it; ``openssl rand -hex 32`` makes a good one)."""
+    if len(token) < MIN_TOKEN or not token.isascii() or not token.isprintable() \
+            or any(c.isspace() for c in token):
+        raise UsageError(f"AUTOSQ_AGENT_TOKEN must be at least {MIN_TOKEN} printable ASCII "
+                         "characters without spaces (for example `openssl rand -hex 32`)")
 
 
 def make_server(host: str = "127.0.0.1", port: int = 8765, *, token: str | None = None,
@@ -315,9 +411,14 @@ def make_server(host: str = "127.0.0.1", port: int = 8765, *, token: str | None 
     import ipaddress
     import socket
 
-    if token is not None and not token:
-        raise UsageError("the agent's token is empty; set AUTOSQ_AGENT_TOKEN to a long random "
-                         "string (for example `openssl rand -hex 32`)")
+    if token is not None:
+        check_token(token)
+    if not host:
+        raise UsageError("the address to listen on is empty; use 127.0.0.1 (this machine) or "
+                         "0.0.0.0 (every interface, with a token)")
+    if cache:
+        cache_dir("agent")  # an unusable cache folder is refused now, not at the first request
+    cache_dir()  # the timing lock lives there
     if token is None:
         try:
             addresses = {info[4][0] for info in socket.getaddrinfo(host, port)}

@@ -19,7 +19,8 @@ import struct
 import subprocess
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from pathlib import Path
 from typing import IO, Any
 
 from autosq.errors import MeasurementError
@@ -52,15 +53,22 @@ class _Deadline(Exception):
     pass
 
 
-def _read_exact(fd: int, n: int, deadline: float) -> bytes:
+class _Abandoned(Exception):
+    pass
+
+
+def _read_exact(fd: int, n: int, deadline: float,
+                abandoned: Callable[[], bool] | None = None) -> bytes:
     chunks, got = [], 0
     while got < n:
         left = deadline - time.monotonic()
         if left <= 0:
             raise _Deadline
-        ready, _, _ = select.select([fd], [], [], left)
+        ready, _, _ = select.select([fd], [], [], min(left, 0.5) if abandoned else left)
         if not ready:
-            raise _Deadline
+            if abandoned is not None and abandoned():
+                raise _Abandoned
+            continue
         chunk = os.read(fd, min(n - got, 1 << 20))
         if not chunk:
             raise EOFError
@@ -69,31 +77,77 @@ def _read_exact(fd: int, n: int, deadline: float) -> bytes:
     return b"".join(chunks)
 
 
+def _block_sigint() -> bool:
+    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
+        return False
+    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    return True
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """A function for the child to run before exec: the kernel kills it when this process dies
+    (Linux ``PR_SET_PDEATHSIG``), even while it is still starting. Built here, so that the
+    child only makes one C call."""
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    kill = int(signal.SIGKILL)
+    return lambda: prctl(1, kill)
+
+
+def _package_root() -> str:
+    """The folder that holds the autosq package (the child runs in another working folder)."""
+    return str(Path(__file__).resolve().parents[2])
+
+
 class TimingProcess:
     """The child process that times models, under ``limits``."""
 
     def __init__(self, limits: Limits) -> None:
         self.limits = limits
         self._proc: subprocess.Popen[bytes] | None = None
+        self._cwd: Any = None
 
     def _start(self) -> subprocess.Popen[bytes]:
+        import tempfile
+
         cmd = [sys.executable, "-m", "autosq.measure.worker",
-               str(int(self.limits.max_memory_mb * MIB))]
-        proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                stderr=subprocess.DEVNULL, start_new_session=True)
-        self._proc = proc
+               str(int(self.limits.max_memory_mb * MIB)), str(os.getpid())]
+        # An empty working folder: ONNX Runtime resolves a model's "external data" files
+        # relative to it, and a hostile model could otherwise read files next to it (their
+        # bytes come back in error messages).
+        self._cwd = tempfile.TemporaryDirectory(prefix="autosq-timing-")
+        env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+            p for p in [_package_root(), os.environ.get("PYTHONPATH", "")] if p)}
+        # Ctrl-C is held back until the child is recorded, so that it is always killed.
+        blocked = _block_sigint()
         try:
+            proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                    stderr=subprocess.DEVNULL, start_new_session=True,
+                                    cwd=self._cwd.name, env=env, preexec_fn=_die_with_parent())
+            self._proc = proc
+            if blocked:
+                blocked = False
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # may raise now
             self._read(proc, time.monotonic() + STARTUP_SECONDS)  # the ready frame
         except BaseException:
+            if blocked:
+                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
             self.stop()
             raise
         return proc
 
-    def _read(self, proc: subprocess.Popen[bytes], deadline: float) -> dict[str, Any]:
+    def _read(self, proc: subprocess.Popen[bytes], deadline: float,
+              abandoned: Callable[[], bool] | None = None) -> dict[str, Any]:
         assert proc.stdout is not None
         fd = proc.stdout.fileno()
         try:
-            head = _read_exact(fd, _LEN.size, deadline)
+            head = _read_exact(fd, _LEN.size, deadline, abandoned)
             frame: dict[str, Any] = json.loads(
                 _read_exact(fd, _LEN.unpack(head)[0], deadline))
         except EOFError:
@@ -103,6 +157,9 @@ class TimingProcess:
         return frame
 
     def _death(self, code: int) -> str:
+        if code == 3:  # the worker could not set its limit (see autosq.measure.worker)
+            return (f"the timing process cannot limit its memory to "
+                    f"{self.limits.max_memory_mb:g} MB (--max-memory-mb); use a smaller limit")
         if code < 0:
             try:
                 name = signal.Signals(-code).name
@@ -113,10 +170,11 @@ class TimingProcess:
         return (f"the timing process exited with code {code}; the model may need more memory "
                 f"than the {self.limits.max_memory_mb:g} MB allowed (--max-memory-mb)")
 
-    def request(self, header: dict[str, Any], blobs: Sequence[bytes],
-                seconds: float) -> dict[str, Any]:
+    def request(self, header: dict[str, Any], blobs: Sequence[bytes], seconds: float,
+                abandoned: Callable[[], bool] | None = None) -> dict[str, Any]:
         """Send one request and wait at most ``seconds`` for its answer. The child is killed
-        when the cap is reached or on Ctrl-C (KeyboardInterrupt is re-raised)."""
+        when the cap is reached, when ``abandoned()`` turns true (polled twice a second: the
+        client went away), or on Ctrl-C (KeyboardInterrupt is re-raised)."""
         for b in blobs:
             self.limits.check_model_size(len(b))
         proc = self._proc if self._proc is not None and self._proc.poll() is None \
@@ -124,12 +182,17 @@ class TimingProcess:
         assert proc.stdin is not None
         try:
             write_frame(proc.stdin, header, blobs)
-            answer = self._read(proc, time.monotonic() + seconds)
+            answer = self._read(proc, time.monotonic() + seconds, abandoned)
         except _Deadline:
             self.stop()
+            n = len(blobs)
+            cap = f"{self.limits.max_seconds:g} s a model" + (f" x {n} models" if n > 1 else "")
             raise MeasurementError(
-                f"timing stopped after {seconds:g} s, the cap (--max-seconds): the model runs "
-                "too long (or never ends)") from None
+                f"timing stopped after {seconds:g} s, the cap (--max-seconds: {cap}): the "
+                "model runs too long (or never ends)") from None
+        except _Abandoned:
+            self.stop()
+            raise MeasurementError("timing stopped: the client went away") from None
         except BrokenPipeError:
             code = proc.wait()
             self._proc = None
@@ -155,6 +218,10 @@ class TimingProcess:
             if stream is not None:
                 with contextlib.suppress(OSError):
                     stream.close()
+        if self._cwd is not None:
+            with contextlib.suppress(OSError):
+                self._cwd.cleanup()
+            self._cwd = None
 
     def __del__(self) -> None:
         with contextlib.suppress(Exception):

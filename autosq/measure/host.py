@@ -51,6 +51,9 @@ def timing_lock(on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
             fh.flush()
             yield
         finally:
+            with contextlib.suppress(OSError):  # no stale holder shown to the next waiter
+                fh.truncate(0)
+                fh.flush()
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 

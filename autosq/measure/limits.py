@@ -21,8 +21,8 @@ from autosq.errors import MeasurementError, UsageError
 MIB = 1024 * 1024
 
 # Bytes per element of the input types a timing can feed (random values of that type).
-_FLOAT_TYPES = {"tensor(float)": 4, "tensor(float16)": 2, "tensor(double)": 8,
-                "tensor(bfloat16)": 2}
+_FLOAT_TYPES = {"tensor(float)": 4, "tensor(float16)": 2, "tensor(double)": 8}
+MAX_SECONDS = 86400.0  # a day: a longer cap is a mistake, and overflows some clocks
 
 
 def _physical_mb() -> float:
@@ -56,6 +56,12 @@ class Limits:
                 raise UsageError(f"{name} must be a finite number >= 0; got {value!r}")
         if self.max_model_mb <= 0 or self.max_seconds <= 0:
             raise UsageError("max_model_mb and max_seconds must be > 0")
+        if self.max_seconds > MAX_SECONDS:
+            raise UsageError(f"max_seconds must be at most {MAX_SECONDS:g} (a day); got "
+                             f"{self.max_seconds:g}")
+        if self.max_memory_mb > _physical_mb():
+            raise UsageError(f"max_memory_mb must be at most this machine's memory "
+                             f"({_physical_mb():.0f} MB); got {self.max_memory_mb:g}")
         if not self.max_memory_mb:
             object.__setattr__(self, "max_memory_mb", default_memory_mb())
         if self.max_memory_mb < 256:
@@ -71,7 +77,8 @@ class Limits:
                                    f"{self.max_model_mb:g} MB (--max-model-mb)")
 
 
-def input_shape(name: str, dims: Sequence[int | str | None], type_: str, input_size: int | None,
+def input_shape(name: str, dims: Sequence[int | str | None] | None, type_: str,
+                input_size: int | None,
                 max_input_mb: float) -> tuple[int, ...]:
     """The concrete shape to feed a model input declared as ``dims`` of ``type_``.
 
@@ -81,11 +88,17 @@ def input_shape(name: str, dims: Sequence[int | str | None], type_: str, input_s
     the numbers."""
     if type_ not in _FLOAT_TYPES:
         raise MeasurementError(f"the model's input {name!r} is {type_}; autosq times image "
-                               "models, whose input is a float tensor")
+                               "models, whose input is a float (or float16, double) tensor")
+    if dims is None:
+        raise MeasurementError(f"the model's input {name!r} has no declared shape; autosq "
+                               "needs at least its rank")
     shape: list[int] = []
     for i, d in enumerate(dims):
         if isinstance(d, int) and d > 0:
             shape.append(d)
+        elif isinstance(d, int):
+            raise MeasurementError(f"dimension {i} of the model's input {name!r} is {d}; an "
+                                   "input needs at least one element along every dimension")
         elif i == 0:
             shape.append(1)
         elif len(dims) == 4 and i >= 2 and input_size is not None:

@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import platform
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
@@ -78,6 +78,8 @@ class LocalTimer:
         self.input_size = input_size
         self.max_input_mb = max_input_mb or self.limits.max_input_mb
         self._process = process or (TimingProcess(self.limits) if contained else None)
+        # Polled while a contained timing runs; true stops it (the agent: its client left).
+        self.abandoned: Callable[[], bool] | None = None
 
     def session(self, onnx_bytes: bytes) -> ort.InferenceSession:
         """An inference session with this timer's settings (create it while pinned)."""
@@ -121,7 +123,7 @@ class LocalTimer:
             raise MeasurementError("the model has no input; autosq times image models, which "
                                    "take one float tensor")
         dtypes = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
-                  "tensor(double)": np.float64, "tensor(bfloat16)": np.float32}
+                  "tensor(double)": np.float64}
         shapes = [input_shape(i.name, i.shape, i.type, self.input_size, self.max_input_mb)
                   for i in inputs]
         rng = np.random.default_rng(0)
@@ -194,7 +196,8 @@ class LocalTimer:
             "graph_optimization": self.graph_optimization, "protocol": asdict(self.protocol),
             "input_size": self.input_size, "max_input_mb": self.max_input_mb}}
         answer = self._process.request(header, models,
-                                       self.limits.max_seconds * max(1, len(models)))
+                                       self.limits.max_seconds * max(1, len(models)),
+                                       self.abandoned)
         return [LatencyResult.from_dict(r) for r in answer["results"]]
 
     def close(self) -> None:
@@ -238,8 +241,13 @@ class LocalTimer:
         """:meth:`time_many` in this process, without the lock (the caller holds it)."""
         t0 = time.perf_counter()
         with pinned_cpus(self.threads) as cpus:
-            sessions = [self.session(m) for m in models]
-            feeds = [self.feed(s) for s in sessions]
+            sessions, feeds = [], []
+            for i, m in enumerate(models):
+                try:
+                    sessions.append(self.session(m))
+                    feeds.append(self.feed(sessions[-1]))
+                except MeasurementError as exc:
+                    raise MeasurementError(f"model {i + 1} of {len(models)}: {exc}") from exc
             pairs = list(zip(sessions, feeds, strict=True))
             blocks: list[list[list[float]]] = [[] for _ in models]
             try:

@@ -14,6 +14,7 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any, NamedTuple
 
 LATENCY_KINDS = ("measured", "estimated", "device", "predicted")
+_MAYBE_INFINITE = ("block_gap", "spread")
 AGENT_MAX_BATCH = 256  # models in one request to the agent
 
 
@@ -68,15 +69,24 @@ class LatencyResult:
     scale: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        """The JSON form stored with a trial (and answered by the agent)."""
-        return asdict(self)
+        """The JSON form stored with a trial (and answered by the agent): strict JSON, so an
+        undefined gap or spread (one block; a zero median) is null."""
+        d = asdict(self)
+        for name in _MAYBE_INFINITE:
+            if isinstance(d[name], float) and not math.isfinite(d[name]):
+                d[name] = None
+        return d
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> LatencyResult:
         """Read a stored or received result; raises ValueError when it is not one."""
         known = {f.name for f in fields(cls)}
+        values = {k: v for k, v in data.items() if k in known}
+        for name in _MAYBE_INFINITE:
+            if name in values and values[name] is None:
+                values[name] = math.inf
         try:
-            result = cls(**{k: v for k, v in data.items() if k in known})
+            result = cls(**values)
         except TypeError as exc:
             raise ValueError(f"not a latency result: {exc}") from None
         if result.latency_kind not in LATENCY_KINDS:

@@ -14,7 +14,10 @@ from typing import Any
 def _contain(max_bytes: int) -> None:
     import resource
 
-    resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+    try:
+        resource.setrlimit(resource.RLIMIT_AS, (max_bytes, max_bytes))
+    except (ValueError, OSError):
+        sys.exit(3)  # the parent says: cannot limit memory to that
     if sys.platform.startswith("linux"):
         import ctypes
 
@@ -35,7 +38,7 @@ def _serve(header: dict[str, Any], blobs: list[bytes]) -> dict[str, Any]:
     if header["op"] == "time":
         results = [timer.time_here(blobs[0], header.get("budget_ms"))]
     else:
-        results = timer.time_many_here(blobs)
+        results = timer.time_many_here(blobs)  # names the model that fails
     return {"results": [r.to_dict() for r in results]}
 
 
@@ -44,9 +47,8 @@ def main() -> None:
     from autosq.errors import AutosqError
     from autosq.measure.contained import read_frame, write_frame
 
-    parent = os.getppid()
     _contain(int(sys.argv[1]))
-    if os.getppid() != parent:  # the parent died before the death signal was armed
+    if os.getppid() != int(sys.argv[2]):  # the parent died before the death signal was armed
         return
     inp, out = sys.stdin.buffer, sys.stdout.buffer
     import onnxruntime  # noqa: F401  - the cost of starting is paid before the ready frame

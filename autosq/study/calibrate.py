@@ -28,7 +28,8 @@ if TYPE_CHECKING:
 POOL = 3000
 
 
-def _random_values(space: SearchSpace, rng: random.Random) -> dict[str, object]:
+def random_values(space: SearchSpace, rng: random.Random) -> dict[str, object]:
+    """A random point of the space (each dimension from its 64-point grid)."""
     values: dict[str, object] = dict(space.fixed)
     for d in space.dims:
         grid = d.grid(64)
@@ -45,7 +46,7 @@ def spread_candidates(space: SearchSpace, n: int, seed: int, input_size: int,
     pool: dict[str, tuple[float, SqueezeNetConfig]] = {}
     for _ in range(POOL):
         try:
-            config = make_config(_random_values(space, rng), input_size, num_classes)
+            config = make_config(random_values(space, rng), input_size, num_classes)
         except ConfigError:
             continue
         pool.setdefault(config.arch_id, (math.log(cost(config).macs + 1), config))

@@ -70,7 +70,10 @@ def test_the_runbook_agent_serves_a_measurement(agent_process: tuple[subprocess.
     result = json.loads(out)
     assert result["latency_kind"] == "device" and result["protocol"]["cache"] == "miss"
     assert proc.stdout is not None
-    line = proc.stdout.readline()  # one line per request: client, model hash, result, seconds
+    # One line per request: the client's first check of the token, then the timing (client,
+    # model hash, result, seconds).
+    assert re.match(r"\d\d:\d\d:\d\d 127\.0\.0\.1 GET /info 200 ", proc.stdout.readline())
+    line = proc.stdout.readline()
     assert re.match(r"\d\d:\d\d:\d\d 127\.0\.0\.1 POST [0-9a-f]{12} 200 [\d.]+ms \(cache miss\) "
                     r"[\d.]+s$", line.strip()), line
     proc.send_signal(signal.SIGINT)

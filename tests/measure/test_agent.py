@@ -177,7 +177,7 @@ def test_an_endless_model_is_stopped_at_the_cap_and_the_agent_serves_on(
     assert _get(f"{url_of(agent)}/info", token=TOKEN, timeout=CAP_SECONDS / 2)[0] == 200
     thread.join(timeout=60)
     assert not thread.is_alive()
-    assert "timing stopped after 4 s, the cap (--max-seconds)" in outcome[0]
+    assert "timing stopped after 4 s, the cap (--max-seconds: 4 s a model)" in outcome[0]
     assert client(agent).time(small_onnx).latency_kind == "device"
 
 
@@ -255,7 +255,16 @@ def test_tls_with_a_ca_file(small_onnx: bytes) -> None:
 
 
 class _Fake(BaseHTTPRequestHandler):
+    """Says it is an agent (GET /info), then answers a timing with ``answer``."""
+
     answer = b""
+
+    def do_GET(self) -> None:
+        body = b'{"agent": "autosq"}'
+        self.send_response(200)
+        self.send_header("Content-Length", str(len(body)))
+        self.end_headers()
+        self.wfile.write(body)
 
     def do_POST(self) -> None:
         self.rfile.read(int(self.headers["Content-Length"]))
@@ -321,3 +330,85 @@ def test_agent_port_in_use_is_one_line(cli: Cli) -> None:
         code, _, err = cli("agent", "--port", str(busy.getsockname()[1]))
     assert code == 2 and "cannot listen on 127.0.0.1:" in err
     assert len(err.strip().splitlines()) == 1
+
+
+def _raw(server: AgentServer, request: bytes) -> tuple[int, dict[str, Any]]:
+    """Send raw bytes; the status and the JSON body of the answer."""
+    with socket.create_connection(("127.0.0.1", server.server_port), timeout=30) as s:
+        s.sendall(request)
+        data = b""
+        while chunk := s.recv(65536):
+            data += chunk
+    head, _, body = data.partition(b"\r\n\r\n")
+    return int(head.split()[1]), json.loads(body)
+
+
+def test_a_body_over_the_limit_is_refused_before_it_is_read(agent: AgentServer) -> None:
+    # 100 GB announced, 3 bytes sent: answered at once, nothing allocated.
+    status, body = _raw(agent, (f"POST /time HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer "
+                                f"{TOKEN}\r\nContent-Length: 107374182400\r\n\r\nabc").encode())
+    assert status == 413 and "over the agent's limit of 512 MB a request" in body["error"]
+
+
+@pytest.mark.parametrize(("request_bytes", "status", "expected"), [
+    (b"PUT /time HTTP/1.1\r\nHost: x\r\n\r\n", 501, "Unsupported method"),
+    (b"GARBAGE\r\n\r\n", 400, "Bad request"),
+    (f"POST /time?block_runs={'9' * 400} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}"
+     f"\r\nContent-Length: 4\r\n\r\nonnx".encode(), 400, "block_runs must be an integer"),
+    (f"POST /time HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+     "Content-Length: 1_0\r\n\r\n0123456789".encode(), 411, "with a Content-Length"),
+    (f"POST /time?fresh=maybe HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+     "Content-Length: 4\r\n\r\nonnx".encode(), 400, "fresh must be 0 or 1"),
+])
+def test_malformed_requests_get_json_errors(agent: AgentServer, request_bytes: bytes,
+                                            status: int, expected: str) -> None:
+    got, body = _raw(agent, request_bytes)
+    assert got == status and expected in body["error"]
+
+
+def test_answers_are_strict_json(agent: AgentServer, small_onnx: bytes) -> None:
+    conn = http.client.HTTPConnection("127.0.0.1", agent.server_port, timeout=60)
+    conn.request("POST", "/time?budget_ms=0", body=small_onnx,
+                 headers={"Authorization": f"Bearer {TOKEN}"})
+    text = conn.getresponse().read().decode()
+
+    def refuse(constant: str) -> None:
+        raise AssertionError(f"not strict JSON: {constant}")
+
+    result = json.loads(text, parse_constant=refuse)
+    assert result["blocks"] == 1 and result["block_gap"] is None  # one block: no gap
+
+
+def test_a_timing_whose_client_left_is_stopped(small_onnx: bytes) -> None:
+    lines: list[str] = []
+    for server in _serve(make_server("127.0.0.1", 0, token=TOKEN, log=lines.append,
+                                     limits=Limits(max_seconds=60, max_memory_mb=1024))):
+        model = hostile.endless_loop()
+        with socket.create_connection(("127.0.0.1", server.server_port)) as s:
+            s.sendall((f"POST /time HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
+                       f"Content-Length: {len(model)}\r\n\r\n").encode() + model)
+            while not any("POST" in line or "went away" in line for line in lines) and \
+                    server.process._proc is None:
+                pass  # until the endless model is being timed
+        # The next timing waits in the queue behind the endless one until it is stopped.
+        assert client(server).time(small_onnx).latency_kind == "device"
+        assert any("the client went away" in line for line in lines), lines
+
+
+@pytest.mark.parametrize("token", ["", "short", "has spaces in it, long enough", "€uro-token-long"
+                                   "-enough"])
+def test_weak_or_unusable_tokens_are_refused(token: str) -> None:
+    with pytest.raises(UsageError, match="at least 16 printable ASCII characters"):
+        make_server("127.0.0.1", 0, token=token)
+
+
+def test_listening_on_ipv6_loopback(small_onnx: bytes) -> None:
+    if not socket.has_ipv6:
+        pytest.skip("no IPv6 here")
+    try:
+        server = make_server("::1", 0)
+    except UsageError as exc:
+        pytest.skip(f"no IPv6 loopback here: {exc}")
+    for s in _serve(server):
+        r = AgentTimer(f"http://[::1]:{s.server_port}", 1, "all", FAST).time(small_onnx)
+        assert r.latency_kind == "device"

@@ -8,6 +8,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -74,7 +75,7 @@ def test_measure_stops_an_endless_model_at_the_cap(tmp_path: Path, cli: Cli) -> 
     model = tmp_path / "loop.onnx"
     model.write_bytes(hostile.endless_loop())
     code, _, err = cli("measure", str(model), "--max-seconds", "2")
-    assert code == 1 and "timing stopped after 2 s, the cap (--max-seconds)" in err
+    assert code == 1 and "timing stopped after 2 s, the cap (--max-seconds: 2 s a model)" in err
     assert len(err.strip().splitlines()) == 1
     model.write_bytes(hostile.huge_input())
     code, _, err = cli("measure", str(model))
@@ -108,8 +109,18 @@ def test_ctrl_c_stops_an_endless_timing_at_once(tmp_path: Path, isolated_cache: 
     # such a hang into a failure.
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130 and "interrupted" in err
-    assert not Path(f"/proc/{worker}").exists() or \
-        "zombie" in Path(f"/proc/{worker}/status").read_text()
+    # The timing process dies with it (at most a moment later, reaped by init).
+    deadline = time.monotonic() + 30
+    while _alive(worker) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not _alive(worker)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return "State:\tZ" not in Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return False
 
 
 def test_a_waiting_process_is_told_who_holds_the_lock(isolated_cache: Path) -> None:
@@ -135,14 +146,19 @@ def test_the_lock_is_released_when_its_holder_dies(isolated_cache: Path) -> None
         stdout=subprocess.PIPE, text=True, env=env)
     assert holder.stdout is not None and holder.stdout.readline().strip() == "held"
     waited: list[str] = []
-    got = threading.Event()
+    waiting, got = threading.Event(), threading.Event()
+
+    def on_wait(message: str) -> None:
+        waited.append(message)
+        waiting.set()
 
     def take() -> None:
-        with timing_lock(on_wait=waited.append):
+        with timing_lock(on_wait=on_wait):
             got.set()
 
     thread = threading.Thread(target=take)
     thread.start()
+    assert waiting.wait(timeout=60)  # it found the lock held, and says by whom
     holder.kill()  # SIGKILL: no cleanup runs in the holder
     holder.wait()
     thread.join(timeout=60)
@@ -163,3 +179,21 @@ def test_a_timing_after_a_killed_one_starts_a_new_process() -> None:
         assert timer.time(small).latency_ms > 0
     finally:
         timer.close()
+
+
+def test_a_model_cannot_read_files_next_to_the_timing_process(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "secret.txt").write_bytes(b"TOPSECRET-pass=hunter2")
+    monkeypatch.chdir(tmp_path)
+    # Without graph optimisation ONNX Runtime reads external data from the working folder.
+    timer = LocalTimer(protocol=FAST, graph_optimization="disable",
+                       limits=Limits(max_seconds=10, max_memory_mb=1024))
+    try:
+        with pytest.raises(MeasurementError) as info:
+            timer.time(hostile.external_data("secret.txt"))
+    finally:
+        timer.close()
+    # The child runs in an empty folder of its own: the file is not there to be read.
+    assert "secret.txt" in str(info.value) and "TOPSECRE" not in str(info.value)
+    leaked = int.from_bytes(b"TOPSECRE", "little")
+    assert str(leaked) not in str(info.value)
