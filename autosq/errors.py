@@ -40,9 +40,25 @@ class StudyError(UsageError):
     """A study or trial does not exist or is not in the state asked for."""
 
 
+class StorageError(AutosqError):
+    """A study storage that cannot be reached or read (a server down, a damaged file)."""
+
+
 class MeasurementError(AutosqError):
     """Exporting or timing a model failed at run time."""
 
 
 class AgentError(AutosqError):
     """An on-device agent could not be reached or answered badly."""
+
+
+class Interrupted(AutosqError):
+    """The user stopped a command (Ctrl-C: exit 130; SIGTERM: 143), saying what was kept."""
+
+    def __init__(self, message: str, exit_code: int = 130) -> None:
+        super().__init__(message)
+        self.exit_code = exit_code
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM, raised like Ctrl-C, so the running trial is marked and the study kept."""

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +46,37 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory,
     return path
 
 
-STORAGES = ("sqlite", "journal")
+STORAGES = ("sqlite", "journal", "postgresql")
+
+
+@pytest.fixture(scope="session")
+def pg_server() -> Iterator[Any]:
+    """A real PostgreSQL server on loopback for the whole session (see tests/pgserver.py)."""
+    from pgserver import PgServer
+
+    server = PgServer()
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.stop()
+        pytest.skip(str(exc))
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def postgres_url(pg_server: Any) -> str:
+    """A fresh database on the session's PostgreSQL server (its URL, password included)."""
+    return str(pg_server.new_database())
 
 
 @pytest.fixture(params=STORAGES)
 def storage(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh study storage URL, once per kind autosq supports on one machine."""
+    """A fresh study storage URL, once per kind autosq supports."""
     if request.param == "sqlite":
         return f"sqlite:///{tmp_path / 'studies.db'}"
+    if request.param == "postgresql":
+        return str(request.getfixturevalue("postgres_url"))
     return f"journal:///{tmp_path / 'studies.log'}"
 
 

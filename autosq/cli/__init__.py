@@ -29,9 +29,11 @@ from autosq.cli import (
     measure,
     proxy_check,
     refine,
+    repair,
     search,
     spaces,
 )
+from autosq.cli._options import set_invoked_args
 from autosq.errors import AutosqError
 
 app = typer.Typer(
@@ -58,6 +60,7 @@ app.command("arch")(arch.arch)
 app.command("devices")(devices.devices)
 app.command("measure")(measure.measure)
 app.command("calibrate")(calibrate.calibrate)
+app.command("repair")(repair.repair)
 app.command("compare")(compare.compare)
 app.command("export")(export.export)
 app.command("proxy-check")(proxy_check.proxy_check)
@@ -97,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _main(argv: list[str] | None) -> int:
     args = list(sys.argv[1:] if argv is None else argv)
+    set_invoked_args(args)
     debug = "--debug" in args
     if debug:  # accepted anywhere on the line, as users type it
         args = ["--debug", *(a for a in args if a != "--debug")]
@@ -135,6 +139,11 @@ def _main(argv: list[str] | None) -> int:
             return 130
         if debug:
             raise
+        if type(exc).__name__ == "StorageInternalError":  # Optuna's wrapper: say the cause
+            from autosq.study.storage import first_line
+
+            _error(f"the study storage failed: {first_line(exc)}")
+            return 1
         _error(f"internal error: {type(exc).__name__}: {exc} (rerun with --debug for the "
                "traceback, and please report it)")
         return 1

@@ -18,6 +18,19 @@ import typer
 from autosq.errors import UsageError
 from autosq.study.storage import DEFAULT_STORAGE
 
+_ARGS: list[str] = []
+
+
+def set_invoked_args(args: list[str]) -> None:
+    """Record the command line main() was given (workers are started with the same)."""
+    _ARGS[:] = args
+
+
+def invoked_args() -> list[str]:
+    """The command line autosq was given (without the program name)."""
+    return list(_ARGS)
+
+
 PROFILES_HELP = "Extra folder of device profiles (*.toml); wins over shipped ones. Repeatable."
 
 T = TypeVar("T")

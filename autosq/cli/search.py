@@ -3,7 +3,14 @@ feasible Pareto front with a recommended member."""
 
 from __future__ import annotations
 
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import typer
 
@@ -14,6 +21,7 @@ from autosq.cli._options import (
     between,
     check_outputs,
     csv_option,
+    invoked_args,
     json_option,
     non_empty,
     non_negative,
@@ -24,9 +32,63 @@ from autosq.cli._options import (
     storage_option,
 )
 from autosq.cli.front import KNEE_HELP, emit
+from autosq.errors import Interrupted, Terminated
 from autosq.study.run import SAMPLERS
 
 HELP = f"Search SqueezeNets that fit a device; print the feasible Pareto front. {KNEE_HELP}"
+
+
+def start_workers(n: int) -> list[subprocess.Popen[bytes]]:
+    """``n`` more processes running this same command as workers 1..n (their output is
+    discarded; the study records what they do)."""
+    argv = [a for a in invoked_args() if a not in ("--json", "--debug")]
+    for flag in ("--workers", "--csv", "--plot"):
+        while flag in argv:
+            i = argv.index(flag)
+            del argv[i:i + 2]
+    argv = [a for a in argv if not a.startswith(("--workers=", "--csv=", "--plot="))]
+    return [subprocess.Popen([sys.executable, "-m", "autosq", *argv, "--worker", str(i + 1),
+                              "--no-retime"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL) for i in range(n)]
+
+
+def wait_workers(started: list[subprocess.Popen[bytes]]) -> None:
+    """Wait for the workers this process started (they stop at the trial count)."""
+    for p in started:
+        p.wait()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt(started: list[subprocess.Popen[bytes]]) -> Iterator[None]:
+    """SIGTERM stops the search like Ctrl-C (the running trial marked, the study kept), and is
+    passed on to the workers this process started."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        for p in started:
+            with contextlib.suppress(OSError):
+                p.send_signal(signal.SIGTERM)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def interrupted(exc: BaseException, names: list[str], storage: str) -> Interrupted:
+    """One line: what was kept and how to continue."""
+    from autosq.study.storage import redact
+
+    code = 143 if isinstance(exc, Terminated) else 130
+    if not names:
+        return Interrupted("interrupted before the study was opened; nothing was written", code)
+    return Interrupted(f"interrupted: study {names[0]!r} in {redact(storage)} keeps every "
+                       "finished trial (the running one is marked interrupted and not "
+                       "counted); run the same command again to continue", code)
 
 
 def search(
@@ -83,6 +145,12 @@ def search(
     refine_epochs: float | None = typer.Option(None, "--refine-epochs", callback=positive(),
                                                help="Epochs for --refine (default: 4 times "
                                                "the search's training budget)."),
+    workers: int = typer.Option(1, "--workers", callback=between(1, 64),
+                                help="Worker processes to start on this machine; they share "
+                                "the study (journal or database server storage) and finish "
+                                "--trials in all. Others may join from other machines."),
+    worker: int = typer.Option(0, "--worker", hidden=True, callback=between(0, 10_000),
+                               help="This process's index among the workers (seeds apart)."),
     profiles: list[Path] = profiles_option(),
     no_retime: bool = typer.Option(False, "--no-retime", help="Do not re-time the front."),
     as_json: bool = json_option("the front as JSON"),
@@ -101,13 +169,40 @@ def search(
     if epochs is not None and accuracy in ("proxy", "supernet"):
         raise UsageError(f"--epochs sets each candidate's training (--accuracy train); "
                          f"--accuracy {accuracy} does not use it")
-    with search_progress(enabled=not as_json) as (on_start, on_progress, on_train):
-        result = run_search(
-            device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb, space=space,
-            trials=trials, timeout=timeout, seed=seed, sampler=sampler, storage=storage,
-            study=study, input_size=input_size, num_classes=num_classes, proxy=proxy,
-            accuracy=accuracy, data=data, epochs=epochs, batch_size=batch_size, refine=refine,
-            refine_epochs=refine_epochs, profiles=profiles, retime=not no_retime,
-            on_start=on_start, on_progress=on_progress, on_train=on_train,
-        )
+    if workers > 1 and storage.startswith("sqlite"):
+        raise UsageError("--workers needs a storage several processes can write at once: "
+                         "journal:///PATH.log (this machine) or postgresql://... (any)")
+    started: list[Any] = []
+    names: list[str] = []
+
+    def run(first: bool, on_start: Any, on_progress: Any, on_train: Any) -> Any:
+        return run_search(
+            device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb,
+            space=space, trials=trials, timeout=timeout, seed=seed, sampler=sampler,
+            storage=storage, study=study, input_size=input_size, num_classes=num_classes,
+            proxy=proxy, accuracy=accuracy, data=data, epochs=epochs, batch_size=batch_size,
+            refine=refine if worker == 0 and (workers == 1 or not first) else 0,
+            refine_epochs=refine_epochs, profiles=profiles,
+            retime=not no_retime and worker == 0 and (workers == 1 or not first),
+            worker=worker, on_start=on_start, on_progress=on_progress, on_train=on_train)
+
+    with search_progress(enabled=not as_json) as (on_start, on_progress, on_train), \
+            terminate_as_interrupt(started):
+        try:
+            def on_start_all(st: Any, missing: int) -> None:
+                names.append(st.study_name)
+                if workers > 1:  # the study exists, every argument is valid: start the others
+                    started.extend(start_workers(workers - 1))
+                on_start(st, missing)
+
+            result = run(True, on_start_all, on_progress, on_train)
+            wait_workers(started)
+            if workers > 1:  # every worker is done: the whole study's front, re-timed together
+                result = run(False, on_start, on_progress, on_train)
+        except KeyboardInterrupt as exc:
+            raise interrupted(exc, names, storage) from None
+        finally:
+            wait_workers(started)
+    if worker:
+        return  # the first worker reports
     emit(result, as_json, csv, plot)

@@ -224,5 +224,7 @@ class TimingProcess:
             self._cwd = None
 
     def __del__(self) -> None:
-        with contextlib.suppress(Exception):
+        try:  # noqa: SIM105 - at interpreter exit contextlib may be gone already
             self.stop()
+        except Exception:
+            pass

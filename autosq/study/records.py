@@ -34,6 +34,7 @@ OBJECTIVES_ATTR = "objectives"
 REFINED_ATTR = "autosq_refined"
 RETIMED_ATTR = "autosq_retimed"
 FAIL_ATTR = "fail_reason"
+WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
 
 OBJECTIVES = ("accuracy", "latency_ms", "size_mb")
 DIRECTIONS: tuple[Literal["maximize", "minimize"], ...] = ("maximize", "minimize", "minimize")

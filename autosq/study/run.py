@@ -9,7 +9,9 @@ is a :class:`~autosq.study.records.TrialRecord`.
 
 from __future__ import annotations
 
+import contextlib
 import math
+import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -20,13 +22,20 @@ from autosq.study.evaluate import Evaluator
 from autosq.study.pareto import Point
 from autosq.study.records import (
     FAIL_ATTR,
+    WORKER_ATTR,
     Budget,
     SearchSettings,
     TrialRecord,
     load_records,
     write_record,
 )
-from autosq.study.storage import DEFAULT_STORAGE, finished_count, open_study
+from autosq.study.storage import (
+    DEFAULT_STORAGE,
+    finished_count,
+    open_study,
+    slot_of,
+    slots_taken,
+)
 
 if TYPE_CHECKING:
     import optuna
@@ -44,6 +53,7 @@ MAX_SEED = 2**32 - 1
 # A trial's seed is seed * TRIAL_SEED_STRIDE + trial number: distinct for every trial of every
 # study seed, and within torch's 64-bit range.
 TRIAL_SEED_STRIDE = 1_000_000
+WORKER_SEED_STRIDE = 7_919  # workers' sampler seeds are this far apart
 
 
 def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
@@ -51,7 +61,10 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
     import optuna
 
     if name == "tpe":
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10)
+        # constant_liar: workers sharing the study do not sample the points others are
+        # evaluating (no effect with one worker).
+        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10,
+                                          constant_liar=True)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
     if name == "random":
@@ -86,6 +99,8 @@ class Search:
         self.evaluator = evaluator
         self.seed = seed or 0
         self.progress = Progress()
+        self.target = 0
+        self.surplus = False
         self._seen: dict[str, TrialRecord] = {}
         # The record each running trial wrote, for the progress display (not read back).
         self._written: dict[int, TrialRecord] = {}
@@ -97,7 +112,14 @@ class Search:
         return self.seed * TRIAL_SEED_STRIDE + number
 
     def objective(self, trial: optuna.Trial) -> Point:
-        """Sample, evaluate (or reuse an equal architecture's measurements), record."""
+        """Take a slot (or stop: the study has its count), sample, evaluate (or reuse an equal
+        architecture's measurements), record."""
+        import optuna
+
+        trial.set_user_attr(WORKER_ATTR, worker_id())
+        if slot_of(self.study, trial.number) > self.target:
+            self.surplus = True
+            raise optuna.TrialPruned("the study already has its trials (finished or running)")
         values = self.space.sample(trial)
         try:
             record = self.evaluator.analyse(values)
@@ -115,6 +137,10 @@ class Search:
         except Exception as exc:  # a candidate that breaks torch, export or ORT: record, go on
             trial.set_user_attr(FAIL_ATTR, f"{type(exc).__name__}: {exc}")
             raise
+        except BaseException:  # Ctrl-C or SIGTERM: this trial is not counted, its slot freed
+            with contextlib.suppress(Exception):
+                trial.set_user_attr(FAIL_ATTR, "interrupted")
+            raise
         if record.skipped is None:
             self._seen[record.key] = record
         self._written[trial.number] = record
@@ -124,6 +150,8 @@ class Search:
                      on_progress: OnProgress | None) -> None:
         p = self.progress
         rec = self._written.pop(trial.number, None)
+        if trial.state.name == "PRUNED":  # surplus: not a trial of this run
+            return
         p.done += 1
         if trial.state.name == "FAIL":
             p.failed += 1
@@ -141,23 +169,77 @@ class Search:
 
     def run(self, trials: int, timeout: float | None = None,
             on_progress: OnProgress | None = None) -> int:
-        """Run the trials still missing to reach ``trials``; returns how many ran."""
+        """Run trials until the study has ``trials`` finished ones in all, counting those other
+        workers run at the same time (each trial takes a slot first); returns how many ran
+        here."""
+
+        recover_lost_trials(self.study)
+        self.target = trials
+        self.surplus = False
         missing = max(0, trials - finished_count(self.study))
         self.progress.total = missing
         if missing == 0:
             return 0
-        before = finished_count(self.study)
-        # On Ctrl-C Optuna marks the running trial FAIL and re-raises; finished trials are kept.
-        self.study.optimize(
-            self.objective,
-            n_trials=missing,
-            timeout=timeout,
-            catch=(Exception,),
-            callbacks=[lambda _study, t: self._after_trial(t, on_progress)],
-            gc_after_trial=False,
-            show_progress_bar=False,
-        )
-        return finished_count(self.study) - before
+        done_before = self.progress.done
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while not self.surplus and (deadline is None or time.monotonic() < deadline):
+            if slots_taken(self.study) >= trials:  # finished or running, here or elsewhere
+                break
+            # One trial per call: each starts by failing trials whose worker stopped beating
+            # (server storages), and holds a heartbeat while it runs. On Ctrl-C Optuna marks
+            # the running trial FAIL and re-raises; finished trials are kept.
+            self.study.optimize(
+                self.objective,
+                n_trials=1,
+                catch=(Exception,),
+                callbacks=[lambda _study, t: self._after_trial(t, on_progress)],
+                gc_after_trial=False,
+                show_progress_bar=False,
+            )
+        return self.progress.done - done_before
+
+
+def worker_id() -> str:
+    """This worker, as recorded on its trials: host and process."""
+    import os
+    import socket
+
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+def recover_lost_trials(study: optuna.Study) -> int:
+    """Fail the RUNNING trials whose worker was a process of this machine that is gone (killed,
+    crashed): their slots are freed for new trials. Server storages also do this through
+    heartbeats, for workers on any machine. Returns how many were failed."""
+    import socket
+
+    import optuna
+
+    host = socket.gethostname()
+    lost = 0
+    for t in study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,)):
+        who = str(t.user_attrs.get(WORKER_ATTR, ""))
+        name, _, pid = who.rpartition(":")
+        if name != host or not pid.isdigit() or _alive(int(pid)):
+            continue
+        with contextlib.suppress(Exception):  # another worker got there first
+            study._storage.set_trial_user_attr(t._trial_id, FAIL_ATTR,
+                                               "its worker stopped (process gone)")
+            study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
+            lost += 1
+    return lost
+
+
+def _alive(pid: int) -> bool:
+    import os
+
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
 
 
 def settings_for(profile: DeviceProfile, space: SearchSpace, max_mb: float | None,
@@ -219,6 +301,7 @@ def run_search(
     profiles: Sequence[str | Path] = (),
     retime: bool = True,
     protocol: TimingProtocol | None = None,
+    worker: int = 0,
     on_progress: OnProgress | None = None,
     on_start: OnStart | None = None,
     on_train: OnStep | None = None,
@@ -234,12 +317,14 @@ def run_search(
     then trains the K front members nearest the knee for ``refine_epochs`` (default: 4 times
     the search's budget) and recomputes the front.
 
-    Running again with the same study resumes it and runs only the trials still missing to
-    reach ``trials``. With a ``seed``, a fresh study samples the same first configurations
-    every time (the random start-up trials; later TPE or NSGA-II suggestions also depend on
-    the measured latencies, which vary a little between runs), and each trial trains from a
-    seed derived from ``seed`` and its number, so the same configuration, data and thread count
-    give the same accuracy.
+    Running again with the same study resumes it and runs only the trials still missing to reach
+    ``trials``. Several processes (``worker`` 0, 1, ...: it seeds each one's sampler apart) may
+    run the same search on one study in a journal or database server storage: together they
+    finish exactly ``trials`` trials. With a ``seed``, a fresh study samples the same first
+    configurations every time (the random start-up trials; later TPE or NSGA-II suggestions also
+    depend on the measured latencies, which vary a little between runs), and each trial trains
+    from a seed derived from ``seed`` and its number, so the same configuration, data and thread
+    count give the same accuracy.
     """
     from autosq.accuracy.estimators import make_accuracy
     from autosq.arch.space import load_space, make_config
@@ -263,7 +348,11 @@ def run_search(
         raise UsageError("study must be a non-empty name")
     st = open_study(storage, name, settings)
     done = finished_count(st)
-    st.sampler = make_sampler(sampler, None if seed is None else (seed + done) % (MAX_SEED + 1))
+    if not isinstance(worker, int) or worker < 0:
+        raise UsageError(f"worker must be an integer >= 0; got {worker!r}")
+    st.sampler = make_sampler(
+        sampler, None if seed is None else (seed + done + WORKER_SEED_STRIDE * worker)
+        % (MAX_SEED + 1))
     evaluator = Evaluator(timer, settings.budget, estimator, settings.input_size, classes)
     runner = Search(st, sp, evaluator, seed)
     if on_start is not None:

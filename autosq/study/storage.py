@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import logging
 import re
+import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autosq.errors import StudyError, UsageError
+from autosq.errors import StorageError, StudyError, UsageError
 from autosq.study.records import (
     DIRECTIONS,
+    FAIL_ATTR,
     OBJECTIVES,
     OBJECTIVES_ATTR,
     STUDY_ATTR,
@@ -27,6 +29,11 @@ if TYPE_CHECKING:
 
 DEFAULT_STORAGE = "sqlite:///autosq.db"
 JOURNAL_PREFIX = "journal://"
+CONNECT_TIMEOUT = 10  # seconds to reach a database server
+# A worker beats every HEARTBEAT_SECONDS while its trial runs; a trial whose worker has been
+# silent for GRACE_SECONDS is failed (and retried) by any live worker or the next run.
+HEARTBEAT_SECONDS = 5
+GRACE_SECONDS = 20
 
 
 def redact(url: str) -> str:
@@ -73,11 +80,125 @@ def storage_for(url: str, create: bool = True) -> Any:
         from optuna.storages import JournalStorage
         from optuna.storages.journal import JournalFileBackend
 
+        assert path is not None
+        check_journal(path)
         return JournalStorage(JournalFileBackend(str(path)))
+    import warnings
+
+    engine_kwargs: dict[str, Any] = {}
+    driver_url = url
+    if url.startswith(("postgresql://", "postgres://")):
+        # psycopg 3 (the driver autosq installs), not SQLAlchemy's default psycopg2.
+        driver_url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
+    beats = path is None and not url.startswith("sqlite")
+    if not create:
+        _check_optuna_tables(url, driver_url, engine_kwargs)
     try:
-        return optuna.storages.RDBStorage(url)
+        for attempt in range(5):
+            try:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")  # heartbeats are "experimental" in Optuna
+                    return optuna.storages.RDBStorage(
+                        driver_url, engine_kwargs=engine_kwargs or None,
+                        heartbeat_interval=HEARTBEAT_SECONDS if beats else None,
+                        grace_period=GRACE_SECONDS if beats else None,
+                        skip_table_creation=not create)
+            except Exception as exc:
+                # Two processes creating the same new database: the loser sees the winner's
+                # tables half made ("already exists", "locked"); the next attempt finds them.
+                text = str(exc).lower()
+                if attempt == 4 or not any(w in text for w in (
+                        "already exists", "locked", "duplicate", "unique constraint")):
+                    raise
+                time.sleep(0.2 * (attempt + 1))
+        raise AssertionError("unreachable")
     except Exception as exc:  # SQLAlchemy raises many types for bad URLs and unreachable DBs
-        raise UsageError(f"cannot open storage {redact(url)}: {exc}") from None
+        if type(exc).__name__ == "OperationalError":  # reached for, not reached
+            raise StorageError(f"cannot use storage {redact(url)}: {first_line(exc)}") \
+                from None
+        raise UsageError(f"cannot open storage {redact(url)}: {first_line(exc)}") from None
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a journal whose records do not all parse (a write cut short, a damaged file):
+    Optuna would append behind the damage, and from then on nothing could read the study."""
+    import json
+
+    if not path.is_file():
+        return
+    offset = 0
+    with path.open("rb") as fh:
+        for number, line in enumerate(fh, 1):
+            try:
+                if not line.endswith(b"\n"):
+                    raise ValueError("the last record is cut short")
+                if line.strip():
+                    json.loads(line)
+            except ValueError:
+                raise StorageError(
+                    f"journal {path} is damaged at record {number} (byte {offset}); nothing "
+                    f"was written to it. `autosq repair --storage journal:///{path}` keeps the "
+                    "records before the damage and moves the rest to a backup file") from None
+            offset += len(line)
+
+
+def repair_journal(path: Path) -> tuple[int, Path | None]:
+    """Keep a damaged journal's records before the first damaged one; the rest go to
+    ``PATH.damaged-N``. Returns (records kept, backup file or None when nothing was wrong)."""
+    import json
+
+    data = path.read_bytes()
+    good, kept = 0, 0
+    for line in data.splitlines(keepends=True):
+        try:
+            if not line.endswith(b"\n"):
+                raise ValueError
+            if line.strip():
+                json.loads(line)
+        except ValueError:
+            break
+        good += len(line)
+        kept += 1
+    if good == len(data):
+        return kept, None
+    n = 1
+    while (backup := path.with_name(f"{path.name}.damaged-{n}")).exists():
+        n += 1
+    backup.write_bytes(data[good:])
+    from autosq._io import write_file
+
+    write_file(path, data[:good], mode=None)
+    return kept, backup
+
+
+def _check_optuna_tables(url: str, driver_url: str, engine_kwargs: dict[str, Any]) -> None:
+    """For readers: refuse a database without Optuna's tables before Optuna would create them
+    (a mistyped database, another program's)."""
+    import sqlalchemy
+
+    try:
+        engine = sqlalchemy.create_engine(driver_url, **engine_kwargs)
+        try:
+            tables = set(sqlalchemy.inspect(engine).get_table_names())
+        finally:
+            engine.dispose()
+    except Exception as exc:
+        if type(exc).__name__ == "OperationalError":
+            raise StorageError(f"cannot use storage {redact(url)}: {first_line(exc)}") \
+                from None
+        raise UsageError(f"cannot open storage {redact(url)}: {first_line(exc)}") from None
+    if not {"studies", "trials", "version_info"} <= tables:
+        raise StudyError(f"no studies in {redact(url)}: that database has no Optuna tables "
+                         "(another program's, or a mistyped name?)")
+
+
+def first_line(exc: BaseException) -> str:
+    """The cause of a driver's error, in one line (SQLAlchemy appends SQL and a help link)."""
+    cause = exc.__cause__ or exc.__context__ or exc
+    orig = getattr(exc, "orig", None) or cause
+    text = " ".join(str(orig).split("\n")[0].split())
+    return redact(text) or type(exc).__name__
 
 
 def study_names(storage: Any) -> list[str]:
@@ -145,9 +266,39 @@ def open_study(
     return study
 
 
+# Why a trial failed when it does not count towards the number asked for: it was stopped, not
+# evaluated (a failed trial with no reason at all lost its worker: killed, or its machine died).
+NOT_COUNTED = ("interrupted", "its worker stopped")
+
+
+def counts(trial: optuna.trial.FrozenTrial) -> bool:
+    """Whether a trial holds one of the study's slots: complete, running or waiting, or failed
+    for a reason of its own (a candidate that breaks export, say)."""
+    import optuna
+
+    state = trial.state
+    if state == optuna.trial.TrialState.FAIL:
+        reason = str(trial.user_attrs.get(FAIL_ATTR, ""))
+        return bool(reason) and not reason.startswith(NOT_COUNTED)
+    return state != optuna.trial.TrialState.PRUNED
+
+
 def finished_count(study: optuna.Study) -> int:
-    """Trials that count towards the number asked for: complete or failed ones."""
+    """Trials that count towards the number asked for: complete ones, and failed ones that
+    failed on their own (not interrupted, not lost with their worker)."""
     import optuna
 
     states = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
-    return len(study.get_trials(deepcopy=False, states=states))
+    return sum(counts(t) for t in study.get_trials(deepcopy=False, states=states))
+
+
+def slot_of(study: optuna.Study, number: int) -> int:
+    """Trial ``number``'s place among the trials that hold a slot (1-based): a trial whose
+    place is over the number asked for is surplus. Trials are numbered in creation order by the
+    storage, so workers that start trials at once still get distinct places."""
+    return sum(t.number <= number and counts(t) for t in study.get_trials(deepcopy=False))
+
+
+def slots_taken(study: optuna.Study) -> int:
+    """Trials holding a slot: finished ones that count, and running or waiting ones."""
+    return sum(counts(t) for t in study.get_trials(deepcopy=False))

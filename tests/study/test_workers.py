@@ -1,0 +1,190 @@
+"""Many workers on one study: exact trial counts, lost workers, interrupts, and storages that
+are never damaged or created by a command that only reads (real SQLite, journal files and a
+real PostgreSQL server on loopback)."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import optuna
+import pytest
+
+from autosq._io import CACHE_ENV
+from autosq.study.storage import finished_count, storage_for
+
+Cli = Callable[..., tuple[int, str, str]]
+TINY = ["search", "--device", "host", "--space", "tiny", "--input-size", "32", "--max-mb", "1",
+        "--sampler", "random", "--no-retime", "--study", "w"]
+
+
+def _study(url: str) -> optuna.Study:
+    return optuna.load_study(study_name="w", storage=storage_for(url, create=False))
+
+
+def _complete(url: str) -> int:
+    return len(_study(url).get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+
+
+def _env(cache: Path) -> dict[str, str]:
+    return {**os.environ, CACHE_ENV: str(cache)}
+
+
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_three_workers_finish_exactly_the_trials_asked_for(
+        kind: str, cli: Cli, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = (f"journal:///{tmp_path / 'w.log'}" if kind == "journal"
+           else str(request.getfixturevalue("postgres_url")))
+    code, _, err = cli(*TINY, "--storage", url, "--trials", "9", "--workers", "3", "--json")
+    assert code == 0, err
+    study = _study(url)
+    assert finished_count(study) == 9 and _complete(url) == 9
+    workers = {t.user_attrs.get("worker") for t in study.trials
+               if t.state == optuna.trial.TrialState.COMPLETE}
+    assert len(workers) >= 2  # the work was shared
+    code, _, err = cli(*TINY, "--storage", url, "--trials", "9", "--workers", "3")
+    assert code == 0 and _complete(url) == 9  # already there: nothing more
+
+
+def test_workers_need_a_shared_storage(cli: Cli, tmp_path: Path) -> None:
+    code, _, err = cli(*TINY, "--storage", f"sqlite:///{tmp_path / 's.db'}", "--workers", "2")
+    assert code == 2 and "--workers needs a storage several processes can write" in err
+    assert not (tmp_path / "s.db").exists()
+
+
+def _start(url: str, cache: Path, trials: int, *extra: str) -> subprocess.Popen[str]:
+    return subprocess.Popen([sys.executable, "-m", "autosq", *TINY, "--storage", url,
+                             "--trials", str(trials), "--data", "builtin:shapes:30",
+                             "--epochs", "3", *extra],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
+                            env=_env(cache))
+
+
+def _wait_running(url: str, proc: subprocess.Popen[str]) -> None:
+    """Until the process has a trial running (or has exited: the caller's asserts fail)."""
+    while proc.poll() is None:
+        try:
+            trials = _study(url).get_trials(deepcopy=False,
+                                            states=(optuna.trial.TrialState.RUNNING,))
+        except Exception:  # the study is not created yet
+            trials = []
+        if any(t.user_attrs.get("worker") for t in trials):
+            return
+        time.sleep(0.1)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("kind", ["journal", "postgresql"])
+def test_a_killed_worker_loses_nothing_and_the_rerun_reaches_the_count(
+        kind: str, tmp_path: Path, isolated_cache: Path, request: pytest.FixtureRequest,
+        cli: Cli) -> None:
+    url = (f"journal:///{tmp_path / 'w.log'}" if kind == "journal"
+           else str(request.getfixturevalue("postgres_url")))
+    proc = _start(url, isolated_cache, 4)
+    _wait_running(url, proc)
+    while _complete(url) < 1 and proc.poll() is None:  # at least one finished trial to keep
+        time.sleep(0.1)
+    _wait_running(url, proc)
+    proc.kill()  # SIGKILL: the running trial is left RUNNING
+    proc.wait()
+    kept = _complete(url)
+    assert kept >= 1
+    code, _, err = cli(*TINY, "--storage", url, "--trials", "4", "--data", "builtin:shapes:30",
+                       "--epochs", "3")
+    assert code == 0, err
+    study = _study(url)
+    lost = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+    assert lost and all(t.user_attrs.get("fail_reason", "").startswith("its worker stopped")
+                        for t in lost)
+    assert _complete(url) == 4 and finished_count(study) == 4
+
+
+@pytest.mark.slow
+def test_sigterm_marks_the_trial_and_exits_143(tmp_path: Path, isolated_cache: Path,
+                                               cli: Cli) -> None:
+    url = f"journal:///{tmp_path / 'w.log'}"
+    proc = _start(url, isolated_cache, 3)
+    _wait_running(url, proc)
+    proc.send_signal(signal.SIGTERM)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 143, err
+    assert "interrupted: study 'w'" in err and "run the same command again" in err
+    assert len([line for line in err.splitlines() if line.startswith("autosq:")]) == 1
+    reasons = [t.user_attrs.get("fail_reason") for t in _study(url).trials
+               if t.state == optuna.trial.TrialState.FAIL]
+    assert reasons == ["interrupted"]
+    code, _, err = cli(*TINY, "--storage", url, "--trials", "3", "--data", "builtin:shapes:30",
+                       "--epochs", "3")
+    assert code == 0 and _complete(url) == 3
+
+
+def test_two_searches_racing_on_a_new_sqlite_file_both_succeed(tmp_path: Path,
+                                                               isolated_cache: Path) -> None:
+    url = f"sqlite:///{tmp_path / 'new.db'}"
+    procs = [subprocess.Popen([sys.executable, "-m", "autosq", *TINY, "--storage", url,
+                               "--trials", "2", "--json"], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.PIPE, text=True, env=_env(isolated_cache))
+             for _ in range(2)]
+    errors = [p.communicate(timeout=300)[1] for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], errors
+    assert _complete(url) >= 2
+
+
+def _digest(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_damaged_journal_is_refused_without_a_byte_appended(cli: Cli, tmp_path: Path) -> None:
+    log = tmp_path / "w.log"
+    url = f"journal:///{log}"
+    code, _, err = cli(*TINY, "--storage", url, "--trials", "2")
+    assert code == 0, err
+    with log.open("ab") as fh:
+        fh.write(b'{"op_code": 5, "worker_id": "x", "trial_id"')  # a write cut short
+    before = _digest(log)
+    for args in ([*TINY, "--storage", url, "--trials", "3"],
+                 ["front", "--study", "w", "--storage", url]):
+        code, _, err = cli(*args)
+        assert code == 1 and "is damaged at record" in err and "autosq repair" in err
+        assert _digest(log) == before
+    code, out, err = cli("repair", "--storage", url)
+    assert code == 0 and "kept the" in out and (tmp_path / "w.log.damaged-1").is_file()
+    code, _, err = cli(*TINY, "--storage", url, "--trials", "3")
+    assert code == 0, err
+    assert _complete(url) == 3
+
+
+@pytest.mark.parametrize("kind", ["sqlite", "journal", "postgresql"])
+def test_read_only_commands_change_no_file_and_create_nothing(
+        kind: str, cli: Cli, tmp_path: Path, request: pytest.FixtureRequest) -> None:
+    url = {"sqlite": f"sqlite:///{tmp_path / 's.db'}",
+           "journal": f"journal:///{tmp_path / 's.log'}"}.get(kind) or \
+        str(request.getfixturevalue("postgres_url"))
+    code, _, err = cli("front", "--study", "w", "--storage", url)
+    assert code != 0 and not list(tmp_path.iterdir())  # nothing created
+    if kind == "postgresql":
+        import sqlalchemy
+
+        engine = sqlalchemy.create_engine(url.replace("postgresql://", "postgresql+psycopg://"))
+        assert sqlalchemy.inspect(engine).get_table_names() == []
+        engine.dispose()
+        assert "has no Optuna tables" in err
+    code, _, err = cli(*TINY, "--storage", url, "--trials", "2")
+    assert code == 0, err
+    files = {p: _digest(p) for p in tmp_path.iterdir()}
+    for args in (["front", "--study", "w"], ["front", "--study", "nosuch"]):
+        cli(*args, "--storage", url)
+    assert {p: _digest(p) for p in tmp_path.iterdir()} == files
+
+
+def test_an_unreachable_server_and_a_password_are_one_masked_line(cli: Cli) -> None:
+    code, _, err = cli("front", "--study", "w", "--storage",
+                       "postgresql://me:hunter2@127.0.0.1:9/db")
+    assert code == 1 and "cannot use storage postgresql://me:***@127.0.0.1:9/db" in err
+    assert "hunter2" not in err and len(err.strip().splitlines()) == 1
