@@ -58,6 +58,49 @@ def timing_lock(on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
 
 
 @contextlib.contextmanager
+def heavy_work() -> Iterator[None]:
+    """Around work that loads the CPUs (export, training): it runs alongside other such work,
+    never while a timing runs (:func:`exclusive_machine`). A waiting timing goes first: new
+    work waits at the turnstile while it does."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    folder = cache_dir()
+    with open(folder / "work.turnstile", "a+") as gate:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        fcntl.flock(gate, fcntl.LOCK_UN)
+    with open(folder / "work.lock", "a+") as room:
+        fcntl.flock(room, fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(room, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
+def exclusive_machine() -> Iterator[None]:
+    """Around a timing: waits until no :func:`heavy_work` runs, and keeps new work out."""
+    try:
+        import fcntl
+    except ImportError:  # pragma: no cover - not POSIX
+        yield
+        return
+    folder = cache_dir()
+    with open(folder / "work.turnstile", "a+") as gate, open(folder / "work.lock", "a+") as room:
+        fcntl.flock(gate, fcntl.LOCK_EX)
+        try:
+            fcntl.flock(room, fcntl.LOCK_EX)
+            try:
+                yield
+            finally:
+                fcntl.flock(room, fcntl.LOCK_UN)
+        finally:
+            fcntl.flock(gate, fcntl.LOCK_UN)
+
+
+@contextlib.contextmanager
 def pinned_cpus(threads: int) -> Iterator[list[int]]:
     """Pin this thread (and the ONNX Runtime threads it creates) to ``threads`` CPUs."""
     if not hasattr(os, "sched_setaffinity"):  # pragma: no cover - macOS, Windows

@@ -29,7 +29,7 @@ from typing import TYPE_CHECKING, Any
 
 from autosq.errors import MeasurementError
 from autosq.measure.contained import TimingProcess
-from autosq.measure.host import cpu_model, pinned_cpus, timing_lock
+from autosq.measure.host import cpu_model, exclusive_machine, pinned_cpus, timing_lock
 from autosq.measure.limits import Limits, input_shape
 from autosq.measure.protocol import LatencyResult, TimingProtocol, block_gap, summarize
 
@@ -208,7 +208,7 @@ class LocalTimer:
     def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
         """Time one model by the protocol; ``budget_ms`` allows the early stop."""
         self.limits.check_model_size(len(onnx_bytes))
-        with timing_lock():
+        with timing_lock(), exclusive_machine():
             if self._process is not None:
                 return self._contained("time", [onnx_bytes], budget_ms)[0]
             return self.time_here(onnx_bytes, budget_ms)
@@ -220,7 +220,7 @@ class LocalTimer:
             return []
         for m in models:
             self.limits.check_model_size(len(m))
-        with timing_lock():
+        with timing_lock(), exclusive_machine():
             if self._process is not None:
                 return self._contained("time_many", models, None)
             return self.time_many_here(models)

@@ -14,6 +14,7 @@ from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.cost import cost_of
 from autosq.arch.plan import plan
 from autosq.arch.space import make_config, split_values
+from autosq.measure.host import heavy_work
 from autosq.study.records import Budget, TrialRecord
 
 if TYPE_CHECKING:
@@ -81,7 +82,8 @@ class Evaluator:
             c.skipped = "over budget before timing: " + ", ".join(over)
             return c
         t1 = time.perf_counter()
-        data = export_model(c.config, c.precision, seed)
+        with heavy_work():  # never while another worker times a model on this machine
+            data = export_model(c.config, c.precision, seed)
         t2 = time.perf_counter()
         c.seconds["export"] = t2 - t1
         c.latency = self.timer.time(data, self.budget.max_ms)
@@ -93,7 +95,8 @@ class Evaluator:
         if c.constraints.get("latency_ms", 0.0) > 0 and self.accuracy.expensive:
             c.skipped = "over the latency budget: accuracy not estimated"
             return c
-        c.search_accuracy, c.accuracy_details = self.accuracy.score(c.config, seed)
+        with heavy_work():
+            c.search_accuracy, c.accuracy_details = self.accuracy.score(c.config, seed)
         c.search_accuracy_kind = self.accuracy.kind
         c.seconds["accuracy"] = time.perf_counter() - t3
         return c

@@ -197,3 +197,30 @@ def test_a_model_cannot_read_files_next_to_the_timing_process(
     assert "secret.txt" in str(info.value) and "TOPSECRE" not in str(info.value)
     leaked = int.from_bytes(b"TOPSECRE", "little")
     assert str(leaked) not in str(info.value)
+
+
+def test_a_timing_waits_for_heavy_work_on_the_machine_to_end(isolated_cache: Path,
+                                                             tmp_path: Path) -> None:
+    # Another process exports or trains (heavy work) and writes a mark just before it stops:
+    # if our timing waited for it, the mark is there when it returns (no clock involved).
+    from autosq.arch.model import build
+    from autosq.arch.presets import preset
+    from autosq.measure.onnx import export_bytes
+
+    small = export_bytes(build(preset("squeezenet1_1", input_size=32, num_classes=10), seed=0),
+                         32)
+    mark = tmp_path / "done"
+    worker = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from pathlib import Path\n"
+         "from autosq.measure.host import heavy_work\n"
+         "with heavy_work():\n    print('working', flush=True); time.sleep(1.0); "
+         "Path(sys.argv[1]).write_text('x')", str(mark)],
+        stdout=subprocess.PIPE, text=True, env={**os.environ, CACHE_ENV: str(isolated_cache)})
+    assert worker.stdout is not None and worker.stdout.readline().strip() == "working"
+    timer = LocalTimer(protocol=FAST)
+    try:
+        timer.time(small)
+    finally:
+        timer.close()
+    assert mark.exists(), "the timing ran while another process was busy exporting or training"
+    worker.wait()
