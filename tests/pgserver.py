@@ -49,14 +49,13 @@ class PgServer:
         initdb, pg_ctl = _bin("initdb"), _bin("pg_ctl")
         if not initdb or not pg_ctl:
             raise RuntimeError("the PostgreSQL server programs (initdb, pg_ctl) are not here")
-        if os.geteuid() == 0:  # both refuse to run as root
-            shutil.chown(self.folder, "postgres")
-            self._as = ["runuser", "-u", "postgres", "--"]
         pwfile = self.folder / "pw"
         pwfile.write_text(PASSWORD + "\n")
-        if self._as:
-            shutil.chown(pwfile, "postgres")
         try:
+            if os.geteuid() == 0:  # both refuse to run as root
+                shutil.chown(self.folder, "postgres")
+                shutil.chown(pwfile, "postgres")
+                self._as = ["runuser", "-u", "postgres", "--"]
             self._run(initdb, "-D", str(self.folder / "data"), "-U", USER, "--pwfile",
                       str(pwfile), "--auth", "scram-sha-256", "-E", "UTF8")
             self._run(pg_ctl, "-D", str(self.folder / "data"), "-l", str(self.folder / "log"),
@@ -65,6 +64,8 @@ class PgServer:
                       "-c max_connections=200 -c fsync=off", "start")
         except subprocess.CalledProcessError as exc:
             raise RuntimeError(f"cannot start PostgreSQL: {exc.stderr or exc.stdout}") from exc
+        except (LookupError, OSError) as exc:  # no postgres user, no runuser
+            raise RuntimeError(f"cannot start PostgreSQL: {exc}") from exc
 
     def url(self, database: str = "postgres") -> str:
         return f"postgresql://{USER}:{PASSWORD}@127.0.0.1:{self.port}/{database}"

@@ -172,8 +172,6 @@ class Search:
         """Run trials until the study has ``trials`` finished ones in all, counting those other
         workers run at the same time (each trial takes a slot first); returns how many ran
         here."""
-
-        recover_lost_trials(self.study)
         self.target = trials
         self.surplus = False
         missing = max(0, trials - finished_count(self.study))
@@ -183,6 +181,7 @@ class Search:
         done_before = self.progress.done
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.surplus and (deadline is None or time.monotonic() < deadline):
+            recover_lost_trials(self.study)  # a worker on this machine that died meanwhile
             if slots_taken(self.study) >= trials:  # finished or running, here or elsewhere
                 break
             # One trial per call: each starts by failing trials whose worker stopped beating

@@ -188,3 +188,32 @@ def test_an_unreachable_server_and_a_password_are_one_masked_line(cli: Cli) -> N
                        "postgresql://me:hunter2@127.0.0.1:9/db")
     assert code == 1 and "cannot use storage postgresql://me:***@127.0.0.1:9/db" in err
     assert "hunter2" not in err and len(err.strip().splitlines()) == 1
+
+
+def _running_of(url: str, pid: int) -> bool:
+    trials = _study(url).get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    return any(str(t.user_attrs.get("worker", "")).endswith(f":{pid}") for t in trials)
+
+
+@pytest.mark.slow
+def test_a_live_worker_takes_over_the_slot_of_a_killed_one(tmp_path: Path,
+                                                          isolated_cache: Path) -> None:
+    url = f"journal:///{tmp_path / 'w.log'}"
+    first = _start(url, isolated_cache, 3)
+    while True:  # freeze the first worker in the middle of a trial
+        _wait_running(url, first)
+        first.send_signal(signal.SIGSTOP)
+        if _running_of(url, first.pid):
+            break
+        first.send_signal(signal.SIGCONT)
+    second = _start(url, isolated_cache, 3)
+    while not _running_of(url, second.pid) and second.poll() is None:
+        time.sleep(0.1)  # the second worker is live
+    first.kill()
+    first.wait()
+    _, err = second.communicate(timeout=600)
+    assert second.returncode == 0, err
+    study = _study(url)
+    assert _complete(url) == 3 and finished_count(study) == 3  # no rerun needed
+    assert [t.user_attrs.get("fail_reason") for t in study.trials
+            if t.state == optuna.trial.TrialState.FAIL] == ["its worker stopped (process gone)"]
