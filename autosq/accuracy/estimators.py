@@ -119,11 +119,12 @@ def make_accuracy(kind: str | None, proxy: str, data: str | None, epochs: float 
     if kind == "proxy":
         return ProxyAccuracy(proxy), ds.num_classes
     if kind == "supernet":
-        from autosq.accuracy.oneshot import SupernetAccuracy
+        from autosq.accuracy.oneshot import SupernetAccuracy, SupernetRecipe
 
         if space is None:
             raise UsageError("accuracy 'supernet' needs the search space")
-        return SupernetAccuracy(ds, space, seed=seed, on_step=on_train), ds.num_classes
+        return SupernetAccuracy(ds, space, SupernetRecipe(batch_size=batch_size), seed=seed,
+                                on_step=on_train), ds.num_classes
     from autosq.accuracy.train import Recipe
 
     return TrainedAccuracy(ds, Recipe(epochs=epochs, batch_size=batch_size), on_train), \
