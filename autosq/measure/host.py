@@ -20,20 +20,38 @@ def _who() -> str:
     return f"pid {os.getpid()} ({command}) since {time.strftime('%Y-%m-%d %H:%M:%S')}"
 
 
+QUIET_WAIT = 2.0  # seconds of waiting for the timing lock before saying who holds it
+
+
+def _try_lock(fh: Any, fcntl: Any, seconds: float) -> bool:
+    """Try for ``seconds`` to take the lock without blocking (workers sharing a machine take
+    turns all the time; only a long wait is worth a line)."""
+    import time
+
+    end = time.monotonic() + seconds
+    while True:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            return True
+        except BlockingIOError:
+            if time.monotonic() >= end:
+                return False
+            time.sleep(0.05)
+
+
 @contextlib.contextmanager
 def timing_lock(on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
     """Exclusive across processes on this machine (an flock on the cache folder's lock file,
-    released by the kernel when its holder dies, however it dies). A process that has to wait
-    is told who holds it and since when (``on_wait``; by default a line on stderr)."""
+    released by the kernel when its holder dies, however it dies). A process that waits longer
+    than QUIET_WAIT is told who holds it and since when (``on_wait``; by default a line on
+    stderr)."""
     try:
         import fcntl
     except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
         yield
         return
     with open(cache_dir() / "timing.lock", "a+") as fh:
-        try:
-            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
+        if not _try_lock(fh, fcntl, QUIET_WAIT):
             fh.seek(0)
             holder = fh.read().strip() or "another process"
             message = f"waiting for the timing lock, held by {holder}"
