@@ -181,9 +181,15 @@ class Search:
         done_before = self.progress.done
         deadline = None if timeout is None else time.monotonic() + timeout
         while not self.surplus and (deadline is None or time.monotonic() < deadline):
+            fail_silent_trials(self.study)  # workers anywhere whose heartbeat stopped
             recover_lost_trials(self.study)  # a worker on this machine that died meanwhile
-            if slots_taken(self.study) >= trials:  # finished or running, here or elsewhere
+            if finished_count(self.study) >= trials:
                 break
+            if slots_taken(self.study) >= trials:  # the rest are running elsewhere
+                if not can_outlive(self.study):
+                    break
+                time.sleep(WAIT_SECONDS)  # until they finish, or their worker is found lost
+                continue
             # One trial per call: each starts by failing trials whose worker stopped beating
             # (server storages), and holds a heartbeat while it runs. On Ctrl-C Optuna marks
             # the running trial FAIL and re-raises; finished trials are kept.
@@ -196,6 +202,34 @@ class Search:
                 show_progress_bar=False,
             )
         return self.progress.done - done_before
+
+
+WAIT_SECONDS = 2.0  # between checks while other workers hold the last slots
+
+
+def fail_silent_trials(study: optuna.Study) -> None:
+    """On a storage with heartbeats: fail the running trials whose worker stopped beating."""
+    import optuna
+
+    with contextlib.suppress(Exception):  # a storage without heartbeats: nothing to do
+        optuna.storages.fail_stale_trials(study)
+
+
+def can_outlive(study: optuna.Study) -> bool:
+    """Whether a lost worker among those holding running trials would be noticed: by
+    heartbeats (server storages), or by its process being gone (workers on this machine)."""
+    import socket
+
+    import optuna
+
+    storage = study._storage
+    interval = getattr(storage, "get_heartbeat_interval", lambda: None)()
+    if interval:
+        return True
+    host = socket.gethostname()
+    running = study.get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    return bool(running) and all(
+        str(t.user_attrs.get(WORKER_ATTR, "")).rpartition(":")[0] == host for t in running)
 
 
 def worker_id() -> str:

@@ -217,3 +217,35 @@ def test_a_live_worker_takes_over_the_slot_of_a_killed_one(tmp_path: Path,
     assert _complete(url) == 3 and finished_count(study) == 3  # no rerun needed
     assert [t.user_attrs.get("fail_reason") for t in study.trials
             if t.state == optuna.trial.TrialState.FAIL] == ["its worker stopped (process gone)"]
+
+
+@pytest.mark.slow
+def test_a_silent_worker_on_a_server_is_failed_by_heartbeat_within_the_grace_period(
+        postgres_url: str, tmp_path: Path, cli: Cli) -> None:
+    # A worker frozen mid-trial (SIGSTOP: its process lives, its heartbeat stops), as a worker
+    # on a machine that lost its network would be: a live worker fails its trial once the
+    # grace period (20 s) has passed, and finishes the study. The frozen one has a cache folder
+    # of its own, as another machine would (the timing lock is per machine).
+    from autosq.study.storage import GRACE_SECONDS
+
+    assert GRACE_SECONDS <= 30
+    other_machine = tmp_path / "other-cache"
+    other_machine.mkdir()
+    frozen = _start(postgres_url, other_machine, 3)
+    while True:
+        _wait_running(postgres_url, frozen)
+        frozen.send_signal(signal.SIGSTOP)
+        if _running_of(postgres_url, frozen.pid):
+            break
+        frozen.send_signal(signal.SIGCONT)
+    try:
+        code, _, err = cli(*TINY, "--storage", postgres_url, "--trials", "3", "--data",
+                           "builtin:shapes:30", "--epochs", "3")
+        assert code == 0, err
+        study = _study(postgres_url)
+        failed = [t for t in study.trials if t.state == optuna.trial.TrialState.FAIL]
+        assert len(failed) == 1 and not failed[0].user_attrs.get("fail_reason")  # by heartbeat
+        assert _complete(postgres_url) == 3 and finished_count(study) == 3
+    finally:
+        frozen.kill()
+        frozen.wait()
