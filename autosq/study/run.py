@@ -211,8 +211,11 @@ def fail_silent_trials(study: optuna.Study) -> None:
     """On a storage with heartbeats: fail the running trials whose worker stopped beating."""
     import optuna
 
-    with contextlib.suppress(Exception):  # a storage without heartbeats: nothing to do
-        optuna.storages.fail_stale_trials(study)
+    import warnings
+
+    with contextlib.suppress(Exception), warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # "experimental" in Optuna since 2.9
+        optuna.storages.fail_stale_trials(study)  # no-op without heartbeats
 
 
 def can_outlive(study: optuna.Study) -> bool:
