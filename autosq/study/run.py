@@ -209,9 +209,9 @@ WAIT_SECONDS = 2.0  # between checks while other workers hold the last slots
 
 def fail_silent_trials(study: optuna.Study) -> None:
     """On a storage with heartbeats: fail the running trials whose worker stopped beating."""
-    import optuna
-
     import warnings
+
+    import optuna
 
     with contextlib.suppress(Exception), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # "experimental" in Optuna since 2.9
