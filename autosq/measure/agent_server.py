@@ -156,6 +156,7 @@ class _Handler(BaseHTTPRequestHandler):
     timeout = SOCKET_TIMEOUT
     server: AgentServer
     _read_body = False
+    _authorized = False
 
     def _send(self, code: int, payload: dict[str, Any]) -> None:
         body = json.dumps(payload).encode()
@@ -190,6 +191,7 @@ class _Handler(BaseHTTPRequestHandler):
         if not self.server.authorized(self.headers.get("Authorization")):
             raise BadRequest(401, "missing or wrong token: send 'Authorization: Bearer TOKEN' "
                                   "with the agent's AUTOSQ_AGENT_TOKEN")
+        self._authorized = True
 
     def _gone(self) -> bool:
         """Whether the client closed its connection (it waits for the answer otherwise)."""
@@ -244,21 +246,24 @@ class _Handler(BaseHTTPRequestHandler):
         return data
 
     def _drain(self) -> None:
-        """Read a small refused body, so that the client, still sending it, gets the answer
-        rather than a broken pipe (a large one is not read: the connection is closed)."""
+        """Read a refused body, so that the client, still sending it, gets the answer rather
+        than a broken pipe: up to --max-model-mb from a client with the token, a small one
+        from others (a larger one is not read: the connection is closed)."""
         try:
             length = self._length()
         except BadRequest:
             return
-        if 0 < length <= DRAIN_BYTES:
+        limit = self.server.limits.max_model_mb * MIB if self._authorized else DRAIN_BYTES
+        if 0 < length <= limit:
             with contextlib.suppress(OSError):
-                self.rfile.read(length)
+                while length > 0 and (chunk := self.rfile.read(min(length, 1 << 20))):
+                    length -= len(chunk)
         else:
             self.close_connection = True
 
     def do_POST(self) -> None:
         t0 = time.perf_counter()
-        self._read_body = False
+        self._read_body = self._authorized = False
         url = urlparse(self.path)
         what = url.path
         try:
