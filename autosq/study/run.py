@@ -34,7 +34,7 @@ from autosq.study.storage import (
     finished_count,
     open_study,
     slot_of,
-    slots_taken,
+    tally,
 )
 from autosq.study.workers import (
     WAIT_SECONDS,
@@ -190,9 +190,10 @@ class Search:
         while not self.surplus and (deadline is None or time.monotonic() < deadline):
             fail_silent_trials(self.study)  # workers anywhere whose heartbeat stopped
             recover_lost_trials(self.study)  # a worker on this machine that died meanwhile
-            if finished_count(self.study) >= trials:
+            finished, taken = tally(self.study)
+            if finished >= trials:
                 break
-            if slots_taken(self.study) >= trials:  # the rest are running elsewhere
+            if taken >= trials:  # the rest are running elsewhere
                 if not can_outlive(self.study):
                     break
                 time.sleep(WAIT_SECONDS)  # until they finish, or their worker is found lost

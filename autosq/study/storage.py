@@ -299,6 +299,11 @@ def slot_of(study: optuna.Study, number: int) -> int:
     return sum(t.number <= number and counts(t) for t in study.get_trials(deepcopy=False))
 
 
-def slots_taken(study: optuna.Study) -> int:
-    """Trials holding a slot: finished ones that count, and running or waiting ones."""
-    return sum(counts(t) for t in study.get_trials(deepcopy=False))
+def tally(study: optuna.Study) -> tuple[int, int]:
+    """(finished trials that count, slots taken: those plus the running and waiting ones),
+    from one read of the study."""
+    import optuna
+
+    done = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.FAIL)
+    held = [t for t in study.get_trials(deepcopy=False) if counts(t)]
+    return sum(t.state in done for t in held), len(held)

@@ -77,6 +77,22 @@ def _wait_running(url: str, proc: subprocess.Popen[str]) -> None:
         time.sleep(0.1)
 
 
+def _running_of(url: str, pid: int) -> bool:
+    trials = _study(url).get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
+    return any(str(t.user_attrs.get("worker", "")).endswith(f":{pid}") for t in trials)
+
+
+def _freeze_in_trial(url: str, proc: subprocess.Popen[str]) -> None:
+    """Stop ``proc`` (SIGSTOP) at a moment it is inside a trial of its own, without luck: it is
+    frozen, and let go again until the storage shows it running a trial."""
+    while True:
+        _wait_running(url, proc)
+        proc.send_signal(signal.SIGSTOP)
+        if _running_of(url, proc.pid):
+            return
+        proc.send_signal(signal.SIGCONT)
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("kind", ["journal", "postgresql"])
 def test_a_killed_worker_loses_nothing_and_the_rerun_reaches_the_count(
@@ -88,7 +104,7 @@ def test_a_killed_worker_loses_nothing_and_the_rerun_reaches_the_count(
     _wait_running(url, proc)
     while _complete(url) < 1 and proc.poll() is None:  # at least one finished trial to keep
         time.sleep(0.1)
-    _wait_running(url, proc)
+    _freeze_in_trial(url, proc)
     proc.kill()  # SIGKILL: the running trial is left RUNNING
     proc.wait()
     kept = _complete(url)
@@ -108,8 +124,9 @@ def test_sigterm_marks_the_trial_and_exits_143(tmp_path: Path, isolated_cache: P
                                                cli: Cli) -> None:
     url = f"journal:///{tmp_path / 'w.log'}"
     proc = _start(url, isolated_cache, 3)
-    _wait_running(url, proc)
-    proc.send_signal(signal.SIGTERM)
+    _freeze_in_trial(url, proc)
+    proc.send_signal(signal.SIGTERM)  # delivered inside the trial, once it runs again
+    proc.send_signal(signal.SIGCONT)
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "interrupted: study 'w'" in err and "run the same command again" in err
@@ -188,22 +205,12 @@ def test_an_unreachable_server_and_a_password_are_one_masked_line(cli: Cli) -> N
     assert "hunter2" not in err and len(err.strip().splitlines()) == 1
 
 
-def _running_of(url: str, pid: int) -> bool:
-    trials = _study(url).get_trials(deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))
-    return any(str(t.user_attrs.get("worker", "")).endswith(f":{pid}") for t in trials)
-
-
 @pytest.mark.slow
 def test_a_live_worker_takes_over_the_slot_of_a_killed_one(tmp_path: Path,
                                                           isolated_cache: Path) -> None:
     url = f"journal:///{tmp_path / 'w.log'}"
     first = _start(url, isolated_cache, 3)
-    while True:  # freeze the first worker in the middle of a trial
-        _wait_running(url, first)
-        first.send_signal(signal.SIGSTOP)
-        if _running_of(url, first.pid):
-            break
-        first.send_signal(signal.SIGCONT)
+    _freeze_in_trial(url, first)
     second = _start(url, isolated_cache, 3)
     while not _running_of(url, second.pid) and second.poll() is None:
         time.sleep(0.1)  # the second worker is live
@@ -230,12 +237,7 @@ def test_a_silent_worker_on_a_server_is_failed_by_heartbeat_within_the_grace_per
     other_machine = tmp_path / "other-cache"
     other_machine.mkdir()
     frozen = _start(postgres_url, other_machine, 3)
-    while True:
-        _wait_running(postgres_url, frozen)
-        frozen.send_signal(signal.SIGSTOP)
-        if _running_of(postgres_url, frozen.pid):
-            break
-        frozen.send_signal(signal.SIGCONT)
+    _freeze_in_trial(postgres_url, frozen)
     try:
         code, _, err = cli(*TINY, "--storage", postgres_url, "--trials", "3", "--data",
                            "builtin:shapes:30", "--epochs", "3")
