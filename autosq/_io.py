@@ -56,36 +56,73 @@ def cache_dir(*parts: str, create: bool = True) -> Path:
 
 def write_files(files: Sequence[tuple[Path, bytes | Callable[[Path], None]]],
                 mode: int | None = 0o666) -> None:
-    """Write every file to a temporary sibling, then rename them all into place.
+    """Write every file, all or nothing: each to a temporary sibling first, then renamed into
+    place together.
 
     Each payload is the bytes to write, or a function that writes the temporary path it is
     given (for libraries that only write to a path: pandas, matplotlib, torch). ``mode`` is
-    masked by the umask (``None`` keeps mkstemp's 0600, for private caches). On any error every
-    temporary file is removed and no destination is touched, unless the renames themselves
-    fail part-way (the files already renamed stay, each whole).
+    masked by the umask (``None`` keeps mkstemp's 0600, for private caches). A destination
+    that is a folder is refused before anything is written. Existing destinations are moved
+    aside before the renames and put back if any rename fails (an immutable file, a full
+    disk), so on any error every destination is as it was and no temporary file is left.
     """
+    for path, _ in files:
+        if path.is_dir():
+            raise UsageError(f"cannot write {path}: it is a folder")
     temps: list[tuple[str, Path]] = []
     umask = os.umask(0)
     os.umask(umask)
     try:
         for path, payload in files:
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-            temps.append((tmp, path))
-            if callable(payload):
-                os.close(fd)
-                payload(Path(tmp))
-            else:
-                with os.fdopen(fd, "wb") as fh:
-                    fh.write(payload)
-            if mode is not None:
-                os.chmod(tmp, mode & ~umask)
-        for tmp, path in temps:
-            os.replace(tmp, path)
+            try:
+                fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.",
+                                           suffix=".tmp")
+                temps.append((tmp, path))
+                if callable(payload):
+                    os.close(fd)
+                    payload(Path(tmp))
+                else:
+                    with os.fdopen(fd, "wb") as fh:
+                        fh.write(payload)
+                if mode is not None:
+                    os.chmod(tmp, mode & ~umask)
+            except OSError as exc:  # name the file the user asked for, not the temporary one
+                raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from None
+        if len(temps) == 1:  # one file: an atomic replace, never a moment without it
+            os.replace(*temps[0])
+        else:
+            _swap_in(temps)
     except BaseException:
         for tmp, _ in temps:
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
+
+
+def _swap_in(temps: list[tuple[str, Path]]) -> None:
+    """Rename each temporary file onto its destination, all or none."""
+    aside: list[tuple[Path, str]] = []  # (destination, where its old file was moved)
+    placed: list[Path] = []
+    try:
+        for tmp, path in temps:
+            if os.path.lexists(path):
+                old = f"{tmp}.old"
+                os.rename(path, old)
+                aside.append((path, old))
+        for tmp, path in temps:
+            os.rename(tmp, path)
+            placed.append(path)
+    except BaseException:
+        for path in placed:
+            with contextlib.suppress(OSError):
+                os.unlink(path)
+        for path, old in aside:
+            with contextlib.suppress(OSError):
+                os.rename(old, path)
+        raise
+    for _, old in aside:
+        with contextlib.suppress(OSError):
+            os.unlink(old)
 
 
 def write_file(path: Path, payload: bytes | Callable[[Path], None],

@@ -4,7 +4,8 @@ and 160 px inputs.
 
 1. calibrate from N spread candidates of the default space (the predictor's own cross-validated
    error is what `autosq calibrate` reports);
-2. time held-out architectures with the same timer: every preset, and M random candidates drawn
+2. time held-out architectures with the same timer (together, interleaved, as calibrate
+   times its samples): every preset, and M random candidates drawn
    with another seed;
 3. print the held-out MAPE, worst error, Spearman, and how they compare with the reported error.
 
@@ -20,6 +21,7 @@ import tempfile
 from pathlib import Path
 
 from autosq.accuracy.correlation import spearman
+from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.presets import load_presets, preset
 from autosq.arch.space import load_space, make_config, split_values
 from autosq.errors import ConfigError
@@ -51,24 +53,24 @@ def main() -> None:
           f"{args.input_size}px in {seconds:.0f} s; form {predictor.form} "
           f"(LOO MAPE by form: {predictor.forms})")
     print(f"reported: {predictor.error_text()}; p90 {predictor.cv_p90:.1%}")
-    held: list[tuple[str, float, float]] = []
+    graphs: list[tuple[str, SqueezeNetConfig, str]] = []
     for name in sorted(load_presets()):
         config = preset(name, input_size=args.input_size)
         for precision in ("fp32", "int8"):
-            ms = timer.time(export_model(config, precision, seed=0)).latency_ms
-            held.append((f"{name} {precision}", ms,
-                         predictor.predict_row(latency_features(config, precision))))
+            graphs.append((f"{name} {precision}", config, precision))
     rng = random.Random(12345)
-    while len(held) < len(load_presets()) * 2 + args.random:
+    while len(graphs) < len(load_presets()) * 2 + args.random:
         values = random_values(space, rng)
         try:
             config = make_config(values, args.input_size, 1000)
         except ConfigError:
             continue
         precision = split_values(values)[1]
-        ms = timer.time(export_model(config, precision, seed=0)).latency_ms
-        held.append((f"random {config.arch_id[:8]} {precision}", ms,
-                     predictor.predict_row(latency_features(config, precision))))
+        graphs.append((f"random {config.arch_id[:8]} {precision}", config, precision))
+    # Timed together, interleaved, as calibrate times its samples.
+    results = timer.time_many([export_model(c, p, seed=0) for _, c, p in graphs])
+    held = [(name, r.latency_ms, predictor.predict_row(latency_features(c, p)))
+            for (name, c, p), r in zip(graphs, results, strict=True)]
     errors = [abs(p - m) / m for _, m, p in held]
     for name, m, p in held:
         print(f"  {name:<40} measured {m:8.3f} ms  predicted {p:8.3f} ms  {(p - m) / m:+.1%}")

@@ -24,6 +24,45 @@ def test_files_written_together_or_not_at_all(tmp_path: Path) -> None:
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.bin", "b.json"]  # no temporaries
 
 
+def test_a_folder_in_place_of_one_file_changes_neither(tmp_path: Path) -> None:
+    a, b = tmp_path / "m.onnx", tmp_path / "m.onnx.json"
+    a.write_bytes(b"old model")
+    b.mkdir()
+    with pytest.raises(UsageError, match=r"m\.onnx\.json: it is a folder"):
+        write_files([(a, b"new model"), (b, b"{}")])
+    assert a.read_bytes() == b"old model" and b.is_dir()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]
+
+
+@pytest.mark.parametrize("failing", [0, 1])
+def test_a_rename_that_fails_puts_every_old_file_back(tmp_path: Path, failing: int,
+                                                      monkeypatch: pytest.MonkeyPatch) -> None:
+    """An old card that cannot be replaced (immutable, EPERM), or a model that cannot:
+    both files stay as they were."""
+    import os
+
+    a, b = tmp_path / "m.onnx", tmp_path / "m.onnx.json"
+    a.write_bytes(b"old model")
+    b.write_text("old card")
+    real = os.rename
+    calls: list[str] = []
+
+    def rename(src: str, dst: str) -> None:
+        calls.append(str(dst))
+        targets = [c for c in calls if c in (str(a), str(b))]
+        if str(dst) in (str(a), str(b)) and len(targets) == failing + 1 and \
+                str(src).endswith(".tmp"):
+            raise PermissionError(1, "Operation not permitted", str(dst))
+        real(src, dst)
+
+    monkeypatch.setattr(os, "rename", rename)
+    with pytest.raises(PermissionError):
+        write_files([(a, b"new model"), (b, b"new card")])
+    monkeypatch.undo()
+    assert a.read_bytes() == b"old model" and b.read_text() == "old card"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["m.onnx", "m.onnx.json"]
+
+
 def test_cache_dir_names_the_variable_when_unusable(tmp_path: Path,
                                                     monkeypatch: pytest.MonkeyPatch) -> None:
     blocker = tmp_path / "file"

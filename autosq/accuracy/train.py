@@ -189,6 +189,7 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
                          f"loaded at {data.input_size}px")
     if not isinstance(seed, int) or seed < 0:
         raise UsageError(f"seed must be an integer >= 0; got {seed!r}")
+    check_training_memory(config, recipe.batch_for(len(data.train_x)))
     threads = threads or default_threads()
     with seeded(seed, threads):
         model = training_form(build(config, seed=seed))
@@ -203,6 +204,20 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
                               steps=steps, images=seen, seconds=seconds,
                               images_per_s=seen / max(seconds, 1e-9), diverged=diverged,
                               threads=threads, seed=seed)
+
+
+def check_training_memory(config: SqueezeNetConfig, batch: int) -> None:
+    """Refuse, with the numbers, a training step this machine cannot hold: every activation of
+    a batch is kept for the backward pass (twice with BatchNorm, and once more for its
+    gradient), beside the weights, their gradients and the optimizer's state."""
+    from autosq.arch.plan import plan
+    from autosq.memory import check_allocation
+
+    p = plan(config)
+    activations = sum(layer.out_elems for layer in p.layers) * batch * 4 * 3
+    check_allocation(activations + 16.0 * p.params,
+                     f"training a {config.input_size}px network in batches of {batch}",
+                     "ask for a smaller input size or batch size")
 
 
 def _train_loop(model: SqueezeNet, data: Dataset, recipe: Recipe, seed: int,

@@ -14,6 +14,14 @@ from torch import nn
 
 from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.plan import FireSpec, Plan, plan
+from autosq.memory import check_allocation
+
+
+def check_model_memory(p: Plan) -> None:
+    """Refuse, with the numbers, a network whose weights this machine cannot hold (three
+    copies: the model, an export or a training step's gradients, and a runtime's)."""
+    check_allocation(12.0 * p.params, f"a network of {p.params:,} parameters",
+                     "ask for fewer classes or a smaller architecture")
 
 
 class Fire(nn.Module):
@@ -99,6 +107,7 @@ class SqueezeNet(nn.Module):
 def build(config: SqueezeNetConfig | Plan, seed: int | None = None) -> SqueezeNet:
     """The torch model of a config or plan; ``seed`` makes the initial weights reproducible."""
     p = config if isinstance(config, Plan) else plan(config)
+    check_model_memory(p)
     if seed is None:
         return SqueezeNet(p)
     with torch.random.fork_rng(devices=[]):

@@ -72,6 +72,12 @@ def _error(message: str) -> None:
     echo(f"autosq: error: {' '.join(message.split())}", err=True)
 
 
+def _one_line_warning(message: Warning | str, category: type[Warning], filename: str,
+                      lineno: int, line: str | None = None) -> str:
+    # A warning is a message to the user (skipped images, a fallback), not a source location.
+    return f"autosq: warning: {' '.join(str(message).split())}\n"
+
+
 _interrupted = False
 
 
@@ -99,8 +105,11 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _main(argv: list[str] | None) -> int:
+    import warnings
+
     args = list(sys.argv[1:] if argv is None else argv)
     set_invoked_args(args)
+    warnings.formatwarning = _one_line_warning
     debug = "--debug" in args
     if debug:  # accepted anywhere on the line, as users type it
         args = ["--debug", *(a for a in args if a != "--debug")]

@@ -119,6 +119,15 @@ def check_output(path: Path | None, suffix: str, flag: str) -> None:
         raise UsageError(f"{flag}: cannot write {path}: folder {path.parent} does not exist")
     if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
         raise UsageError(f"{flag}: cannot write {path}: permission denied")
+    # Permissions do not tell everything (/proc, a read-only mount, root): try it, and leave
+    # nothing behind.
+    import tempfile
+
+    try:
+        with tempfile.NamedTemporaryFile(dir=path.parent, prefix=f".{path.name}.", suffix=".probe"):
+            pass
+    except OSError as exc:
+        raise UsageError(f"{flag}: cannot write {path}: {exc.strerror or exc}") from None
 
 
 def check_outputs(csv: Path | None, plot: Path | None) -> None:

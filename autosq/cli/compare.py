@@ -40,7 +40,7 @@ def compare(
 ) -> None:
     """For each device: how many candidates fit, the best accuracy that fits (with its latency,
     size and trial) and the recommended member; lists of budgets make a grid."""
-    from autosq._io import write_file
+    from autosq._io import write_files
     from autosq.cli.render import print_compare
     from autosq.errors import UsageError
     from autosq.study.compare import parse_budgets, run_compare
@@ -52,12 +52,14 @@ def compare(
     result = run_compare(names, parse_budgets(max_mb, "--max-mb"),
                          parse_budgets(max_ms, "--max-ms"), study=study, storage=storage,
                          space=space, trials=trials, input_size=input_size, profiles=profiles)
+    files: list[tuple[Path, bytes]] = []
     if csv is not None:
-        write_file(csv, lambda tmp: result.frame.to_csv(tmp, index=False))
+        files.append((csv, result.frame.to_csv(index=False).encode()))
     if plot is not None:
         from autosq.cli.plots import compare_plot, draw_compare
 
-        draw_compare(compare_plot(result), plot)
+        files.append((plot, draw_compare(compare_plot(result))))
+    write_files(files)  # both or neither
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:

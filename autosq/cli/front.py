@@ -23,15 +23,17 @@ HELP = f"Show the feasible Pareto front of a stored study. {KNEE_HELP}"
 
 def emit(result: SearchResult, as_json: bool, csv: Path | None, plot: Path | None) -> None:
     """Show a result the way the flags ask (shared by search, front and refine)."""
-    from autosq._io import write_file
+    from autosq._io import write_files
     from autosq.cli.render import print_front
 
+    files: list[tuple[Path, bytes]] = []
     if csv is not None:
-        write_file(csv, lambda tmp: result.front.to_csv(tmp, index=False))
+        files.append((csv, result.front.to_csv(index=False).encode()))
     if plot is not None:
         from autosq.cli.plots import draw_front, front_plot
 
-        draw_front(front_plot(result), plot)
+        files.append((plot, draw_front(front_plot(result))))
+    write_files(files)  # both or neither
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:

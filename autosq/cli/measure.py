@@ -131,10 +131,9 @@ def _predict(what: str, profile: Any, timer: Any, config: Any, precision: str,
              as_json: bool) -> None:
     from autosq.errors import UsageError
     from autosq.measure.features import graph_precision, latency_features
-    from autosq.measure.predictor import load_predictor
-    from autosq.study.calibrate import device_calibration
+    from autosq.study.calibrate import device_predictor
 
-    predictor = load_predictor(device_calibration(profile, timer))
+    predictor = device_predictor(profile, timer)
     if graph_precision(precision) not in predictor.precisions:
         raise UsageError(f"the predictor for {profile.name} was calibrated on "
                          f"{', '.join(predictor.precisions)} graphs only; calibrate with a space "
@@ -148,5 +147,7 @@ def _predict(what: str, profile: Any, timer: Any, config: Any, precision: str,
             "cv_worst": predictor.cv_worst, "cv_p90": predictor.cv_p90,
             "cv_spearman": predictor.cv_spearman, "samples": predictor.samples}, indent=2))
     else:
-        typer.echo(f"{what} on {profile.name}: {ms:.3f} ms (predicted, +-{predictor.cv_p90:.0%} "
-                   f"for 9 in 10; {predictor.error_text()})")
+        via = (" calibrated on the device through its agent,"
+               if profile.latency_source == "estimated" else "")
+        typer.echo(f"{what} on {profile.name}: {ms:.3f} ms (predicted,{via} "
+                   f"+-{predictor.cv_p90:.0%} for 9 in 10; {predictor.error_text()})")

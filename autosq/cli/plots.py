@@ -4,10 +4,8 @@ written atomically."""
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
-from autosq._io import write_file
 from autosq.study.pareto import pareto_front
 
 if TYPE_CHECKING:
@@ -90,17 +88,23 @@ def compare_plot(c: Comparison) -> ComparePlot:
                        ylabel=f"accuracy ({c.accuracy_kind})", series=series, budgets=budgets)
 
 
-def _save(fig: Figure, path: Path) -> None:
+def _png(fig: Figure) -> bytes:
+    """The figure as PNG bytes (drawn in memory: a destination is written whole, with the
+    command's other outputs, or not at all)."""
+    import io
+
     import matplotlib.pyplot as plt
 
+    buffer = io.BytesIO()
     try:
-        write_file(path, lambda tmp: fig.savefig(tmp, dpi=110, format="png"))
+        fig.savefig(buffer, dpi=110, format="png")
     finally:
         plt.close(fig)
+    return buffer.getvalue()
 
 
-def draw_front(plot: FrontPlot, path: Path) -> None:
-    """Draw a :class:`FrontPlot` to a PNG file."""
+def draw_front(plot: FrontPlot) -> bytes:
+    """Draw a :class:`FrontPlot` as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -123,11 +127,11 @@ def draw_front(plot: FrontPlot, path: Path) -> None:
     axes[0].legend(fontsize=8, loc="lower right")
     fig.suptitle(plot.title)
     fig.tight_layout()
-    _save(fig, path)
+    return _png(fig)
 
 
-def draw_compare(plot: ComparePlot, path: Path) -> None:
-    """Draw a :class:`ComparePlot` to a PNG file."""
+def draw_compare(plot: ComparePlot) -> bytes:
+    """Draw a :class:`ComparePlot` as PNG bytes."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -147,4 +151,4 @@ def draw_compare(plot: ComparePlot, path: Path) -> None:
     ax.legend()
     ax.set_title(plot.title)
     fig.tight_layout()
-    _save(fig, path)
+    return _png(fig)

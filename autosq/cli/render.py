@@ -225,6 +225,11 @@ def print_front(result: SearchResult) -> None:
         f"hypervolume {result.hypervolume:.4g} (reference: accuracy {ref[0]:.4g}, "
         f"{ref[1]:g} ms, {ref[2]:g} MiB); latencies {result.retimed}."
     )
+    n = result.counts
+    if n.screened or n.predicted:
+        console.print(f"search latencies: {n.screened} candidates timed briefly (screen), "
+                      f"{n.predicted} predicted and left untimed (clearly over the budget or "
+                      "dominated); front members are re-timed together unless --no-retime.")
     for note in result.notes:
         console.print(f"note: {note}")
     console.print(f"* {KNEE_RULE}")

@@ -152,7 +152,11 @@ def search(
     worker: int = typer.Option(0, "--worker", hidden=True, callback=between(0, 10_000),
                                help="This process's index among the workers (seeds apart)."),
     profiles: list[Path] = profiles_option(),
-    no_retime: bool = typer.Option(False, "--no-retime", help="Do not re-time the front."),
+    no_retime: bool = typer.Option(False, "--no-retime", help="Do not re-time the front's "
+                                   "candidates together at the end (keep the search's own "
+                                   "screen timings)."),
+    no_predict: bool = typer.Option(False, "--no-predict", help="Time every candidate (no "
+                                    "candidate is left untimed on its predicted latency)."),
     as_json: bool = json_option("the front as JSON"),
     csv: Path | None = csv_option("the front"),
     plot: Path | None = plot_option("the front"),
@@ -184,7 +188,8 @@ def search(
             refine=refine if worker == 0 and (workers == 1 or not first) else 0,
             refine_epochs=refine_epochs, profiles=profiles,
             retime=not no_retime and worker == 0 and (workers == 1 or not first),
-            worker=worker, on_start=on_start, on_progress=on_progress, on_train=on_train)
+            predict=not no_predict, worker=worker, on_start=on_start, on_progress=on_progress,
+            on_train=on_train)
 
     with search_progress(enabled=not as_json) as (on_start, on_progress, on_train), \
             terminate_as_interrupt(started):

@@ -23,6 +23,8 @@ class Timer(Protocol):
 
     def time_many(self, models: Sequence[bytes]) -> list[LatencyResult]: ...
 
+    def with_protocol(self, protocol: TimingProtocol) -> Timer: ...
+
 
 def timer_for(profile: DeviceProfile, protocol: TimingProtocol | None = None,
               limits: Limits | None = None, fresh: bool = False) -> Timer:
@@ -33,6 +35,9 @@ def timer_for(profile: DeviceProfile, protocol: TimingProtocol | None = None,
     from autosq.measure.local import LocalTimer
 
     if profile.latency_source == "measured":
+        from autosq.measure.profiles import check_local_threads
+
+        check_local_threads(profile)
         return LocalTimer(profile.threads, profile.provider, profile.graph_optimization, protocol,
                           limits=limits, input_size=profile.input_size)
     if profile.latency_source == "estimated":

@@ -6,6 +6,7 @@ measured on the device, with finite, positive latencies."""
 
 from __future__ import annotations
 
+import copy
 import json
 import math
 import os
@@ -75,6 +76,12 @@ class AgentTimer:
             except (OSError, ssl.SSLError) as exc:
                 raise AgentError(f"cannot use the CA file {ca_file} for the agent at {url}: "
                                  f"{exc}") from None
+
+    def with_protocol(self, protocol: TimingProtocol) -> AgentTimer:
+        """This timer with another protocol (sent with every request)."""
+        other = copy.copy(self)
+        other.protocol = protocol
+        return other
 
     def _hint(self) -> str:
         return ("start it on the device with `autosq agent --host 0.0.0.0` (and "

@@ -9,6 +9,7 @@ kernels and not at all for GPUs or NPUs.
 
 from __future__ import annotations
 
+import copy
 import time
 from collections.abc import Sequence
 from dataclasses import replace
@@ -17,7 +18,7 @@ from typing import TYPE_CHECKING
 from autosq._io import cache_dir, read_json_cache, write_json
 from autosq.measure.host import machine_key
 from autosq.measure.local import LocalTimer
-from autosq.measure.protocol import LatencyResult
+from autosq.measure.protocol import LatencyResult, TimingProtocol
 
 if TYPE_CHECKING:
     from autosq.measure.profiles import Calibration
@@ -43,6 +44,9 @@ class EstimatedTimer:
         self.calibration = calibration
         self.host = host or LocalTimer(threads=ESTIMATE_HOST_THREADS)
         self.threads = self.host.threads
+        # The reference is timed with the host timer's own protocol, whatever protocol the
+        # candidates are timed with later (with_protocol).
+        self.reference_host = self.host
         self._reference_ms: float | None = None
 
     def _cache_key(self) -> str:
@@ -70,7 +74,8 @@ class EstimatedTimer:
 
         c = self.calibration
         config = preset(c.reference, input_size=c.reference_input_size)
-        result = self.host.time(export_bytes(build(config, seed=0), c.reference_input_size))
+        model = export_bytes(build(config, seed=0), c.reference_input_size)
+        result = self.reference_host.time(model)
         self._reference_ms = result.latency_ms
         cache = read_json_cache(path)  # again: another process may have added entries meanwhile
         cache[key] = {
@@ -81,6 +86,13 @@ class EstimatedTimer:
         }
         write_json(path, cache)
         return self._reference_ms
+
+    def with_protocol(self, protocol: TimingProtocol) -> EstimatedTimer:
+        """This timer, timing candidates here with another protocol (the reference keeps
+        its own)."""
+        other = copy.copy(self)
+        other.host = self.host.with_protocol(protocol)
+        return other
 
     @property
     def scale(self) -> float:

@@ -21,6 +21,7 @@ declares is checked before it is allocated.
 
 from __future__ import annotations
 
+import copy
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -81,6 +82,12 @@ class LocalTimer:
         # Polled while a contained timing runs; true stops it (the agent: its client left).
         self.abandoned: Callable[[], bool] | None = None
 
+    def with_protocol(self, protocol: TimingProtocol) -> LocalTimer:
+        """This timer with another protocol (sharing its timing process)."""
+        other = copy.copy(self)
+        other.protocol = protocol
+        return other
+
     def session(self, onnx_bytes: bytes) -> ort.InferenceSession:
         """An inference session with this timer's settings (create it while pinned)."""
         import onnxruntime as ort
@@ -131,14 +138,20 @@ class LocalTimer:
                 for i, shape in zip(inputs, shapes, strict=True)}
 
     def _warm_up(self, session: ort.InferenceSession, feed: dict[str, np.ndarray]) -> None:
+        p = self.protocol
         start = time.perf_counter()
-        n = 0
-        while (
-            n < self.protocol.warmup_runs
-            or time.perf_counter() - start < self.protocol.warmup_seconds
-        ):
+        runs: list[float] = []
+        while True:
+            t0 = time.perf_counter()
             session.run(None, feed)
-            n += 1
+            now = time.perf_counter()
+            runs.append(now - t0)
+            if len(runs) < p.warmup_runs or now - start < p.warmup_seconds:
+                continue
+            if p.warmup_steady <= 0 or now - start >= p.warmup_max_seconds:
+                return
+            if runs[-1] <= min(runs) * (1 + p.warmup_steady):
+                return
 
     def _block(
         self,

@@ -147,7 +147,7 @@ def parse_profile(text: str, where: str) -> DeviceProfile:
         max_mb=float(budget.get("max_mb", number, positive=True)),
         max_ms=None if max_ms is None else float(max_ms),
         max_ram_mb=None if max_ram is None else float(max_ram),
-        threads=runtime.get("threads", int, 1, positive=True),
+        threads=_threads(runtime),
         provider=runtime.get("provider", str, "CPUExecutionProvider"),
         graph_optimization=runtime.get(
             "graph_optimization", str, "all", choices=GRAPH_OPTIMIZATIONS
@@ -162,6 +162,29 @@ def parse_profile(text: str, where: str) -> DeviceProfile:
     )
 
 
+MAX_THREADS = 256  # more than any edge device has cores; beyond it is a typo
+
+
+def _threads(runtime: TomlTable) -> int:
+    threads: int = runtime.get("threads", int, 1, positive=True)
+    if threads > MAX_THREADS:
+        raise runtime.fail("threads", f"must be at most {MAX_THREADS}", threads)
+    return threads
+
+
+def check_local_threads(profile: DeviceProfile) -> None:
+    """A profile timed on this machine may not ask for more threads than it has CPUs (each
+    thread is pinned to its own CPU; more only measures contention)."""
+    try:
+        cpus = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - not Linux
+        cpus = os.cpu_count() or 1
+    if profile.threads > cpus:
+        raise ProfileError(f"{profile.path}: key 'runtime.threads' asks for {profile.threads} "
+                           f"threads, but this machine gives autosq {cpus} CPUs; a measured "
+                           f"profile times here: ask for at most {cpus}")
+
+
 def search_dirs(profiles_dirs: Iterable[str | Path] = ()) -> list[Path]:
     """The user folders searched before the shipped profiles, in order."""
     dirs = [Path(d) for d in profiles_dirs]
@@ -169,7 +192,9 @@ def search_dirs(profiles_dirs: Iterable[str | Path] = ()) -> list[Path]:
     dirs += [Path(d) for d in env.split(os.pathsep) if d]
     for d in dirs:
         if not d.is_dir():
-            raise ProfileError(f"profiles folder {d} does not exist (from --profiles or {ENV_VAR})")
+            what = "is a file" if d.exists() else "does not exist"
+            raise ProfileError(f"profiles folder {d} {what} (from --profiles or {ENV_VAR}); "
+                               "expected a folder of NAME.toml profiles")
     return dirs
 
 
@@ -191,6 +216,9 @@ def load_profile(name: str, profiles_dirs: Iterable[str | Path] = ()) -> DeviceP
         return parse_profile(read_text_file(path, "profile file", ProfileError), str(path))
     found = _candidates(profiles_dirs)
     if name not in found:
+        path = Path(name)
+        if os.sep in name or path.exists() or path.is_symlink():  # meant as a file
+            return parse_profile(read_text_file(path, "profile file", ProfileError), name)
         raise ProfileError(f"unknown device {name!r}; known devices: {', '.join(sorted(found))}")
     where, f = found[name]
     text = (read_text_file(f, "profile file", ProfileError) if isinstance(f, Path)

@@ -26,10 +26,21 @@ class TimingProtocol:
     (measured while building autosq). Noise only ever adds time, so runs are grouped into
     blocks of at least ``block_seconds``; the reported median is the median of the quietest
     block, and timing stops once the two quietest blocks agree within ``target_gap``.
+
+    Warm-up runs at least ``warmup_runs`` runs and ``warmup_seconds``; with ``warmup_steady``
+    above 0 it then goes on until the last run is within that fraction of the fastest so far
+    (ONNX Runtime's first runs allocate and are slow; later ones are steady), at most
+    ``warmup_max_seconds`` in all.
+
+    Three protocols are named: the default (one model at a time, trustworthy alone),
+    :meth:`screen` (a brief look at every candidate of a search) and :meth:`confirm` (the
+    front's candidates timed together, interleaved, at the end of a search).
     """
 
     warmup_runs: int = 5
     warmup_seconds: float = 0.2
+    warmup_steady: float = 0.0
+    warmup_max_seconds: float = 1.0
     block_runs: int = 5
     block_seconds: float = 0.15
     min_blocks: int = 4
@@ -44,6 +55,32 @@ class TimingProtocol:
         """For a single model a user asked about (``autosq measure``): a window of at least
         2 s, so that interference bursts of a second or so cannot fill it."""
         return cls(min_seconds=2.0, max_seconds=6.0)
+
+    @classmethod
+    def screen(cls) -> TimingProtocol:
+        """A search's first look at a candidate: three short blocks after a steady warm-up.
+        Its noise is covered by :data:`SCREEN_MARGIN` when the front is chosen, and every
+        candidate that could be on the front is timed again with :meth:`confirm`."""
+        return cls(warmup_runs=2, warmup_seconds=0.0, warmup_steady=0.1,
+                   warmup_max_seconds=0.3, block_runs=2, block_seconds=0.025, min_blocks=3,
+                   target_gap=0.05, max_seconds=0.4)
+
+    @classmethod
+    def confirm(cls) -> TimingProtocol:
+        """The front's candidates timed together, interleaved block by block, so that drift
+        and interference hit them alike: shorter blocks than the default suffice, since every
+        round visits every model."""
+        return cls(warmup_runs=2, warmup_seconds=0.0, warmup_steady=0.1,
+                   warmup_max_seconds=0.3, block_runs=3, block_seconds=0.04, min_blocks=4,
+                   target_gap=0.03, max_seconds=3.0)
+
+
+# How much faster a screened candidate must be for another to be ruled off the front without
+# confirmation. Measured on the 108 candidates re-timed in two default searches (rpi4, 5 MiB,
+# 100 trials; this project's 2-CPU VM): screen / confirmed latency - 1 was 0.9% in median,
+# 2.8% at the 90th percentile, 6.2% at worst. 15% leaves room for interference bursts, which
+# slow every run by 15-20% for 0.5-3 s on shared machines.
+SCREEN_MARGIN = 0.15
 
 
 @dataclass

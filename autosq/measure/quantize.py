@@ -24,10 +24,13 @@ if TYPE_CHECKING:
 
 
 def quantize_bytes(onnx_bytes: bytes, input_size: int,
-                   calibration: np.ndarray | None = None) -> bytes:
+                   calibration: np.ndarray | None = None, preprocess: bool = True) -> bytes:
     """The int8 (QDQ, per-channel) version of an fp32 ONNX model.
 
     ``calibration`` is an (N, 3, S, S) float32 array of inputs; None uses 8 seeded random ones.
+    ``preprocess=False`` skips ``quant_pre_process``: a graph written from the plan
+    (:mod:`autosq.measure.graph`) has nothing for it to fold (no Identity nodes, shapes
+    declared), and its int8 latency is the same without it (bench/export_bench.py).
     """
     import logging
 
@@ -60,8 +63,10 @@ def quantize_bytes(onnx_bytes: bytes, input_size: int,
         src, pre, out = (os.path.join(tmp, n) for n in ("fp32.onnx", "pre.onnx", "int8.onnx"))
         Path(src).write_bytes(onnx_bytes)
         try:
-            quant_pre_process(src, pre, skip_symbolic_shape=True)
-            quantize_static(pre, out, Reader(), quant_format=QuantFormat.QDQ, per_channel=True,
+            if preprocess:
+                quant_pre_process(src, pre, skip_symbolic_shape=True)
+            quantize_static(pre if preprocess else src, out, Reader(),
+                            quant_format=QuantFormat.QDQ, per_channel=True,
                             activation_type=QuantType.QInt8, weight_type=QuantType.QInt8)
         except Exception as exc:  # ORT's quantizer raises many types
             raise MeasurementError(f"int8 quantization failed: {exc}") from exc

@@ -17,9 +17,16 @@ from typing import TYPE_CHECKING
 from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.cost import cost
 from autosq.arch.space import SearchSpace, make_config, split_values
-from autosq.errors import ConfigError, UsageError
+from autosq.errors import ConfigError, MeasurementError, UsageError
 from autosq.measure.features import latency_features
-from autosq.measure.predictor import MIN_SAMPLES, Calibration, Predictor, fit_predictor
+from autosq.measure.predictor import (
+    MIN_SAMPLES,
+    Calibration,
+    Predictor,
+    fit_predictor,
+    load_predictor,
+    stored_predictors,
+)
 
 if TYPE_CHECKING:
     from autosq.measure import Timer
@@ -72,8 +79,8 @@ def calibrate(profile: DeviceProfile, timer: Timer, calibration: Calibration,
               space: SearchSpace, samples: int, seed: int = 0, input_size: int | None = None,
               on_sample: Callable[[int, int, SqueezeNetConfig, str, float], None] | None = None,
               ) -> tuple[Predictor, float]:
-    """Time ``samples`` spread candidates with ``timer`` and fit the predictor; returns it and
-    the seconds spent."""
+    """Time ``samples`` spread candidates with ``timer`` (together, interleaved) and fit the
+    predictor; returns it and the seconds spent."""
     from autosq.study.evaluate import export_model
 
     if samples < MIN_SAMPLES:
@@ -82,9 +89,13 @@ def calibrate(profile: DeviceProfile, timer: Timer, calibration: Calibration,
     t0 = time.perf_counter()
     size = input_size or profile.input_size
     chosen = spread_candidates(space, samples, seed, size)
+    models = [export_model(config, precision, seed=i) for i, (config, precision) in
+              enumerate(chosen)]
+    # Together, interleaved block by block: a slow spell of the machine (or the device) then
+    # slows every sample alike instead of a few, and the fit sees their true proportions.
+    results = timer.time_many(models)
     rows, ms = [], []
-    for i, (config, precision) in enumerate(chosen):
-        result = timer.time(export_model(config, precision, seed=i))
+    for i, ((config, precision), result) in enumerate(zip(chosen, results, strict=True)):
         rows.append(latency_features(config, precision))
         ms.append(result.latency_ms)
         if on_sample is not None:
@@ -112,3 +123,25 @@ def device_calibration(profile: DeviceProfile, timer: Timer) -> Calibration:
     from autosq.measure.host import machine_key
 
     return calibration_for(profile, timer, machine_key(), ort.__version__)
+
+
+def device_predictor(profile: DeviceProfile, timer: Timer) -> Predictor:
+    """The predictor behind ``profile``'s predicted latencies: the one calibrated for it as it
+    is now (:func:`device_calibration`; stale ones refused). An ``estimated`` device has
+    nothing to time here, so a predictor calibrated on the device itself, through its agent
+    (a profile of the same name with source ``agent``), replaces the one-ratio scaling when
+    there is one with the same runtime settings."""
+    if profile.latency_source != "estimated":
+        return load_predictor(device_calibration(profile, timer))
+    found = [p for p in stored_predictors(profile.name)
+             if p.calibration.latency_source == "agent"
+             and (p.calibration.threads, p.calibration.provider,
+                  p.calibration.graph_optimization)
+             == (profile.threads, profile.provider, profile.graph_optimization)]
+    if not found:
+        raise MeasurementError(
+            f"device {profile.name}'s latency is estimated from one published figure and no "
+            f"predictor was calibrated on the device; with a profile named {profile.name} "
+            "whose [latency] source is \"agent\", run `autosq calibrate --device "
+            f"{profile.name}` while its agent runs")
+    return found[-1]

@@ -16,6 +16,7 @@ from autosq.arch.plan import plan
 from autosq.arch.space import make_config, split_values
 from autosq.measure.host import heavy_work
 from autosq.study.records import Budget, TrialRecord
+from autosq.study.screening import LatencyScreen, predicted_record
 
 if TYPE_CHECKING:
     from autosq.accuracy import AccuracyEstimator
@@ -24,20 +25,31 @@ if TYPE_CHECKING:
 
 def export_model(config: SqueezeNetConfig, precision: str, seed: int) -> bytes:
     """The ONNX model that is timed for a candidate: fp32, or int8 when its precision says so.
-    Latency does not depend on the weights' values, so untrained (seeded) weights serve."""
-    from autosq.arch.model import build
-    from autosq.measure.onnx import export_bytes
+    Latency does not depend on the weights' values, so untrained (seeded) weights serve, and
+    the graph is written straight from the plan (no torch)."""
+    from autosq.measure.graph import onnx_from_plan
 
-    data = export_bytes(build(config, seed=seed), config.input_size)
+    data = onnx_from_plan(plan(config), seed=seed)
     if precision == "int8":
+        import numpy as np
+
         from autosq.measure.quantize import quantize_bytes
 
-        data = quantize_bytes(data, config.input_size)
+        # One calibration image: scales change values, not the graph that is timed.
+        image = np.random.default_rng(seed).standard_normal(
+            (1, 3, config.input_size, config.input_size)).astype(np.float32)
+        data = quantize_bytes(data, config.input_size, image, preprocess=False)
     return data
 
 
 class Evaluator:
-    """Measures candidates for one device, budget, input size and accuracy source."""
+    """Measures candidates for one device, budget, input size and accuracy source.
+
+    ``timer`` times candidates during the search (a brief screen, by default); ``screen``, when
+    given, predicts each candidate's latency first and leaves untimed the ones the prediction
+    rules out (:mod:`autosq.study.screening`); ``timing`` names the timer's protocol in each
+    record (``screen`` or ``full``).
+    """
 
     def __init__(
         self,
@@ -46,13 +58,16 @@ class Evaluator:
         accuracy: AccuracyEstimator,
         input_size: int,
         num_classes: int,
+        screen: LatencyScreen | None = None,
+        timing: str = "full",
     ) -> None:
         self.timer = timer
         self.budget = budget
         self.accuracy = accuracy
         self.input_size = input_size
         self.num_classes = num_classes
-
+        self.screen = screen
+        self.timing = timing
     def analyse(self, values: dict[str, Any]) -> TrialRecord:
         """The analytic part: config, plan, cost and the size and memory constraints."""
         t0 = time.perf_counter()
@@ -75,28 +90,48 @@ class Evaluator:
     def evaluate(self, values: dict[str, Any], seed: int = 0,
                  analysed: TrialRecord | None = None) -> TrialRecord:
         """Measure one candidate, cheapest checks first (``analysed``: its :meth:`analyse`,
-        when the caller already has it)."""
+        when the caller already has it): size and memory, then (for a cheap accuracy source)
+        accuracy, then the predicted latency, and only then export and timing."""
         c = analysed if analysed is not None else self.analyse(values)
         over = [k for k, v in c.constraints.items() if v > 0]
         if over:
             c.skipped = "over budget before timing: " + ", ".join(over)
             return c
+        if not self.accuracy.expensive:
+            self._score(c, seed)
+        prediction = self.screen.predict(c) if self.screen is not None else None
+        if prediction is not None:
+            assert self.screen is not None
+            why = self.screen.skip_reason(c, prediction)
+            if why is not None:
+                c = predicted_record(c, prediction, self.timer.threads, self.budget)
+                c.timing, c.untimed_reason = "predicted", why
+                if c.search_accuracy is None:
+                    c.skipped = f"{why}: not timed, accuracy not estimated"
+                return c
         t1 = time.perf_counter()
         with heavy_work():  # never while another worker times a model on this machine
             data = export_model(c.config, c.precision, seed)
         t2 = time.perf_counter()
         c.seconds["export"] = t2 - t1
         c.latency = self.timer.time(data, self.budget.max_ms)
-        t3 = time.perf_counter()
-        c.seconds["timing"] = t3 - t2
+        c.timing = self.timing
+        c.seconds["timing"] = time.perf_counter() - t2
         c.seconds["timing_runs"] = c.latency.run_seconds
+        if prediction is not None:
+            c.predicted_ms = prediction.latency_ms
         if self.budget.max_ms is not None:
             c.constraints["latency_ms"] = c.latency.latency_ms - self.budget.max_ms
-        if c.constraints.get("latency_ms", 0.0) > 0 and self.accuracy.expensive:
-            c.skipped = "over the latency budget: accuracy not estimated"
-            return c
+        if c.search_accuracy is None:
+            if c.constraints.get("latency_ms", 0.0) > 0:
+                c.skipped = "over the latency budget: accuracy not estimated"
+                return c
+            self._score(c, seed)
+        return c
+
+    def _score(self, c: TrialRecord, seed: int) -> None:
+        t0 = time.perf_counter()
         with heavy_work():
             c.search_accuracy, c.accuracy_details = self.accuracy.score(c.config, seed)
         c.search_accuracy_kind = self.accuracy.kind
-        c.seconds["accuracy"] = time.perf_counter() - t3
-        return c
+        c.seconds["accuracy"] = time.perf_counter() - t0

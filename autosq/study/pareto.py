@@ -32,6 +32,7 @@ __all__ = [
     "hypervolume",
     "knee",
     "knee_order",
+    "near_front",
     "normalized_hypervolume",
     "pareto_front",
 ]
@@ -61,6 +62,28 @@ def pareto_front(points: Sequence[Point]) -> list[int]:
         if not any(dominates(points[j], p) for j in front):
             front.append(i)
     return sorted(front)
+
+
+def clearly_dominates(a: Point, b: Point, margin: float) -> bool:
+    """True when ``a`` dominates ``b`` even if ``a``'s latency were ``margin`` (a fraction)
+    higher: accuracy higher or equal, size lower or equal, latency lower by more than the
+    margin. With a margin of 0 this is :func:`dominates`."""
+    if margin <= 0:
+        return dominates(a, b)
+    return a[0] >= b[0] and a[2] <= b[2] and a[1] * (1 + margin) < b[1]
+
+
+def near_front(points: Sequence[Point], margin: float) -> list[int]:
+    """Indices (ascending) of the points no other point :func:`clearly_dominates`: the ones
+    that could be on the Pareto front once latencies known only within ``margin`` are measured
+    again. A superset of :func:`pareto_front`; equal to it with a margin of 0."""
+    if margin <= 0:
+        return pareto_front(points)
+    front = [points[i] for i in pareto_front(points)]
+    # A point clearly dominated by anything is clearly dominated by a front member (the
+    # dominator's own dominator is no worse), so testing against the front suffices.
+    return [i for i, p in enumerate(points)
+            if not any(clearly_dominates(f, p, margin) for f in front)]
 
 
 def _area_2d(xy_sorted: list[tuple[float, float]], ref_x: float, ref_y: float) -> float:

@@ -147,6 +147,11 @@ class TrialRecord:
     ``trial`` is the Optuna trial number (not stored: it is the trial's own). ``refined`` is
     set when the record is read from a study whose refinement covers the trial, and then
     :attr:`accuracy` is the refined value (:attr:`search_accuracy` keeps the search's).
+    ``timing`` says how the search obtained the latency: ``screen`` (a brief timing, see
+    :meth:`~autosq.measure.protocol.TimingProtocol.screen`), ``full`` (the protocol the caller
+    gave) or ``predicted`` (never timed; ``untimed_reason`` says why); None in studies of
+    earlier versions, which timed everything fully. ``predicted_ms`` is the latency the
+    search's predictor gave before timing (so its error can be measured afterwards).
     """
 
     values: dict[str, Any]
@@ -164,6 +169,9 @@ class TrialRecord:
     skipped: str | None = None
     seconds: dict[str, float] = field(default_factory=dict)
     duplicate: bool = False
+    timing: str | None = None
+    untimed_reason: str | None = None
+    predicted_ms: float | None = None
     trial: int | None = None
     refined: Refinement | None = None
 
@@ -226,7 +234,8 @@ class TrialRecord:
             return f"{self.size_mb:.2f} MiB, skipped ({self.skipped})"
         lat = self.latency
         assert lat is not None and self.accuracy is not None
-        return (f"{self.size_mb:.2f} MiB, {lat.latency_ms:.1f} ms {lat.latency_kind}, "
+        why = f" ({self.untimed_reason}, not timed)" if self.untimed_reason else ""
+        return (f"{self.size_mb:.2f} MiB, {lat.latency_ms:.1f} ms {lat.latency_kind}{why}, "
                 f"accuracy {self.accuracy:.3g} {self.accuracy_kind}")
 
     def reused_as(self, values: dict[str, Any]) -> TrialRecord:
@@ -255,6 +264,9 @@ class TrialRecord:
             "skipped": self.skipped,
             "seconds": self.seconds,
             "duplicate": self.duplicate,
+            "timing": self.timing,
+            "untimed_reason": self.untimed_reason,
+            "predicted_ms": self.predicted_ms,
         }
 
     @classmethod
@@ -279,6 +291,9 @@ class TrialRecord:
                 skipped=data.get("skipped"),
                 seconds=dict(data.get("seconds") or {}),
                 duplicate=bool(data.get("duplicate", False)),
+                timing=data.get("timing"),
+                untimed_reason=data.get("untimed_reason"),
+                predicted_ms=data.get("predicted_ms"),
                 trial=trial,
                 refined=refined,
             )

@@ -7,7 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from autosq.study.pareto import KNEE_RULE, Point, hypervolume, knee, pareto_front
+from autosq.study.pareto import KNEE_RULE, Point, hypervolume, knee, near_front, pareto_front
 from autosq.study.records import (
     RETIMED_ATTR,
     SearchSettings,
@@ -41,12 +41,15 @@ JSON_KEYS = (
 
 @dataclass
 class FrontMember:
-    """One member of a study's feasible Pareto front, with the latency it was ranked by."""
+    """One member of a study's feasible Pareto front, with the latency it was ranked by and how
+    that was timed (``timing``: ``confirmed`` when the front was re-timed together, else the
+    search's own ``screen`` or ``full`` timing)."""
 
     record: TrialRecord
     latency_ms: float
     latency_kind: str
     p90_ms: float
+    timing: str = "full"
     recommended: bool = False
 
     @property
@@ -82,6 +85,7 @@ class FrontMember:
             "latency_ms": self.latency_ms,
             "latency_kind": self.latency_kind,
             "p90_ms": self.p90_ms,
+            "timing": self.timing,
             "size_mb": r.size_mb,
             "params": r.params,
             "macs": r.macs,
@@ -113,6 +117,8 @@ class Counts:
     skipped: int = 0
     feasible: int = 0
     front: int = 0
+    screened: int = 0
+    predicted: int = 0
 
 
 @dataclass
@@ -188,8 +194,11 @@ def nearest_miss(settings: SearchSettings, recs: list[TrialRecord]) -> str:
     return "nothing fits: " + "; ".join(parts)
 
 
+Latency = tuple[float, str, float, str]  # median ms, kind, p90 ms, timing
+
+
 def _stored_retiming(study: optuna.Study, members: list[TrialRecord]
-                     ) -> tuple[dict[int, tuple[float, str, float]], str] | None:
+                     ) -> tuple[dict[int, Latency], str] | None:
     """The latest re-timing stored with the study, when it covers exactly these members."""
     from autosq.measure.protocol import LatencyResult
 
@@ -199,13 +208,13 @@ def _stored_retiming(study: optuna.Study, members: list[TrialRecord]
     out = {}
     for k, v in stored["trials"].items():
         lat = LatencyResult.from_dict(v)
-        out[int(k)] = (lat.latency_ms, lat.latency_kind, lat.p90_ms)
+        out[int(k)] = (lat.latency_ms, lat.latency_kind, lat.p90_ms, "confirmed")
     at = time.strftime("%Y-%m-%d %H:%M", time.localtime(stored["at"]))
     return out, f"re-timed together, interleaved, at {at}"
 
 
 def _retime(study: optuna.Study, timer: Timer, members: list[TrialRecord]
-            ) -> dict[int, tuple[float, str, float]]:
+            ) -> dict[int, Latency]:
     """Time the members together and store the latencies with the study."""
     from autosq.study.evaluate import export_model
 
@@ -215,30 +224,53 @@ def _retime(study: optuna.Study, timer: Timer, members: list[TrialRecord]
         "at": time.time(),
         "trials": {str(r.trial): res.to_dict() for r, res in zip(members, results, strict=True)},
     })
-    return {r.trial or 0: (res.latency_ms, res.latency_kind, res.p90_ms)
+    return {r.trial or 0: (res.latency_ms, res.latency_kind, res.p90_ms, "confirmed")
             for r, res in zip(members, results, strict=True)}
 
 
+def front_candidates(feasible: list[TrialRecord]) -> tuple[list[TrialRecord], list[TrialRecord]]:
+    """The exact Pareto front of the search's latencies, and the candidates that could be on
+    it once re-timed: those no other candidate clearly dominates (by more than
+    :data:`~autosq.measure.protocol.SCREEN_MARGIN` in latency) when any latency is only a
+    screen or a prediction; the exact front when every latency had the full protocol."""
+    from autosq.measure.protocol import SCREEN_MARGIN
+
+    points = [r.objectives for r in feasible]
+    exact = [feasible[i] for i in pareto_front(points)]
+    rough = any(r.timing in ("screen", "predicted") for r in feasible)
+    near = ([feasible[i] for i in near_front(points, SCREEN_MARGIN)] if rough else exact)
+    return exact, near
+
+
 def build_result(study: optuna.Study, storage: str, retime: Timer | None = None) -> SearchResult:
-    """The study's feasible front. With ``retime``, the members are timed again together,
-    interleaved, and the front recomputed with those latencies (and stored with the study)."""
+    """The study's feasible front. With ``retime``, every candidate that could be on it is timed
+    again together, interleaved (and stored with the study), and the front recomputed with
+    those latencies; without, a stored re-timing of the same candidates is used when there is
+    one, else the search's own latencies."""
     import optuna
 
     settings = read_settings(study)
     recs = load_records(study)
     feasible = [r for r in recs if r.feasible]
-    candidates = [feasible[i] for i in pareto_front([r.objectives for r in feasible])]
-    latency: dict[int, tuple[float, str, float]] = {}
-    for r in candidates:
+    exact, near = front_candidates(feasible)
+    candidates = exact
+    latency: dict[int, Latency] = {}
+    for r in feasible:
         assert r.latency is not None and r.trial is not None
-        latency[r.trial] = (r.latency.latency_ms, r.latency.latency_kind, r.latency.p90_ms)
+        latency[r.trial] = (r.latency.latency_ms, r.latency.latency_kind, r.latency.p90_ms,
+                            r.timing or "full")
     retimed = "not re-timed: latencies as measured during the search"
-    if retime is not None and candidates:
-        latency.update(_retime(study, retime, candidates))
-        retimed = f"re-timed together, interleaved ({len(candidates)} models)"
-    elif (stored := _stored_retiming(study, candidates)) is not None:
-        latency.update(stored[0])
-        retimed = stored[1]
+    if retime is not None and near:
+        candidates = near
+        latency.update(_retime(study, retime, near))
+        retimed = f"re-timed together, interleaved ({len(near)} models)"
+    else:
+        for group in (near, exact):
+            if group and (stored := _stored_retiming(study, group)) is not None:
+                candidates = group
+                latency.update(stored[0])
+                retimed = stored[1]
+                break
     notes: list[str] = []
     max_ms = settings.budget.max_ms
     kept = []
@@ -264,6 +296,8 @@ def build_result(study: optuna.Study, storage: str, retime: Timer | None = None)
         skipped=sum(r.skipped is not None for r in recs),
         feasible=len(feasible),
         front=len(members),
+        screened=sum(r.timing == "screen" and not r.duplicate for r in recs),
+        predicted=sum(r.timing == "predicted" and not r.duplicate for r in recs),
     )
     return SearchResult(
         study_name=study.study_name,

@@ -17,7 +17,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autosq.errors import AutosqError, UsageError
+from autosq.errors import AutosqError, ConfigError, ProfileError, UsageError
+from autosq.measure.protocol import TimingProtocol
 from autosq.study.evaluate import Evaluator
 from autosq.study.pareto import Point
 from autosq.study.records import (
@@ -29,6 +30,7 @@ from autosq.study.records import (
     load_records,
     write_record,
 )
+from autosq.study.screening import LatencyScreen
 from autosq.study.storage import (
     DEFAULT_STORAGE,
     finished_count,
@@ -51,7 +53,6 @@ if TYPE_CHECKING:
     from autosq.accuracy.train import OnStep
     from autosq.arch.space import SearchSpace
     from autosq.measure.profiles import DeviceProfile
-    from autosq.measure.protocol import TimingProtocol
     from autosq.study.result import SearchResult
 
 SAMPLERS = ("tpe", "nsga2", "random")
@@ -113,6 +114,8 @@ class Search:
         self._written: dict[int, TrialRecord] = {}
         for rec in load_records(study):
             self._seen.setdefault(rec.key, rec)
+            if evaluator.screen is not None and not rec.duplicate:
+                evaluator.screen.add(rec)
 
     def trial_seed(self, number: int) -> int:
         """The seed of trial ``number``'s initial weights and training."""
@@ -148,8 +151,11 @@ class Search:
             with contextlib.suppress(Exception):
                 trial.set_user_attr(FAIL_ATTR, "interrupted")
             raise
+        record.trial = trial.number
         if record.skipped is None:
             self._seen[record.key] = record
+        if self.evaluator.screen is not None:
+            self.evaluator.screen.add(record)
         self._written[trial.number] = record
         return write_record(trial, record)
 
@@ -271,6 +277,7 @@ def run_search(
     profiles: Sequence[str | Path] = (),
     retime: bool = True,
     protocol: TimingProtocol | None = None,
+    predict: bool = True,
     worker: int = 0,
     on_progress: OnProgress | None = None,
     on_start: OnStart | None = None,
@@ -295,6 +302,12 @@ def run_search(
     depend on the measured latencies, which vary a little between runs), and each trial trains
     from a seed derived from ``seed`` and its number, so the same configuration, data and thread
     count give the same accuracy.
+
+    Latency: each candidate is timed briefly (:meth:`TimingProtocol.screen`), or, with
+    ``predict``, left untimed when the search's own predictor rules it out
+    (:mod:`autosq.study.screening`); at the end every candidate that could be on the front
+    (within the screen's error) is timed again together (:meth:`TimingProtocol.confirm`),
+    unless ``retime`` is false. A ``protocol`` replaces both.
     """
     from autosq.accuracy.estimators import make_accuracy
     from autosq.arch.space import load_space, make_config
@@ -306,13 +319,20 @@ def run_search(
     profile = load_profile(device, profiles)
     sp = load_space(space)
     size = input_size or profile.input_size
-    make_config(next(sp.grid(2)), size, num_classes or 1000)  # the input size fits the space
+    try:  # the input size fits the space
+        make_config(next(sp.grid(2)), size, num_classes or 1000)
+    except ConfigError as exc:
+        if input_size is not None:
+            raise
+        raise ProfileError(f"{profile.path}: key 'runtime.input_size' ({size}) does not fit "
+                           f"space {sp.name!r}: {exc}; set another input size in the profile "
+                           "or give one") from None
     make_sampler(sampler, None)  # a bad name fails before anything is created
     estimator, classes = make_accuracy(accuracy, proxy, data, epochs, batch_size, size,
                                        num_classes, sp, seed or 0, on_train)
     settings = settings_for(profile, sp, max_mb, max_ms, max_ram_mb, size, classes,
                             estimator.describe())
-    timer = timer_for(profile, protocol)
+    timer = timer_for(profile, protocol or TimingProtocol.confirm())
     name = study if study is not None else settings.default_study_name()
     if not name.strip():
         raise UsageError("study must be a non-empty name")
@@ -323,7 +343,10 @@ def run_search(
     st.sampler = make_sampler(
         sampler, None if seed is None else (seed + done + WORKER_SEED_STRIDE * worker)
         % (MAX_SEED + 1))
-    evaluator = Evaluator(timer, settings.budget, estimator, settings.input_size, classes)
+    screen = LatencyScreen(settings.budget, profile.name, enabled=predict)
+    evaluator = Evaluator(timer if protocol else timer.with_protocol(TimingProtocol.screen()),
+                          settings.budget, estimator, settings.input_size, classes, screen,
+                          timing="full" if protocol else "screen")
     runner = Search(st, sp, evaluator, seed)
     if on_start is not None:
         on_start(st, max(0, trials - done))

@@ -114,3 +114,37 @@ def test_measure_takes_architecture_flags(cli: Cli) -> None:
     assert code == 2 and "not both" in err
     with pytest.raises(UsageError):
         device_calibration(load_profile("rpi4"), LocalTimer())
+
+
+def test_an_estimated_device_uses_a_predictor_calibrated_through_its_agent(cli: Cli) -> None:
+    """rpi4 is estimated from one published figure; once a profile of the same name was
+    calibrated on the board through its agent, that predictor replaces the scaling for
+    predictions (a predictor of other runtime settings does not)."""
+    from autosq.arch.presets import preset
+    from autosq.measure.features import latency_features
+    from autosq.measure.predictor import Calibration, fit_predictor, save_predictor
+
+    code, _, err = cli("measure", "--preset", "squeezenet1_1", "--device", "rpi4", "--predict")
+    assert code == 1 and "estimated from one published figure" in err
+    assert len(err.strip().splitlines()) == 1
+    rpi4 = load_profile("rpi4")
+    configs = [c for c, _ in spread_candidates(load_space("default"), 12, 0, 224)]
+    rows = [latency_features(c, "fp32") for c in configs]
+    ms = [1.5 * cost(c).macs / 1e6 + 3.0 for c in configs]  # a slow board: linear in MACs
+
+    def save(threads: int) -> None:
+        save_predictor(fit_predictor(Calibration(
+            "rpi4", "agent", threads, rpi4.provider, rpi4.graph_optimization,
+            "Raspberry Pi 4 Model B Rev 1.4 (fingerprint)", "1.20.0"), rows, ms))
+
+    save(threads=1)  # other runtime settings than the profile's 4 threads: not used
+    code, _, err = cli("measure", "--preset", "squeezenet1_1", "--device", "rpi4", "--predict")
+    assert code == 1 and "no predictor was calibrated on the device" in err
+    save(threads=rpi4.threads)
+    code, out, err = cli("measure", "--preset", "squeezenet1_1", "--device", "rpi4", "--predict",
+                         "--json")
+    assert code == 0, err
+    got = json.loads(out)
+    want = 1.5 * cost(preset("squeezenet1_1")).macs / 1e6 + 3.0
+    assert got["latency_kind"] == "predicted" and math.isclose(got["latency_ms"], want,
+                                                                rel_tol=0.05)

@@ -13,9 +13,11 @@ import pytest
 from autosq.study.pareto import (
     KNEE_RULE,
     Point,
+    clearly_dominates,
     dominates,
     hypervolume,
     knee,
+    near_front,
     normalized_hypervolume,
     pareto_front,
 )
@@ -300,3 +302,31 @@ def test_front_imports_nothing_heavy() -> None:
     )
     result = subprocess.run([sys.executable, "-c", code], cwd=REPO, capture_output=True)
     assert result.returncode == 0, result.stderr.decode()
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_near_front_keeps_what_a_margin_could_put_on_the_front(seed: int) -> None:
+    rng = random.Random(seed)
+    pts = random_points(rng, 40, integer=seed % 2 == 0)
+    assert near_front(pts, 0.0) == pareto_front(pts)
+    margin = 0.15
+    near = near_front(pts, margin)
+    assert set(pareto_front(pts)) <= set(near)
+    for i, p in enumerate(pts):
+        clearly = any(clearly_dominates(q, p, margin) for q in pts)
+        assert (i not in near) == clearly  # brute force against every point
+        # Others up to the margin slower: a dropped point still cannot reach the front.
+        if clearly:
+            for factor in (1 / (1 + margin), 1.0, 1 + margin):
+                moved = [(a, lat * (factor if j != i else 1.0), s)
+                         for j, (a, lat, s) in enumerate(pts)]
+                assert i not in pareto_front(moved)
+
+
+def test_clearly_dominates_needs_more_than_the_margin() -> None:
+    a = (0.5, 10.0, 1.0)
+    assert clearly_dominates(a, (0.5, 11.6, 1.0), 0.15)
+    assert not clearly_dominates(a, (0.5, 11.4, 1.0), 0.15)
+    assert not clearly_dominates(a, (0.6, 20.0, 1.0), 0.15)  # the other is more accurate
+    assert not clearly_dominates(a, (0.5, 20.0, 0.9), 0.15)  # the other is smaller
+    assert clearly_dominates(a, (0.4, 10.5, 1.0), 0.0) == dominates(a, (0.4, 10.5, 1.0))

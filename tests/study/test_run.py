@@ -77,6 +77,29 @@ def test_cheap_first_gate_skips_without_timing(storage: str) -> None:
         assert set(t.constraints) == {"size_mb", "peak_mem_mb", "latency_ms"}
 
 
+def test_default_timing_screens_then_confirms_the_near_front(tmp_path: Path) -> None:
+    """Without a protocol: every candidate is screened (or predicted), every front member is
+    re-timed together, and each trial and member says which."""
+    from autosq.study.records import load_records
+    from autosq.study.result import front_candidates
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    result = tiny(url, trials=20, protocol=None, sampler="random")
+    recs = load_records(load(result.study_name, url))
+    timed = [r for r in recs if r.latency is not None]
+    assert timed and all(r.timing in ("screen", "predicted") for r in timed)
+    for r in timed:
+        assert (r.timing == "predicted") == (r.latency.latency_kind == "predicted")
+        if r.timing == "screen":
+            assert r.latency.protocol["block_seconds"] == 0.025  # the screen's, not the full
+    exact, near = front_candidates([r for r in recs if r.feasible])
+    assert {r.trial for r in exact} <= {r.trial for r in near}
+    rows = result.to_json()
+    assert rows and all(row["timing"] == "confirmed" for row in rows)
+    assert result.retimed.startswith(f"re-timed together, interleaved ({len(near)} models)")
+    assert {row["trial"] for row in rows} <= {r.trial for r in near}
+
+
 def test_resuming_runs_only_the_missing_trials(storage: str) -> None:
     first = tiny(storage, trials=5)
     assert first.counts.trials == 5

@@ -72,6 +72,7 @@ def load_dataset(
         n_train = _parse_builtin(spec)
         if max_per_class is not None:
             n_train = min(n_train, max_per_class)
+        _check_memory(spec, 10 * (n_train + max(1, n_train // 5)), input_size)
         key = cache_key(["builtin", BUILTIN_SHAPES, n_train, input_size, seed])
 
         def build() -> RawDataset:
@@ -84,6 +85,9 @@ def load_dataset(
 
         root = Path(spec).expanduser()
         layout = scan(root)
+        _check_memory(spec, sum(min(len(paths), max_per_class or len(paths))
+                                for split in layout.values() for paths in split.values()),
+                      input_size)
         key = cache_key(
             [
                 "folder",
@@ -116,6 +120,16 @@ def load_dataset(
         mean=list(dataset.mean),
         std=list(dataset.std),
     )
+
+
+def _check_memory(spec: str, images: int, input_size: int) -> None:
+    """Refuse, with the numbers, a dataset this machine cannot hold: every image is kept as
+    8-bit pixels (the cache) and as normalised float32 (the tensors trained on)."""
+    from autosq.memory import check_allocation
+
+    check_allocation(images * 3 * input_size * input_size * 5.0,
+                     f"{spec} ({images:,} images at {input_size}px)",
+                     "ask for fewer images or a smaller input size")
 
 
 def _check_args(input_size: int, seed: int, val_fraction: float, max_per_class: int | None) -> None:

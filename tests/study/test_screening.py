@@ -1,0 +1,179 @@
+"""Predict-first screening: the online predictor and the rule that leaves a candidate untimed
+(logic with synthetic latencies; the real search path is tested in test_run.py)."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from typing import Any
+
+import pytest
+from conftest import random_config
+
+from autosq.arch.config import SqueezeNetConfig
+from autosq.arch.cost import cost_of
+from autosq.arch.plan import plan
+from autosq.measure.features import FEATURES, latency_features
+from autosq.measure.protocol import LatencyResult
+from autosq.study.evaluate import Evaluator
+from autosq.study.records import Budget, TrialRecord
+from autosq.study.screening import MIN_FIT, LatencyScreen
+
+# A device whose latency is exactly linear in the plan's terms (ms).
+TRUE = {"fp32_macs_1x1": 0.02, "fp32_macs_3x3": 0.03, "fp32_macs_conv1": 0.05,
+        "fp32_ops": 0.01, "const": 0.2}
+
+
+def true_ms(config: SqueezeNetConfig, precision: str = "fp32") -> float:
+    row = latency_features(config, precision)
+    return sum(TRUE.get(name, 0.0) * v for name, v in zip(FEATURES, row, strict=True))
+
+
+def latency(ms: float, over_budget: bool = False) -> LatencyResult:
+    return LatencyResult(latency_ms=ms, p90_ms=ms, min_ms=ms, mean_ms=ms, runs=9, blocks=3,
+                         block_gap=0.0, spread=0.0, latency_kind="measured", threads=1,
+                         stop="agreement", over_budget=over_budget, seconds=0.1,
+                         run_seconds=0.05)
+
+
+def record(config: SqueezeNetConfig, precision: str = "fp32", ms: float | None = None,
+           accuracy: float | None = 0.5, trial: int = 0, noise: float = 0.0) -> TrialRecord:
+    c = cost_of(plan(config))
+    rec = TrialRecord({}, config, precision, c.params, c.macs, c.size_mb(precision),
+                      c.peak_mem_mb, {"size_mb": -1.0}, search_accuracy=accuracy,
+                      search_accuracy_kind="proxy", trial=trial)
+    if ms is not None:
+        rec.latency = latency(ms * (1 + noise))
+    return rec
+
+
+def configs(n: int, seed: int = 0) -> list[SqueezeNetConfig]:
+    rng = random.Random(seed)
+    return [random_config(rng, input_size=64, num_classes=10, bypass="none")
+            for _ in range(n)]
+
+
+def trained_screen(budget: Budget, n: int = 30, noise: float = 0.0) -> LatencyScreen:
+    screen = LatencyScreen(budget, "dev")
+    rng = random.Random(1)
+    for i, cfg in enumerate(configs(n)):
+        screen.add(record(cfg, ms=true_ms(cfg), trial=i, accuracy=0.1,
+                          noise=rng.uniform(-noise, noise)))
+    return screen
+
+
+def test_no_prediction_before_enough_timed_samples() -> None:
+    screen = LatencyScreen(Budget(5.0, 100.0), "dev")
+    cfgs = configs(MIN_FIT)
+    for i, cfg in enumerate(cfgs[:-1]):
+        screen.add(record(cfg, ms=true_ms(cfg), trial=i))
+    assert screen.predict(record(cfgs[0])) is None
+    screen.add(record(cfgs[-1], ms=true_ms(cfgs[-1])))
+    assert screen.predict(record(cfgs[0])) is not None
+
+
+def test_predictions_of_an_exactly_linear_device_are_exact() -> None:
+    screen = trained_screen(Budget(5.0, 1000.0))
+    for cfg in configs(10, seed=9):
+        p = screen.predict(record(cfg))
+        assert p is not None
+        assert p.latency_ms == pytest.approx(true_ms(cfg), rel=1e-3)
+        assert p.low_ms <= p.latency_ms
+    assert screen.predictor is not None and screen.predictor.cv_worst < 1e-3
+
+
+def test_clearly_over_the_budget_is_not_timed_and_near_it_is() -> None:
+    cfgs = configs(40, seed=5)
+    lats = sorted(true_ms(c) for c in cfgs)
+    budget_ms = lats[len(lats) // 2]
+    screen = trained_screen(Budget(5.0, budget_ms))
+    for cfg in cfgs:
+        p = screen.predict(record(cfg))
+        assert p is not None
+        why = screen.skip_reason(record(cfg, accuracy=None), p)
+        if true_ms(cfg) > budget_ms * 1.01:
+            assert why == "predicted over the latency budget"
+        elif true_ms(cfg) < budget_ms * 0.99:
+            assert why is None
+
+
+def test_dominated_only_with_room_to_spare() -> None:
+    screen = trained_screen(Budget(5.0, 1e6))
+    best = min(configs(30), key=true_ms)  # the fastest timed one
+    cfgs = configs(30, seed=7)
+    slow = max(cfgs, key=true_ms)
+    fast_rec = record(best, ms=true_ms(best), accuracy=0.9, trial=99)
+    screen.add(fast_rec)
+    cand = record(slow, accuracy=0.5)
+    cand.size_mb = fast_rec.size_mb + 1.0  # larger, less accurate, much slower
+    p = screen.predict(cand)
+    assert p is not None and p.low_ms > 1.2 * true_ms(best)
+    assert screen.skip_reason(cand, p) == "predicted dominated by trial 99"
+    assert screen.skip_reason(replace(cand, search_accuracy=0.95), p) is None  # more accurate
+    assert screen.skip_reason(replace(cand, size_mb=fast_rec.size_mb - 0.5), p) is None
+    near = replace(p, low_ms=true_ms(best) * 1.1)  # within the screen's margin: timed
+    assert screen.skip_reason(cand, near) is None
+
+
+def test_a_noisy_predictor_allows_less() -> None:
+    exact = trained_screen(Budget(5.0, 100.0))
+    noisy = trained_screen(Budget(5.0, 100.0), noise=0.3)
+    cfg = configs(1, seed=11)[0]
+    pe, pn = exact.predict(record(cfg)), noisy.predict(record(cfg))
+    assert pe is not None and pn is not None
+    assert pn.low_ms / pn.latency_ms < 0.9 < pe.low_ms / pe.latency_ms
+
+
+def test_an_unseen_precision_and_early_stopped_timings_teach_nothing() -> None:
+    screen = trained_screen(Budget(5.0, 100.0))
+    cfg = configs(1, seed=3)[0]
+    assert screen.predict(record(cfg, "int8")) is None  # no int8 graph was timed
+    n = len(screen.rows)
+    early = record(cfg, ms=500.0)
+    assert early.latency is not None
+    early.latency = replace(early.latency, over_budget=True)
+    screen.add(early)
+    assert len(screen.rows) == n
+
+
+class CountingTimer:
+    kind = "measured"
+    threads = 1
+
+    def __init__(self) -> None:
+        self.calls = 0
+
+    def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
+        self.calls += 1
+        return latency(5.0)
+
+
+class Scorer:
+    kind = "proxy"
+
+    def __init__(self, expensive: bool) -> None:
+        self.expensive = expensive
+        self.calls = 0
+
+    def score(self, config: Any, seed: int) -> tuple[float, dict[str, Any]]:
+        self.calls += 1
+        return 0.5, {}
+
+
+@pytest.mark.parametrize("expensive", [False, True])
+def test_evaluator_leaves_a_predicted_over_budget_candidate_untimed(expensive: bool) -> None:
+    screen = trained_screen(Budget(5.0, 0.25))  # every candidate is clearly over
+    timer, scorer = CountingTimer(), Scorer(expensive)
+    ev = Evaluator(timer, Budget(5.0, 0.25), scorer, 64, 10,  # type: ignore[arg-type]
+                   screen, timing="screen")
+    cfg = configs(1, seed=4)[0]
+    values = {**cfg.to_dict(), "precision": "fp32"}
+    rec = ev.evaluate(values)
+    assert timer.calls == 0
+    assert rec.timing == "predicted" and rec.untimed_reason == "predicted over the latency budget"
+    assert rec.latency is not None and rec.latency.latency_kind == "predicted"
+    assert rec.constraints["latency_ms"] > 0 and not rec.feasible
+    if expensive:  # nothing to gain from training a model that cannot fit
+        assert scorer.calls == 0 and rec.skipped and rec.search_accuracy is None
+    else:
+        assert scorer.calls == 1 and rec.skipped is None
