@@ -1,7 +1,14 @@
 """What a plan costs, computed analytically: parameters, size per precision, MACs, peak memory.
 
-Pure Python: no torch, no onnxruntime. Sizes follow the paper: parameters x bytes per parameter,
-in MiB (SqueezeNet v1.0 = 1,248,424 x 4 B = 4.76 MiB, the paper's "4.8MB").
+Pure Python: no torch, no onnxruntime. A size is what the deployed file holds in weights, in
+MiB. fp32 follows the paper: parameters x 4 bytes (SqueezeNet v1.0 = 1,248,424 x 4 B = 4.76 MiB,
+the paper's "4.8MB"); fp16 is parameters x 2. int8 is what ONNX Runtime's static per-channel
+QDQ quantization writes (:mod:`autosq.measure.quantize`), counted exactly: each conv's int8
+weights; per output channel a float32 weight scale, an int8 weight zero point, an int32 bias,
+a float32 bias scale and an int32 bias zero point (17 bytes); and per quantized activation a
+float32 scale and an int8 zero point (5 bytes). That is 5.1% more than parameters x 1 byte for
+SqueezeNet v1.1, more for thin candidates, whose channels carry fewer weights each
+(``tests/arch/test_cost.py`` checks the count against exported files, byte for byte).
 
 Peak activation memory (batch 1) replays the plan in execution order: an op's output is
 allocated while its inputs are alive; a tensor is freed after its last reader. The peak is the
@@ -22,15 +29,9 @@ from autosq.errors import ConfigError
 MIB = 1024 * 1024
 BYTES_PER_PARAM = {"fp32": 4, "fp16": 2, "int8": 1}
 ACTIVATION_BYTES = 4
-
-
-def size_mb(params: int, precision: str = "fp32") -> float:
-    """Parameters x bytes at ``precision``, in MiB (the paper's model-size unit)."""
-    if precision not in BYTES_PER_PARAM:
-        raise ConfigError(
-            f"precision must be one of {', '.join(BYTES_PER_PARAM)}; got {precision!r}"
-        )
-    return params * BYTES_PER_PARAM[precision] / MIB
+INT8_PER_CHANNEL_BYTES = 17  # weight scale f32, weight zero point i8, bias i32, bias scale f32,
+#                              bias zero point i32
+INT8_PER_TENSOR_BYTES = 5  # an activation's scale f32 and zero point i8
 
 
 def peak_activation_elems(layers: tuple[Layer, ...] | list[Layer], input_elems: int) -> int:
@@ -58,10 +59,25 @@ class Cost:
     params: int
     macs: int
     peak_mem_bytes: int
+    conv_channels: int = 0  # output channels summed over the convs (one bias each)
+    tensors: int = 0  # quantized activation tensors: the input and the layers' outputs
+
+    def size_bytes(self, precision: str = "fp32") -> int:
+        """Bytes of weights the deployed file holds at ``precision`` (fp32, fp16 or int8; see
+        the module docstring)."""
+        if precision not in BYTES_PER_PARAM:
+            raise ConfigError(
+                f"precision must be one of {', '.join(BYTES_PER_PARAM)}; got {precision!r}"
+            )
+        if precision != "int8":
+            return self.params * BYTES_PER_PARAM[precision]
+        weights = self.params - self.conv_channels
+        return (weights + INT8_PER_CHANNEL_BYTES * self.conv_channels
+                + INT8_PER_TENSOR_BYTES * self.tensors)
 
     def size_mb(self, precision: str = "fp32") -> float:
-        """Parameters x bytes at ``precision`` (fp32, fp16 or int8), in MiB."""
-        return size_mb(self.params, precision)
+        """:meth:`size_bytes` in MiB."""
+        return self.size_bytes(precision) / MIB
 
     @property
     def peak_mem_mb(self) -> float:
@@ -84,7 +100,10 @@ def cost_of(p: Plan) -> Cost:
     """The totals of plan ``p``."""
     size = p.config.input_size
     elems = peak_activation_elems(p.layers, 3 * size * size)
-    return Cost(params=p.params, macs=p.macs, peak_mem_bytes=elems * ACTIVATION_BYTES)
+    return Cost(params=p.params, macs=p.macs, peak_mem_bytes=elems * ACTIVATION_BYTES,
+                conv_channels=sum(layer.cout for layer in p.layers if layer.kind == "conv"),
+                # A max-pool's output keeps its input's scale: no parameters of its own.
+                tensors=1 + sum(layer.kind != "maxpool" for layer in p.layers))
 
 
 def cost(config: SqueezeNetConfig) -> Cost:

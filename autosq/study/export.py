@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autosq._io import write_files
+from autosq.arch.cost import cost_of
+from autosq.arch.plan import plan
 from autosq.errors import MeasurementError, StudyError, UsageError
 from autosq.measure.onnx import INPUT_NAME, OPSET, OUTPUT_NAME
 from autosq.study.records import SearchSettings, TrialRecord, load_record, read_settings
@@ -221,6 +223,12 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
         card["input_normalisation"] = {"mean": dataset.describe()["mean"],
                                        "std": dataset.describe()["std"]}
     card_path = out.with_name(out.name + ".json")
+    # What the study's size budget counted from the plan, beside what the file holds (its
+    # weights: weights_bytes; all of it, with the graph, names and metadata: size_bytes).
+    # They differ only where an exporter shares equal tensors (the zero biases of an untrained
+    # model), by well under 1%.
+    card["weights_bytes_counted"] = cost_of(plan(config)).size_bytes(
+        "int8" if quantize == "int8" else "fp32")
     if fmt == "pt":
         import io
 
@@ -230,6 +238,8 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
         torch.save({"config": config.to_dict(), "state_dict": model.state_dict(),
                     "autosq": {k: card[k] for k in ("study", "trial", "arch_id")}}, buf)
         card["size_bytes"] = len(buf.getvalue())
+        card["weights_bytes"] = sum(v.numel() * v.element_size()
+                                    for v in model.state_dict().values())
         card["load_with"] = ("autosq.arch.model.build(SqueezeNetConfig.from_dict(d['config']))"
                              ".load_state_dict(d['state_dict'])")
         write_files([(out, buf.getvalue()),
@@ -252,9 +262,19 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
             "precision": precision}
     payload = _with_metadata(payload, meta)
     card["size_bytes"] = len(payload)
+    card["weights_bytes"] = initializer_bytes(payload)
     card["metadata_keys"] = sorted(meta)
     write_files([(out, payload), (card_path, json.dumps(card, indent=2).encode())])
     return ExportReport(out, card_path, card)
+
+
+def initializer_bytes(model: bytes) -> int:
+    """Bytes of the tensors (weights, scales, biases) an ONNX model holds."""
+    import onnx
+    from onnx import numpy_helper
+
+    return sum(numpy_helper.to_array(t).nbytes
+               for t in onnx.load_from_string(model).graph.initializer)
 
 
 def _quantize_report(fp32: bytes, x: np.ndarray, y: np.ndarray | None,

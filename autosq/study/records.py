@@ -36,6 +36,7 @@ RETIMED_ATTR = "autosq_retimed"
 FAIL_ATTR = "fail_reason"
 WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
 
+SIZES = "deployed"  # see SearchSettings.sizes
 OBJECTIVES = ("accuracy", "latency_ms", "size_mb")
 DIRECTIONS: tuple[Literal["maximize", "minimize"], ...] = ("maximize", "minimize", "minimize")
 # Objective values recorded for a candidate that was never measured (skipped by the gate or
@@ -90,6 +91,10 @@ class SearchSettings:
     input_size: int
     num_classes: int = 1000
     accuracy: AccuracySetting = field(default_factory=lambda: AccuracySetting("proxy", "synflow"))
+    # How a size is counted (autosq.arch.cost): "deployed" (the weights the deployed file holds)
+    # since int8 sizes count scales, zero points and int32 biases; "params" in older studies
+    # (parameters x bytes), whose int8 sizes are not comparable, so they cannot be resumed.
+    sizes: str = SIZES
 
     def default_study_name(self) -> str:
         """``DEVICE-5mb-100ms-SPACE-224px[-10cls][-val_top1]``."""
@@ -108,7 +113,7 @@ class SearchSettings:
         """The stored form (compared as a whole when a study is resumed)."""
         return {"device": self.device, "budget": self.budget.to_dict(), "space": self.space,
                 "input_size": self.input_size, "num_classes": self.num_classes,
-                "accuracy": self.accuracy.to_dict()}
+                "accuracy": self.accuracy.to_dict(), "sizes": self.sizes}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSettings:
@@ -116,7 +121,8 @@ class SearchSettings:
         return cls(device=data["device"], budget=Budget.from_dict(data["budget"]),
                    space=data["space"], input_size=int(data["input_size"]),
                    num_classes=int(data.get("num_classes", 1000)),
-                   accuracy=AccuracySetting.from_dict(data.get("accuracy", {"kind": "proxy"})))
+                   accuracy=AccuracySetting.from_dict(data.get("accuracy", {"kind": "proxy"})),
+                   sizes=str(data.get("sizes", "params")))
 
 
 @dataclass(frozen=True)

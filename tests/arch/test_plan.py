@@ -90,11 +90,12 @@ def test_paper_pct_3x3_sweep(pct: float, mib: float) -> None:
     assert size == pytest.approx(mib, abs=0.005)
 
 
-def test_size_per_precision_is_params_times_bytes() -> None:
+def test_size_per_precision() -> None:
     c = cost(preset("squeezenet1_0"))
     assert c.size_mb("fp32") == pytest.approx(4.762, abs=1e-3)
     assert c.size_mb("fp16") == pytest.approx(c.size_mb("fp32") / 2)
-    assert c.size_mb("int8") == pytest.approx(c.size_mb("fp32") / 4)
+    # int8 adds its scales, zero points and int32 biases (exact count: tests/arch/test_cost.py)
+    assert c.size_mb("fp32") / 4 < c.size_mb("int8") < 1.1 * c.size_mb("fp32") / 4
 
 
 def test_rounding_rule() -> None:

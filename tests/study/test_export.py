@@ -115,6 +115,17 @@ def test_int8_is_about_a_quarter_and_reports_before_after(study: tuple[str, str]
     assert q["calibration"].startswith("builtin:shapes")
     assert set(q["latency_ms"]) >= {"fp32", "int8", "kind"} and set(q["accuracy"]) >= {"int8"}
     assert fp32.card["precision"] == "fp32" and int8.card["precision"] == "int8"
+    # The card's weights are the exported file's (what the size budget counted).
+    import onnx
+    from onnx import numpy_helper
+
+    for report, path in ((fp32, "a.onnx"), (int8, "b.onnx")):
+        model = onnx.load(str(tmp_path / path))
+        held = sum(numpy_helper.to_array(t).nbytes for t in model.graph.initializer)
+        assert report.card["weights_bytes"] == held, path
+        counted = report.card["weights_bytes_counted"]
+        assert held <= counted <= 1.01 * held, (path, counted, held)
+        assert report.card["size_bytes"] == (tmp_path / path).stat().st_size
 
 
 def test_export_with_data_trains_and_reports_val_top1(study: tuple[str, str],
