@@ -15,7 +15,7 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "autosq"
 # Each layer may import only the layers before it (and the shared leaves errors, _io, memory).
-LAYERS = ("arch", "measure", "accuracy", "study", "cli")
+LAYERS = ("arch", "compress", "measure", "accuracy", "study", "cli")
 PURE = ("autosq.arch.config", "autosq.arch.plan", "autosq.arch.cost", "autosq.arch.space",
         "autosq.arch.presets", "autosq.measure.protocol", "autosq.measure.limits",
         "autosq.measure.features", "autosq.study.screening", "autosq.memory",

@@ -23,6 +23,7 @@ from autosq.cli import (
     arch,
     calibrate,
     compare,
+    compress,
     devices,
     export,
     front,
@@ -63,6 +64,8 @@ app.command("calibrate")(calibrate.calibrate)
 app.command("repair")(repair.repair)
 app.command("compare")(compare.compare)
 app.command("export")(export.export)
+app.command("compress")(compress.compress)
+app.command("decompress")(compress.decompress)
 app.command("proxy-check")(proxy_check.proxy_check)
 app.command("agent")(agent.agent)
 

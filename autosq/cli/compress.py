@@ -1,0 +1,74 @@
+"""``autosq compress`` and ``autosq decompress``: Deep Compression of an exported model into a
+``.dcz`` container, and its exact decoding."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import typer
+
+from autosq.cli._options import _check, json_option
+
+BITS = ("8", "6", "5", "4")
+
+
+def _densities(values: list[str]) -> dict[str, float]:
+    from autosq.errors import UsageError
+
+    out: dict[str, float] = {}
+    for text in values:
+        name, sep, number = text.partition("=")
+        try:
+            value = float(number)
+        except ValueError:
+            value = math.nan
+        if not sep or not name or not (math.isfinite(value) and 0 < value <= 1):
+            raise UsageError(f"--layer-density must be NAME=D with D in (0, 1], e.g. "
+                             f"features.3.expand3x3=0.3; got {text!r}")
+        out[name] = value
+    return out
+
+
+def compress(
+    model: Path = typer.Argument(..., help="An autosq export: MODEL.pt or MODEL.onnx."),
+    out: Path = typer.Option(..., "--out", "-o", help="The container to write (.dcz)."),
+    density: float = typer.Option(1 / 3, "--density", callback=_check(
+        lambda v: math.isfinite(v) and 0 < v <= 1, "in (0, 1]"),
+        help="Share of weights kept overall (default 1/3, the paper's; 1.0 prunes nothing "
+        "more). Spread by the default schedule: 1x1 convs denser, 3x3 and the classifier "
+        "sparser."),
+    bits: str = typer.Option("8", "--bits", callback=_check(lambda v: v in BITS,
+                                                            "one of 8, 6, 5, 4"),
+                             help="Bits per shared-weight code (2^bits - 1 shared values a "
+                             "layer)."),
+    layer_density: list[str] = typer.Option([], "--layer-density", help="NAME=D: this "
+                                            "layer's density instead (repeatable)."),
+    as_json: bool = json_option("the report as JSON"),
+) -> None:
+    """Prune, share weights (k-means), code sparse positions and Huffman-code a model."""
+    from autosq.study.compression import compress_file
+
+    report = compress_file(model, out, density, int(bits), _densities(layer_density))
+    info = report.info
+    if as_json:
+        typer.echo(json.dumps({"out": str(out), "size_bytes": report.size_bytes,
+                               "fp32_bytes": report.fp32_bytes, "ratio": report.ratio,
+                               "bits": info["bits"], "density": info["density"],
+                               "densities": info["densities"]}, indent=2))
+        return
+    typer.echo(f"{out}: {report.size_bytes:,} bytes ({report.size_bytes / 2**20:.3f} MiB), "
+               f"{report.ratio:.1f}x smaller than the fp32 weights ({report.fp32_bytes:,} "
+               f"bytes); {info['density']:.1%} of the weights kept, {info['bits']}-bit codes")
+
+
+def decompress(
+    container: Path = typer.Argument(..., help="A .dcz container."),
+    out: Path = typer.Option(..., "--out", "-o", help="model.onnx (checked) or model.pt."),
+) -> None:
+    """Decode a container exactly into an ONNX model or a .pt state_dict."""
+    from autosq.study.compression import decompress_file
+
+    decompress_file(container, out)
+    typer.echo(f"{out}: decoded from {container}")
