@@ -22,7 +22,8 @@ from autosq.errors import ConfigError, SpaceError
 if TYPE_CHECKING:
     import optuna
 
-PRECISIONS = ("fp32", "int8")
+# dc8..dc4: Deep Compression at that many bits (autosq.compress.estimate sizes them)
+PRECISIONS = ("fp32", "int8", "dc8", "dc6", "dc5", "dc4")
 _STUDY_FIELDS = ("num_classes", "input_size")
 ALLOWED = (
     *tuple(f.name for f in fields(SqueezeNetConfig) if f.name not in _STUDY_FIELDS),

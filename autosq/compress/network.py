@@ -15,11 +15,10 @@ import numpy as np
 
 from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.plan import plan
-from autosq.compress.codec import compress_layer, layer_kind, schedule
+from autosq.compress.codec import compress_layer
 from autosq.compress.container import Compressed
+from autosq.compress.schedule import DEFAULT_DENSITY, layer_kind, schedule
 from autosq.errors import UsageError
-
-DEFAULT_DENSITY = 1 / 3  # the SqueezeNet paper's Deep Compression kept 33% of the weights
 
 
 def conv_names(config: SqueezeNetConfig) -> list[tuple[str, int]]:

@@ -11,9 +11,10 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from autosq.arch.config import SqueezeNetConfig
-from autosq.arch.cost import cost_of
+from autosq.arch.cost import MIB, cost_of
 from autosq.arch.plan import plan
 from autosq.arch.space import make_config, split_values
+from autosq.compress.estimate import DC_PRECISIONS, compressed_bytes
 from autosq.measure.host import heavy_work
 from autosq.study.records import Budget, TrialRecord
 from autosq.study.screening import LatencyScreen, predicted_record
@@ -24,7 +25,8 @@ if TYPE_CHECKING:
 
 
 def export_model(config: SqueezeNetConfig, precision: str, seed: int) -> bytes:
-    """The ONNX model that is timed for a candidate: fp32, or int8 when its precision says so.
+    """The ONNX model that is timed for a candidate: fp32 (also for a compressed precision, which
+    runs as the dense network it decodes to), or int8 when its precision says so.
     Latency does not depend on the weights' values, so untrained (seeded) weights serve, and
     the graph is written straight from the plan (no torch)."""
     from autosq.measure.graph import onnx_from_plan
@@ -73,8 +75,12 @@ class Evaluator:
         t0 = time.perf_counter()
         config = make_config(values, self.input_size, self.num_classes)
         _, precision = split_values(values)
-        cost = cost_of(plan(config))
-        size = cost.size_mb(precision)
+        p = plan(config)
+        cost = cost_of(p)
+        if precision in DC_PRECISIONS:  # predicted container size; exact after compressing
+            size = compressed_bytes(p, DC_PRECISIONS[precision]) / MIB
+        else:
+            size = cost.size_mb(precision)
         constraints = {"size_mb": size - self.budget.max_mb}
         if self.budget.max_ram_mb is not None:
             constraints["peak_mem_mb"] = cost.peak_mem_mb - self.budget.max_ram_mb

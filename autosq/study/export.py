@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 from autosq._io import write_files
 from autosq.arch.cost import cost_of
 from autosq.arch.plan import plan
+from autosq.compress.estimate import DC_PRECISIONS
 from autosq.errors import MeasurementError, StudyError, UsageError
 from autosq.measure.onnx import INPUT_NAME, OPSET, OUTPUT_NAME
 from autosq.study.records import SearchSettings, TrialRecord, load_record, read_settings
@@ -223,6 +224,9 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
         card["input_normalisation"] = {"mean": dataset.describe()["mean"],
                                        "std": dataset.describe()["std"]}
     card_path = out.with_name(out.name + ".json")
+    if precision in DC_PRECISIONS:  # the search sized it compressed: say how to get there
+        card["compress_with"] = (f"autosq compress {out} --out {out.with_suffix('.dcz')} "
+                                 f"--bits {DC_PRECISIONS[precision]}")
     # What the study's size budget counted from the plan, beside what the file holds (its
     # weights: weights_bytes; all of it, with the graph, names and metadata: size_bytes).
     # They differ only where an exporter shares equal tensors (the zero biases of an untrained

@@ -7,6 +7,7 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
+from autosq.compress.estimate import DC_PRECISIONS
 from autosq.study.pareto import KNEE_RULE, Point, hypervolume, knee, near_front, pareto_front
 from autosq.study.records import (
     RETIMED_ATTR,
@@ -93,6 +94,11 @@ class FrontMember:
             "arch_id": r.arch_id,
             "train_epochs": r.train_epochs,
             "refined": r.refined is not None,
+            "size_kind": "predicted" if r.precision in DC_PRECISIONS else "counted",
+            "compressed": None if r.precision not in DC_PRECISIONS else {
+                "bits": DC_PRECISIONS[r.precision],
+                "note": "size predicted from the plan (exact after `autosq compress`); "
+                        "latency and accuracy are the uncompressed network's"},
             "feasible": True,
             "recommended": self.recommended,
         }

@@ -8,10 +8,11 @@ import pytest
 
 from autosq.arch.model import build
 from autosq.arch.presets import preset
-from autosq.compress.codec import MAX_GAP, compress_layer, prune, schedule, share, sparse
+from autosq.compress.codec import MAX_GAP, compress_layer, prune, share, sparse
 from autosq.compress.container import ContainerError, from_bytes, to_bytes
 from autosq.compress.huffman import CodingError, decode, encode, fixed_bits
 from autosq.compress.network import compress_network
+from autosq.compress.schedule import schedule
 
 MIB = 2**20
 
