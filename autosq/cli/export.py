@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from autosq.cli._options import one_of, positive, profiles_option, storage_option
+from autosq.cli._options import between, one_of, positive, profiles_option, storage_option
 
 FORMATS = ("onnx", "pt")
 
@@ -29,6 +29,15 @@ def export(
                                         "at least 2000 steps)."),
     storage: str = storage_option(),
     profiles: list[Path] = profiles_option(),
+    compress: bool = typer.Option(False, "--compress", help="Deep Compression after training "
+                                  "(needs --data): prune, retrain, cluster, retrain the "
+                                  "centroids; writes OUT's .dcz beside it and the stage table."),
+    bits: str = typer.Option("6", "--bits", callback=one_of(("8", "6", "5", "4")),
+                             help="With --compress: bits per shared-weight code."),
+    density: float = typer.Option(1 / 3, "--density", callback=positive(),
+                                  help="With --compress: share of weights kept (default 1/3)."),
+    compress_steps: int = typer.Option(200, "--compress-steps", callback=between(1, 10**6),
+                                       help="With --compress: retraining steps per stage."),
 ) -> None:
     """Rebuild a trial's model, (train it,) check it and write it with metadata and a card."""
     from autosq.errors import UsageError
@@ -41,10 +50,16 @@ def export(
         raise UsageError(f"--out must end with {suffix} for --format {fmt}; got {out}")
     if quantize and fmt != "onnx":
         raise UsageError("--quantize int8 makes an ONNX model: use --format onnx")
+    if compress and (data is None or quantize):
+        raise UsageError("--compress retrains the network: it needs --data, and does not "
+                         "combine with --quantize (its codes are the quantization)")
+    if density > 1:
+        raise UsageError(f"--density must be in (0, 1]; got {density}")
     check_destination(out, fmt)
     report = export_candidate(study=study, out=out, storage=storage, trial=trial,
                               recommended=recommended, fmt=fmt, quantize=quantize, data=data,
-                              epochs=epochs, profiles=profiles)
+                              epochs=epochs, profiles=profiles, compress=compress,
+                              bits=int(bits), density=density, compress_steps=compress_steps)
     card = report.card
     acc = card["accuracy"]
     typer.echo(f"wrote {report.path} ({card['size_bytes']:,} bytes, trial {card['trial']}, "
@@ -59,6 +74,15 @@ def export(
         typer.echo(f"checks: {c['onnx_checker']}; ONNX Runtime vs torch max abs diff "
                    f"{c['max_abs_diff_vs_torch']:.2g}, top-1 agreement "
                    f"{c['top1_agreement_vs_torch']:.0%}")
+    dc = card.get("deep_compression")
+    if dc:
+        typer.echo(f"Deep Compression ({dc['bits']} bits, {dc['density']:.0%} of the weights "
+                   f"kept, {dc['retrain_steps']} retraining steps a stage) -> {dc['container']}")
+        typer.echo(f"  {'stage':44} {'val_top1':>8} {'bytes':>11} {'vs fp32':>8} "
+                   f"{'vs AlexNet 240 MB':>18}")
+        for row in dc["stages"]:
+            typer.echo(f"  {row['stage']:44} {row['val_top1']:8.3f} {row['size_bytes']:11,} "
+                       f"{row['vs_fp32']:7.1f}x {row['vs_alexnet']:17.0f}x")
     q = card.get("quantization")
     if q:
         s, lat, a = q["size_bytes"], q["latency_ms"], q["accuracy"]

@@ -152,12 +152,17 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
                      trial: int | None = None, recommended: bool = False, fmt: str = "onnx",
                      quantize: str | None = None, data: str | None = None,
                      epochs: float | None = None,
-                     profiles: Sequence[str | Path] = ()) -> ExportReport:
+                     profiles: Sequence[str | Path] = (), compress: bool = False,
+                     bits: int = 6, density: float = 1 / 3,
+                     compress_steps: int = 200) -> ExportReport:
     """Rebuild a study's candidate (``trial``, or the ``recommended`` member), train it when
     ``data`` is given, check it and write it to ``out`` with its card beside it.
 
     ``fmt`` is ``onnx`` or ``pt``; ``quantize="int8"`` writes the static int8 model and times
-    it against fp32 on the study's device (found in ``profiles`` folders first)."""
+    it against fp32 on the study's device (found in ``profiles`` folders first).
+    ``compress=True`` runs Deep Compression on the trained network (prune to ``density``,
+    retrain ``compress_steps`` steps, cluster at ``bits``, retrain the centroids) and writes
+    the ``.dcz`` container beside ``out``, the stage-by-stage report in the card."""
     import numpy as np
 
     from autosq import __version__
@@ -169,6 +174,12 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
         raise UsageError(f"quantize must be one of {', '.join(QUANTIZE)}; got {quantize!r}")
     if quantize and fmt != "onnx":
         raise UsageError("quantize makes an ONNX model: use fmt='onnx'")
+    if compress and (data is None or quantize):
+        raise UsageError("compress retrains the network: it needs data, and does not combine "
+                         "with quantize (its codes are the quantization)")
+    if compress_steps < 1 or not 0 < density <= 1:
+        raise UsageError(f"compress_steps must be >= 1 and density in (0, 1]; got "
+                         f"{compress_steps!r} and {density!r}")
     st = load_study(storage, study)
     settings = read_settings(st)
     rec, member = find_trial(st, storage, trial, recommended)
@@ -197,6 +208,13 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
                     "epochs": result.epochs, "steps": result.steps,
                     "n_train": len(dataset.train_x),
                     "n_val": len(dataset.val_x)}
+        if compress:
+            from autosq.study.deep_compression import deep_compress, report_rows
+
+            container, stages, model = deep_compress(model, config, dataset, bits, density,
+                                                     compress_steps, seed)
+            accuracy = {**accuracy, "value": stages[-1].val_top1,
+                        "note": "after Deep Compression (see deep_compression)"}
         x = dataset.val_x.numpy()
         y: np.ndarray | None = dataset.val_y.numpy()
     else:
@@ -224,6 +242,14 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
         card["input_normalisation"] = {"mean": dataset.describe()["mean"],
                                        "std": dataset.describe()["std"]}
     card_path = out.with_name(out.name + ".json")
+    extra: list[tuple[Path, bytes]] = []
+    if compress:
+        dcz = out.with_suffix(".dcz")
+        card["deep_compression"] = {"container": str(dcz), "container_bytes": len(container),
+                                    "bits": bits, "density": density,
+                                    "retrain_steps": compress_steps,
+                                    "stages": report_rows(stages)}
+        extra.append((dcz, container))
     if precision in DC_PRECISIONS:  # the search sized it compressed: say how to get there
         card["compress_with"] = (f"autosq compress {out} --out {out.with_suffix('.dcz')} "
                                  f"--bits {DC_PRECISIONS[precision]}")
@@ -246,8 +272,8 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
                                     for v in model.state_dict().values())
         card["load_with"] = ("autosq.arch.model.build(SqueezeNetConfig.from_dict(d['config']))"
                              ".load_state_dict(d['state_dict'])")
-        write_files([(out, buf.getvalue()),
-                         (card_path, json.dumps(card, indent=2).encode())])
+        write_files([(out, buf.getvalue()), *extra,
+                     (card_path, json.dumps(card, indent=2).encode())])
         return ExportReport(out, card_path, card)
 
     fp32, checks = onnx_bytes_checked(model, x[:16])
@@ -268,7 +294,7 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
     card["size_bytes"] = len(payload)
     card["weights_bytes"] = initializer_bytes(payload)
     card["metadata_keys"] = sorted(meta)
-    write_files([(out, payload), (card_path, json.dumps(card, indent=2).encode())])
+    write_files([(out, payload), *extra, (card_path, json.dumps(card, indent=2).encode())])
     return ExportReport(out, card_path, card)
 
 

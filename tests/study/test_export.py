@@ -207,3 +207,40 @@ def test_export_cli(cli: Any, study: tuple[str, str], tmp_path: Path) -> None:
     code, _, err = cli("export", "--study", name, "--storage", url, "--trial", "7",
                        "--out", str(tmp_path / "x.onnx"))
     assert code == 2 and "trial 7 does not exist" in err and len(err.strip().splitlines()) == 1
+
+
+def test_export_compress_reports_every_stage(cli: Any, study: tuple[str, str],
+                                             tmp_path: Path) -> None:
+    """The paper's pipeline on builtin:shapes: trained, pruned, retrained, clustered, centroids
+    retrained; the container decodes to exactly the exported model's weights."""
+    import onnx
+    from onnx import numpy_helper
+
+    from autosq.study.compression import read_container
+
+    name, url = study
+    out = tmp_path / "m.onnx"
+    code, text, err = cli("export", "--study", name, "--storage", url, "--trial", "0",
+                          "--out", str(out), "--data", "builtin:shapes:30", "--epochs", "1",
+                          "--compress", "--bits", "6", "--compress-steps", "10")
+    assert code == 0, err
+    assert "Deep Compression (6 bits" in text and "vs AlexNet 240 MB" in text
+    card = json.loads((tmp_path / "m.onnx.json").read_text())
+    dc = card["deep_compression"]
+    stages = [row["stage"] for row in dc["stages"]]
+    assert stages[0] == "trained" and stages[-1].startswith("clustered + centroids retrained")
+    assert len(stages) == 5 and all(0 <= row["val_top1"] <= 1 for row in dc["stages"])
+    sizes = [row["size_bytes"] for row in dc["stages"]]
+    assert sizes[-1] == (tmp_path / "m.dcz").stat().st_size < sizes[0] / 8
+    assert card["accuracy"]["value"] == dc["stages"][-1]["val_top1"]
+    decoded = read_container(tmp_path / "m.dcz").state_dict()
+    model = onnx.load(str(out))
+    tensors = {t.name: numpy_helper.to_array(t) for t in model.graph.initializer}
+    weights = [tensors[n.input[1]] for n in model.graph.node if n.op_type == "Conv"]
+    convs = [k for k in decoded if k.endswith(".weight")]
+    assert len(weights) == len(convs)
+    for w, k in zip(weights, convs, strict=True):
+        np.testing.assert_array_equal(w, decoded[k])
+    code, _, err = cli("export", "--study", name, "--storage", url, "--trial", "0",
+                       "--out", str(tmp_path / "n.onnx"), "--compress")
+    assert code == 2 and "needs --data" in err and not (tmp_path / "n.onnx").exists()
