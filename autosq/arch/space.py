@@ -22,6 +22,7 @@ from autosq.errors import ConfigError, SpaceError
 if TYPE_CHECKING:
     import optuna
 
+MAX_STEPS = 1_000_000  # values of one stepped dimension; more is a typo (and hangs samplers)
 # dc8..dc4: Deep Compression at that many bits (autosq.compress.estimate sizes them)
 PRECISIONS = ("fp32", "int8", "dc8", "dc6", "dc5", "dc4")
 _STUDY_FIELDS = ("num_classes", "input_size")
@@ -170,6 +171,9 @@ def _dimension(table: TomlTable, name: str) -> Dimension:
         raise table.fail("high", f"must be >= low ({low})", high)
     if log and step is not None:
         raise table.fail("log", "cannot be combined with step")
+    if step is not None and (high - low) / step > MAX_STEPS:
+        raise table.fail("step", f"must leave at most {MAX_STEPS:,} values between low and "
+                         f"high ({low} and {high})", step)
     if log and low <= 0:
         raise table.fail("low", "must be > 0 with log = true", low)
     if name == "precision":
@@ -211,9 +215,11 @@ def parse_space(text: str, where: str) -> SearchSpace:
         dims.append(_dimension(sub, name))
     if not dims:
         raise SpaceError(f"{where}: key 'params' must define at least one dimension")
-    space = SearchSpace(
-        top.get("name", str), top.get("description", str, ""), tuple(dims), fixed, where
-    )
+    name = top.get("name", str)
+    if not name or len(name) > 100 or not name.isprintable() or any(c in name for c in "/\\ ,"):
+        raise top.fail("name", "must be a name of at most 100 characters without spaces, "
+                       "commas or slashes", name[:100])
+    space = SearchSpace(name, top.get("description", str, ""), tuple(dims), fixed, where)
     # The whole space must be able to produce a valid config: try its corners.
     lows = {d.name: d.grid(2)[0] for d in dims}
     try:

@@ -48,9 +48,12 @@ def search_progress(enabled: bool = True) -> Iterator[tuple[OnStart, OnProgress,
         nonlocal task
         done = len(study.trials)
         label = f"{study.study_name}" + (f" (resuming after {done})" if done else "")
-        task = bar.add_task(label, total=missing, status="")
         if missing == 0:
-            bar.console.print("the study already has the trials asked for: nothing to run")
+            bar.console.print("autosq: the study already has the trials asked for: nothing "
+                              "to run")
+            return
+        bar.start()  # only now: an error before the study opens is then one line alone
+        task = bar.add_task(label, total=missing, status="")
 
     def on_progress(p: SearchProgress) -> None:
         if task is None:
@@ -70,5 +73,8 @@ def search_progress(enabled: bool = True) -> Iterator[tuple[OnStart, OnProgress,
             train_task = bar.add_task("  training candidate", total=steps, status=status)
         bar.update(train_task, completed=step, total=steps, status=status)
 
-    with bar:
+    try:
         yield on_start, on_progress, on_train
+    finally:
+        if task is not None:
+            bar.stop()

@@ -8,15 +8,17 @@ import typer
 
 from autosq.cli._options import at_least, between, json_option
 
+MAX_STEPS = 1_000_000  # training steps of one candidate: more is a typo (days of CPU)
+
 
 def proxy_check(
     data: str = typer.Option("builtin:shapes", "--data", help="ImageFolder folder or "
                              "builtin:shapes."),
     space: str = typer.Option("tiny", "--space", help="Space to sample architectures from."),
-    archs: int = typer.Option(40, "--archs", callback=at_least(3),
+    archs: int = typer.Option(40, "--archs", callback=between(3, 10_000),
                               help="How many architectures (>= 3; 40 or more for intervals "
                               "narrow enough to rank estimators)."),
-    steps: int = typer.Option(1500, "--steps", callback=at_least(1),
+    steps: int = typer.Option(1500, "--steps", callback=between(1, MAX_STEPS),
                               help="Optimizer steps of the reference (stand-alone) training."),
     budgets: str = typer.Option("100,500", "--budgets",
                                 help="Short stand-alone training budgets to compare, in steps."),
@@ -38,12 +40,12 @@ def proxy_check(
     from autosq.errors import UsageError
 
     try:
-        short = tuple(int(b) for b in budgets.split(",") if b.strip())
+        short = tuple(int(b) for b in budgets.split(","))
     except ValueError:
         raise UsageError(f"--budgets must be comma-separated step counts; got {budgets!r}") \
             from None
-    if any(b < 1 for b in short):
-        raise UsageError(f"--budgets must be step counts >= 1; got {budgets!r}")
+    if not short or any(not 1 <= b <= MAX_STEPS for b in short):
+        raise UsageError(f"--budgets must be step counts in 1..{MAX_STEPS:,}; got {budgets!r}")
     sp = load_space(space)
     ds = load_dataset(data, input_size, seed=seed)
     console = get_console(stderr=True)

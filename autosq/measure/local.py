@@ -126,9 +126,10 @@ class LocalTimer:
         import numpy as np
 
         inputs = session.get_inputs()
-        if not inputs:
-            raise MeasurementError("the model has no input; autosq times image models, which "
-                                   "take one float tensor")
+        if len(inputs) != 1:
+            raise MeasurementError(f"the model has {len(inputs) or 'no'} input"
+                                   f"{'s' if len(inputs) != 1 else ''}; autosq times image "
+                                   "models, which take one float tensor")
         dtypes = {"tensor(float)": np.float32, "tensor(float16)": np.float16,
                   "tensor(double)": np.float64}
         shapes = [input_shape(i.name, i.shape, i.type, self.input_size, self.max_input_mb)

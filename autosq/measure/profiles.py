@@ -124,6 +124,20 @@ def parse_profile(text: str, where: str) -> DeviceProfile:
         raise latency.fail("url", 'is required when source = "agent" (http://HOST:PORT)')
     if url is not None and not url.startswith(("http://", "https://")):
         raise latency.fail("url", "must start with http:// or https://", url)
+    if url is not None:
+        from urllib.parse import urlsplit
+
+        try:
+            parts = urlsplit(url)
+            parts.port  # noqa: B018 - raises ValueError for a port out of range
+        except ValueError:
+            parts = None
+        if parts is None or not parts.hostname or any(c.isspace() for c in url):
+            raise latency.fail("url", "must be a URL http://HOST:PORT with a host name or "
+                               "address", url)
+        if parts.username or parts.password:
+            raise latency.fail("url", "must not hold credentials (the agent's token comes "
+                               "from the environment variable token_env)", "<redacted>")
     token_env = latency.get("token_env", str, "AUTOSQ_AGENT_TOKEN")
     if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*", token_env):
         raise latency.fail("token_env", "must be an environment variable's name", token_env)
@@ -136,8 +150,9 @@ def parse_profile(text: str, where: str) -> DeviceProfile:
     max_ms = budget.get("max_ms", number, None, positive=True)
     max_ram = budget.get("max_ram_mb", number, None, positive=True)
     name = top.get("name", str)
-    if not name or not name.isprintable() or any(c in name for c in "/\\ ,"):
-        raise top.fail("name", "must be a non-empty name without spaces, commas or slashes", name)
+    if not name or len(name) > 100 or not name.isprintable() or any(c in name for c in "/\\ ,"):
+        raise top.fail("name", "must be a non-empty name of at most 100 characters without "
+                       "spaces, commas or slashes", name if len(name) <= 100 else name[:100])
     return DeviceProfile(
         name=name,
         description=top.get("description", str, ""),

@@ -167,9 +167,11 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
 
     from autosq import __version__
     from autosq.arch.model import build
+    from autosq.measure.profiles import search_dirs
 
     out = Path(out)
     check_destination(out, fmt)
+    search_dirs(profiles)  # a bad profiles folder fails before any work
     if quantize not in (None, *QUANTIZE):
         raise UsageError(f"quantize must be one of {', '.join(QUANTIZE)}; got {quantize!r}")
     if quantize and fmt != "onnx":

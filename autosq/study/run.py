@@ -309,6 +309,7 @@ def run_search(
     (within the screen's error) is timed again together (:meth:`TimingProtocol.confirm`),
     unless ``retime`` is false. A ``protocol`` replaces both.
     """
+    from autosq._io import cache_dir
     from autosq.accuracy.estimators import make_accuracy
     from autosq.arch.space import load_space, make_config
     from autosq.measure import timer_for
@@ -316,6 +317,7 @@ def run_search(
     from autosq.study.result import build_result
 
     _check_args(trials, timeout, seed, refine, data, input_size, accuracy, epochs)
+    cache_dir()  # timings lock and cache there: a bad AUTOSQ_CACHE_DIR fails before the study
     profile = load_profile(device, profiles)
     sp = load_space(space)
     size = input_size or profile.input_size

@@ -70,11 +70,17 @@ def storage_for(url: str, create: bool = True) -> Any:
             f"storage must be a database URL such as {DEFAULT_STORAGE} "
             f"(or journal:///path.log); got {redact(url)!r}"
         )
+    if url.startswith("sqlite") and (url.rstrip("/") in ("sqlite:", "sqlite:/")
+                                     or ":memory:" in url):
+        raise UsageError(f"storage {url!r} is in memory: the study would vanish when the "
+                         f"command ends; give a file, e.g. {DEFAULT_STORAGE}")
     path = _local_file(url)
-    if path is not None and not create and not path.is_file():
+    if path is not None and not create and not path.exists():
         raise StudyError(f"no study storage at {path} (from {redact(url)}): it does not exist")
-    if path is not None and (path.is_dir() or not path.parent.is_dir()):
-        where = "is a folder" if path.is_dir() else f"folder {path.parent} does not exist"
+    if path is not None and (path.is_dir() or not path.parent.is_dir()
+                             or (path.exists() and not path.is_file())):
+        where = ("is a folder" if path.is_dir() else "is not a regular file" if path.exists()
+                 else f"folder {path.parent} does not exist")
         raise UsageError(f"cannot use storage {redact(url)}: {path} {where}")
     if url.startswith(JOURNAL_PREFIX):
         from optuna.storages import JournalStorage
@@ -147,7 +153,12 @@ def repair_journal(path: Path) -> tuple[int, Path | None]:
     """Keep a damaged journal's records before the first damaged one; the rest go to
     ``PATH.damaged-N``. Returns (records kept, backup file or None when nothing was wrong)."""
     import json
+    import stat
 
+    if not path.is_file():
+        what = "a folder" if path.is_dir() else "not a regular file" if path.exists() else \
+            "missing"
+        raise UsageError(f"journal {path} is {what}; expected an Optuna journal file")
     data = path.read_bytes()
     good, kept = 0, 0
     for line in data.splitlines(keepends=True):
@@ -155,20 +166,25 @@ def repair_journal(path: Path) -> tuple[int, Path | None]:
             if not line.endswith(b"\n"):
                 raise ValueError
             if line.strip():
-                json.loads(line)
+                record = json.loads(line)
+                if not isinstance(record, dict) or "op_code" not in record:
+                    raise ValueError
         except ValueError:
             break
         good += len(line)
         kept += 1
     if good == len(data):
         return kept, None
+    if kept == 0:  # not a damaged journal: something else, which repair must not touch
+        raise UsageError(f"{path} is not an Optuna journal (its first record is not one); "
+                         "nothing was changed")
     n = 1
     while (backup := path.with_name(f"{path.name}.damaged-{n}")).exists():
         n += 1
     backup.write_bytes(data[good:])
     from autosq._io import write_file
 
-    write_file(path, data[:good], mode=None)
+    write_file(path, data[:good], mode=stat.S_IMODE(path.stat().st_mode))
     return kept, backup
 
 
@@ -208,11 +224,26 @@ def study_names(storage: Any) -> list[str]:
     return [s.study_name for s in optuna.get_all_study_summaries(storage)]
 
 
+MAX_NAME = 200  # characters of a study name
+
+
+def check_study_name(name: str) -> None:
+    """A study name is printable and at most :data:`MAX_NAME` characters (it is shown in
+    tables and messages, and some servers limit it)."""
+    if not isinstance(name, str) or not name.strip():
+        raise StudyError("study must be a non-empty name")
+    if len(name) > MAX_NAME or not name.isprintable():
+        shown = name[:60] + ("..." if len(name) > 60 else "")
+        raise StudyError(f"study must be a printable name of at most {MAX_NAME} characters; "
+                         f"got {shown!r} ({len(name)} characters)")
+
+
 def load_study(storage: str, name: str,
                sampler: optuna.samplers.BaseSampler | None = None) -> optuna.Study:
     """An existing autosq study, read only: nothing is created."""
     import optuna
 
+    check_study_name(name)
     quiet_optuna()
     storage_obj = storage_for(storage, create=False)
     names = study_names(storage_obj)
@@ -234,6 +265,7 @@ def open_study(
     """Create the study, or load it and check it was made with the same settings."""
     import optuna
 
+    check_study_name(name)
     quiet_optuna()
     storage_obj = storage_for(storage)
     exists = name in study_names(storage_obj)

@@ -19,6 +19,7 @@ PROFILE = ('name = "{name}"\n[budget]\nmax_mb = 5\n[runtime]\nthreads = {threads
 def one_line(code: int, err: str, want_code: int, *needles: str) -> None:
     assert code == want_code, err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err, err
+    assert not err.startswith("\n"), repr(err)  # nothing before the line (a progress bar)
     assert "internal error" not in err, err
     for needle in needles:
         assert needle in err, err
@@ -184,3 +185,111 @@ def test_unreadable_images_are_one_warning_line(tmp_path: Path) -> None:
     lines = [ln for ln in proc.stderr.splitlines() if "skipped" in ln or "warn" in ln.lower()]
     assert lines == [f"autosq: warning: skipped 1 unreadable image(s) in {root} (first: "
                      f"{root / 'a' / 'broken.png'})"], proc.stderr
+
+
+def test_repair_refuses_what_is_not_a_journal(cli: Cli, tmp_path: Path) -> None:
+    import sqlite3
+
+    db = tmp_path / "study.db"
+    sqlite3.connect(db).execute("create table t (x)").connection.commit()
+    before = db.read_bytes()
+    code, _, err = cli("repair", "--storage", f"journal:///{db}")
+    one_line(code, err, 2, "is not an Optuna journal", "nothing was changed")
+    assert db.read_bytes() == before and sorted(p.name for p in tmp_path.iterdir()) == [
+        "study.db"]
+    code, _, err = cli("repair", "--storage", f"journal:///{tmp_path}")
+    one_line(code, err, 2, "is a folder")
+
+
+@pytest.mark.parametrize(("url", "needle"), [
+    ("http://[::1", "must be a URL http://HOST:PORT"),
+    ("http://:8765", "must be a URL http://HOST:PORT"),
+    ("http://host:99999", "must be a URL http://HOST:PORT"),
+    ("http://user:pw@host:8765", "must not hold credentials"),
+])
+def test_bad_agent_urls_in_profiles(cli: Cli, tmp_path: Path, url: str, needle: str) -> None:
+    path = tmp_path / "board.toml"
+    path.write_text(f'name = "board"\n[budget]\nmax_mb = 5\n[latency]\nsource = "agent"\n'
+                    f'url = "{url}"\n')
+    code, _, err = cli("measure", "--preset", "squeezenet1_1", "--device", str(path))
+    one_line(code, err, 2, "key 'latency.url'", needle)
+    assert "pw" not in err
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["--study", "a" * 300], "at most 200 characters"),
+    (["--study", "a\nb"], "printable name"),
+    (["--storage", "sqlite://"], "is in memory"),
+    (["--storage", "sqlite:///:memory:"], "is in memory"),
+])
+def test_bad_study_names_and_storages(cli: Cli, tmp_path: Path,
+                                      monkeypatch: pytest.MonkeyPatch, args: list[str],
+                                      needle: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli("search", "--device", "host", "--space", "tiny", "--trials", "1", *args)
+    one_line(code, err, 2, needle)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_cache_variable_that_is_a_file_fails_before_the_study(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autosq._io import CACHE_ENV
+
+    blocker = tmp_path / "cachefile"
+    blocker.write_text("x")
+    monkeypatch.setenv(CACHE_ENV, str(blocker))
+    code, _, err = cli("search", "--device", "host", "--space", "tiny", "--trials", "1",
+                       "--storage", f"sqlite:///{tmp_path / 's.db'}")
+    one_line(code, err, 2, CACHE_ENV)
+    assert not (tmp_path / "s.db").exists()
+
+
+@pytest.mark.parametrize(("edit", "needle"), [
+    (("step = 0.125", "step = 1e-300"), "must leave at most 1,000,000 values"),
+    (('name = "tiny"', 'name = "a b/c,d"'), "key 'name' must be a name"),
+])
+def test_hostile_space_values(cli: Cli, tmp_path: Path, edit: tuple[str, str],
+                              needle: str) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(SPACE.replace(*edit, 1))
+    code, _, err = cli("search", "--device", "host", "--space", str(path), "--storage",
+                       f"sqlite:///{tmp_path / 's.db'}")
+    one_line(code, err, 2, needle)
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_export_checks_its_profiles_folder_first(cli: Cli, tmp_path: Path) -> None:
+    code, _, err = cli("export", "--study", "s", "--trial", "0", "--out",
+                       str(tmp_path / "m.onnx"), "--storage", f"sqlite:///{tmp_path / 's.db'}",
+                       "--profiles", str(tmp_path / "nodir"))
+    one_line(code, err, 2, "profiles folder")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("budgets", ["99999999999999999999999", "", "1,,2", "0"])
+def test_proxy_check_budgets(cli: Cli, budgets: str) -> None:
+    code, _, err = cli("proxy-check", "--budgets", budgets, "--no-supernet")
+    one_line(code, err, 2, "--budgets must be")
+
+
+def test_a_model_with_two_inputs_is_refused(cli: Cli, tmp_path: Path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    shape = [1, 3, 32, 32]
+    graph = helper.make_graph(
+        [helper.make_node("Add", ["x", "y"], ["z"])], "two",
+        [helper.make_tensor_value_info("x", TensorProto.FLOAT, shape),
+         helper.make_tensor_value_info("y", TensorProto.FLOAT, shape)],
+        [helper.make_tensor_value_info("z", TensorProto.FLOAT, shape)])
+    path = tmp_path / "two.onnx"
+    onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)],
+                                ir_version=8), path)
+    code, _, err = cli("measure", str(path), "--device", "host")
+    one_line(code, err, 1, "the model has 2 inputs", "one float tensor")
+
+
+def test_a_folder_given_as_a_model(cli: Cli, tmp_path: Path) -> None:
+    (tmp_path / "m.onnx").mkdir()
+    code, _, err = cli("measure", str(tmp_path / "m.onnx"), "--device", "host")
+    one_line(code, err, 2, "is a folder")
