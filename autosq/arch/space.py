@@ -174,6 +174,11 @@ def _dimension(table: TomlTable, name: str) -> Dimension:
     if step is not None and (high - low) / step > MAX_STEPS:
         raise table.fail("step", f"must leave at most {MAX_STEPS:,} values between low and "
                          f"high ({low} and {high})", step)
+    if step is not None:
+        count = (high - low) / step
+        if abs(count - round(count)) > 1e-6 * max(1.0, count):
+            raise table.fail("step", f"must divide high - low ({high} - {low}) into whole "
+                             "steps", step)
     if log and low <= 0:
         raise table.fail("low", "must be > 0 with log = true", low)
     if name == "precision":

@@ -50,6 +50,8 @@ def export(
         raise UsageError(f"--out must end with {suffix} for --format {fmt}; got {out}")
     if quantize and fmt != "onnx":
         raise UsageError("--quantize int8 makes an ONNX model: use --format onnx")
+    if epochs is not None and data is None:
+        raise UsageError("--epochs sets the training before export: it needs --data")
     if compress and (data is None or quantize):
         raise UsageError("--compress retrains the network: it needs --data, and does not "
                          "combine with --quantize (its codes are the quantization)")

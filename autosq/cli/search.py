@@ -170,6 +170,9 @@ def search(
         raise UsageError("--refine trains front members: it needs --data")
     if accuracy in ("train", "supernet") and data is None:
         raise UsageError(f"--accuracy {accuracy} trains on images: it needs --data")
+    if data is None and (epochs is not None or batch_size != 64):
+        raise UsageError("--epochs and --batch-size set the training of each candidate: they "
+                         "need --data")
     if epochs is not None and accuracy in ("proxy", "supernet"):
         raise UsageError(f"--epochs sets each candidate's training (--accuracy train); "
                          f"--accuracy {accuracy} does not use it")

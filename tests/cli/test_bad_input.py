@@ -293,3 +293,25 @@ def test_a_folder_given_as_a_model(cli: Cli, tmp_path: Path) -> None:
     (tmp_path / "m.onnx").mkdir()
     code, _, err = cli("measure", str(tmp_path / "m.onnx"), "--device", "host")
     one_line(code, err, 2, "is a folder")
+
+
+@pytest.mark.parametrize(("args", "needle"), [
+    (["search", "--epochs", "2"], "need --data"),
+    (["search", "--batch-size", "8"], "need --data"),
+    (["export", "--study", "s", "--trial", "0", "--out", "m.onnx", "--epochs", "2"],
+     "it needs --data"),
+])
+def test_training_flags_without_data(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                     args: list[str], needle: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli(*args)
+    one_line(code, err, 2, needle)
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_a_step_that_does_not_divide_the_range(cli: Cli, tmp_path: Path) -> None:
+    path = tmp_path / "bad.toml"
+    path.write_text(SPACE.replace("step = 0.125", "step = 0.3", 1))
+    code, _, err = cli("search", "--device", "host", "--space", str(path), "--storage",
+                       f"sqlite:///{tmp_path / 's.db'}")
+    one_line(code, err, 2, "must divide high - low")
