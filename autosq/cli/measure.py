@@ -90,6 +90,10 @@ def measure(
     else:
         assert model is not None
         what = str(model)
+        if input_size is not None:  # fills the model's dynamic height and width
+            import dataclasses
+
+            profile = dataclasses.replace(profile, input_size=input_size)
     from autosq.measure import timer_for
     from autosq.measure.limits import Limits
     from autosq.measure.protocol import TimingProtocol
