@@ -31,6 +31,7 @@ from autosq.cli import (
     proxy_check,
     refine,
     repair,
+    report,
     search,
     spaces,
 )
@@ -64,6 +65,7 @@ app.command("calibrate")(calibrate.calibrate)
 app.command("repair")(repair.repair)
 app.command("compare")(compare.compare)
 app.command("export")(export.export)
+app.command("report")(report.report)
 app.command("compress")(compress.compress)
 app.command("decompress")(compress.decompress)
 app.command("proxy-check")(proxy_check.proxy_check)

@@ -19,6 +19,7 @@ from autosq.accuracy.proxies import PROXIES
 from autosq.cli._options import (
     at_least,
     between,
+    check_output,
     check_outputs,
     csv_option,
     invoked_args,
@@ -42,11 +43,11 @@ def start_workers(n: int) -> list[subprocess.Popen[bytes]]:
     """``n`` more processes running this same command as workers 1..n (their output is
     discarded; the study records what they do)."""
     argv = [a for a in invoked_args() if a not in ("--json", "--debug")]
-    for flag in ("--workers", "--csv", "--plot"):
+    for flag in ("--workers", "--csv", "--plot", "--report"):
         while flag in argv:
             i = argv.index(flag)
             del argv[i:i + 2]
-    argv = [a for a in argv if not a.startswith(("--workers=", "--csv=", "--plot="))]
+    argv = [a for a in argv if not a.startswith(("--workers=", "--csv=", "--plot=", "--report="))]
     return [subprocess.Popen([sys.executable, "-m", "autosq", *argv, "--worker", str(i + 1),
                               "--no-retime"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL) for i in range(n)]
@@ -160,12 +161,15 @@ def search(
     as_json: bool = json_option("the front as JSON"),
     csv: Path | None = csv_option("the front"),
     plot: Path | None = plot_option("the front"),
+    report: Path | None = typer.Option(None, "--report", help="Also write the study's page "
+                                       "(one self-contained .html file; see autosq report)."),
 ) -> None:
     from autosq.cli.progress import search_progress
     from autosq.errors import UsageError
     from autosq.study.run import run_search
 
     check_outputs(csv, plot)
+    check_output(report, ".html", "--report")
     if refine and data is None:
         raise UsageError("--refine trains front members: it needs --data")
     if accuracy in ("train", "supernet") and data is None:
@@ -214,3 +218,9 @@ def search(
     if worker:
         return  # the first worker reports
     emit(result, as_json, csv, plot)
+    if report is not None:
+        from autosq.study.page import write_report
+
+        write_report(study=result.study_name, out=report, storage=storage)
+        if not as_json:
+            typer.echo(f"page written to {report}")
