@@ -91,6 +91,13 @@ def profiles_option() -> Any:
     return typer.Option([], "--profiles", help=PROFILES_HELP)
 
 
+def all_option() -> Any:
+    """``--all``: the whole three-objective front in the table, not only the accuracy-latency
+    front."""
+    return typer.Option(False, "--all", help="List every member of the three-objective front "
+                        "(by default: the accuracy-latency front and the recommended one).")
+
+
 def json_option(what: str = "JSON") -> Any:
     """``--json``."""
     return typer.Option(False, "--json", help=f"Print {what} instead of tables.")

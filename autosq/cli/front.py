@@ -9,7 +9,14 @@ from typing import TYPE_CHECKING
 
 import typer
 
-from autosq.cli._options import check_outputs, csv_option, json_option, plot_option, storage_option
+from autosq.cli._options import (
+    all_option,
+    check_outputs,
+    csv_option,
+    json_option,
+    plot_option,
+    storage_option,
+)
 
 if TYPE_CHECKING:
     from autosq.study.result import SearchResult
@@ -21,7 +28,8 @@ KNEE_HELP = (
 HELP = f"Show the feasible Pareto front of a stored study. {KNEE_HELP}"
 
 
-def emit(result: SearchResult, as_json: bool, csv: Path | None, plot: Path | None) -> None:
+def emit(result: SearchResult, as_json: bool, csv: Path | None, plot: Path | None,
+         show_all: bool = False) -> None:
     """Show a result the way the flags ask (shared by search, front and refine)."""
     from autosq._io import write_files
     from autosq.cli.render import print_front
@@ -37,7 +45,7 @@ def emit(result: SearchResult, as_json: bool, csv: Path | None, plot: Path | Non
     if as_json:
         typer.echo(json.dumps(result.to_json(), indent=2))
     else:
-        print_front(result)
+        print_front(result, show_all)
         for what, path in (("CSV", csv), ("plot", plot)):
             if path is not None:
                 typer.echo(f"{what} written to {path}")
@@ -49,8 +57,9 @@ def front(
     as_json: bool = json_option("the front as JSON"),
     csv: Path | None = csv_option("the front"),
     plot: Path | None = plot_option("the front"),
+    show_all: bool = all_option(),
 ) -> None:
     from autosq.study.result import load_result
 
     check_outputs(csv, plot)
-    emit(load_result(study=study, storage=storage), as_json, csv, plot)
+    emit(load_result(study=study, storage=storage), as_json, csv, plot, show_all)

@@ -62,7 +62,10 @@ def front_plot(result: SearchResult) -> FrontPlot:
     panels = []
     for axis, label, limit in ((1, "latency (ms)", budget.max_ms),
                                (2, "size (MiB)", budget.max_mb)):
-        front = sorted((m.point[axis], m.accuracy) for m in members)
+        # Each panel draws the two-objective front of its own axis as a staircase (the same
+        # choice as the table: a three-objective front drawn over one axis zigzags).
+        points = [(m.accuracy, m.point[axis], 0.0) for m in members]
+        front = sorted((points[i][1], points[i][0]) for i in pareto_front(points))
         panels.append(Panel(
             xlabel=label,
             fits=[(p[axis], p.accuracy) for p in result.cloud if p.feasible],
@@ -80,7 +83,7 @@ def compare_plot(c: Comparison) -> ComparePlot:
     """What the comparison plot shows."""
     series = []
     for dev, pts in c.points.items():
-        front_idx = pareto_front([(p.accuracy, p.latency_ms, p.size_mb) for p in pts])
+        front_idx = pareto_front([(p.accuracy, p.latency_ms, 0.0) for p in pts])  # a staircase
         front = sorted((pts[j].latency_ms, pts[j].accuracy) for j in front_idx)
         series.append(DeviceSeries(dev, [(p.latency_ms, p.accuracy) for p in pts], front))
     budgets = sorted({r.max_ms for r in c.rows if r.max_ms})
@@ -115,8 +118,8 @@ def draw_front(plot: FrontPlot) -> bytes:
         for pts, colour, name in ((panel.over, "#bbbbbb", "over budget"),
                                   (panel.fits, "#6a9fd4", "fits")):
             ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=14, c=colour, label=name)
-        ax.plot([p[0] for p in panel.front], [p[1] for p in panel.front], "o", c="#d62728",
-                label="Pareto front")
+        ax.step([p[0] for p in panel.front], [p[1] for p in panel.front], "o-", c="#d62728",
+                where="post", lw=1, label="front (this axis)")
         if panel.recommended is not None:
             ax.plot(*panel.recommended, "*", c="black", ms=14, label="recommended")
         if panel.budget:
@@ -141,7 +144,8 @@ def draw_compare(plot: ComparePlot) -> bytes:
     for i, s in enumerate(plot.series):
         colour = f"C{i}"
         ax.scatter([p[0] for p in s.points], [p[1] for p in s.points], s=10, c=colour, alpha=0.3)
-        ax.plot([p[0] for p in s.front], [p[1] for p in s.front], "o-", c=colour, label=s.device)
+        ax.step([p[0] for p in s.front], [p[1] for p in s.front], "o-", c=colour,
+                where="post", label=s.device)
     for ms in plot.budgets:
         ax.axvline(ms, c="grey", ls="--", lw=1)
     ax.set_xscale("log")

@@ -177,8 +177,9 @@ def print_latency(what: str, profile: DeviceProfile, r: LatencyResult) -> None:
     get_console().print(t)
 
 
-def print_front(result: SearchResult) -> None:
-    """The front table and what the user needs to act on it."""
+def print_front(result: SearchResult, show_all: bool = False) -> None:
+    """The front table and what the user needs to act on it: the accuracy-latency front and
+    the recommended member, or with ``show_all`` the whole three-objective front."""
     console = get_console()
     s = result.settings
     c = result.counts
@@ -198,7 +199,8 @@ def print_front(result: SearchResult) -> None:
         table.add_column(
             col, justify="left" if col in ("", "macro", "bypass", "prec") else "right", no_wrap=True
         )
-    for m in result.members:
+    shown = [m for m in result.members if show_all or m.primary or m.recommended]
+    for m in shown:
         r = m.record
         cfg = r.config
         table.add_row(
@@ -220,6 +222,12 @@ def print_front(result: SearchResult) -> None:
             f"{r.peak_mem_mb:.2f}",
         )
     console.print(table)
+    hidden = len(result.members) - len(shown)
+    if hidden:
+        console.print(f"{len(shown)} of the {len(result.members)} members shown: the front of "
+                      f"accuracy against latency (all fit the size budget). The other {hidden} "
+                      "are smaller but slower or less accurate than one shown; --all lists "
+                      "them.")
     ref = result.reference
     console.print(
         f"hypervolume {result.hypervolume:.4g} (reference: accuracy {ref[0]:.4g}, "

@@ -17,6 +17,7 @@ import typer
 from autosq.accuracy.estimators import ACCURACY_CHOICES
 from autosq.accuracy.proxies import PROXIES
 from autosq.cli._options import (
+    all_option,
     at_least,
     between,
     check_output,
@@ -161,6 +162,7 @@ def search(
     as_json: bool = json_option("the front as JSON"),
     csv: Path | None = csv_option("the front"),
     plot: Path | None = plot_option("the front"),
+    show_all: bool = all_option(),
     report: Path | None = typer.Option(None, "--report", help="Also write the study's page "
                                        "(one self-contained .html file; see autosq report)."),
 ) -> None:
@@ -217,7 +219,7 @@ def search(
             wait_workers(started)
     if worker:
         return  # the first worker reports
-    emit(result, as_json, csv, plot)
+    emit(result, as_json, csv, plot, show_all)
     if report is not None:
         from autosq.study.page import write_report
 

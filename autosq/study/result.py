@@ -52,6 +52,7 @@ class FrontMember:
     p90_ms: float
     timing: str = "full"
     recommended: bool = False
+    primary: bool = True  # on the accuracy-latency front (what is shown first)
 
     @property
     def trial(self) -> int:
@@ -101,6 +102,7 @@ class FrontMember:
                         "latency and accuracy are the uncompressed network's"},
             "feasible": True,
             "recommended": self.recommended,
+            "primary": self.primary,
         }
 
 
@@ -292,6 +294,12 @@ def build_result(study: optuna.Study, storage: str, retime: Timer | None = None)
     best = knee([m.point for m in members])
     if best is not None:
         members[best].recommended = True
+    # Shown first: the accuracy-latency front (every member fits the size budget already);
+    # the rest of the three-objective front are smaller but slower or less accurate than one
+    # of those, one flag away (--all, the page's toggle, the JSON).
+    on_2d = set(pareto_front([(m.accuracy, m.latency_ms, 0.0) for m in members]))
+    for i, m in enumerate(members):
+        m.primary = i in on_2d
     kind = (members[0].record.accuracy_kind if members else None) or settings.accuracy.kind
     reference = _reference(settings, recs, kind)
     states = [t.state for t in study.get_trials(deepcopy=False)]

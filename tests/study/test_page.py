@@ -116,9 +116,29 @@ def test_search_writes_the_page_and_devices_are_compared(cli: Cli, study: tuple[
     data = json.loads(re.search(r'id="data">(.*?)</script>', out.read_text(),
                                 re.S).group(1))  # type: ignore[union-attr]
     assert [r["device"] for r in data["compare"]["rows"]] == ["host", "rpi4"]
+    if CHROMIUM is not None:  # each device's front drawn as its own staircase
+        text = dom(out)
+        assert body(text).get("data-ok") == "1" and text.count('class="devplot"') == 2
     page = tmp_path / "s.html"
     code, text, err = cli("search", "--device", "host", "--space", "tiny", "--input-size", "32",
                           "--max-mb", "0.2", "--trials", "3", "--storage",
                           f"sqlite:///{tmp_path / 's.db'}", "--report", str(page))
     assert code == 0, err
     assert page.is_file() and f"page written to {page}" in text
+
+
+def test_what_is_shown_first_is_the_accuracy_latency_front(cli: Cli,
+                                                           study: tuple[str, str, Any]) -> None:
+    from autosq.study.pareto import pareto_front
+
+    name, url, result = study
+    members = result.members
+    on_2d = set(pareto_front([(m.accuracy, m.latency_ms, 0.0) for m in members]))
+    assert [m.primary for m in members] == [i in on_2d for i in range(len(members))]
+    code, shown, _ = cli("front", "--study", name, "--storage", url)
+    code_all, everything, _ = cli("front", "--study", name, "--storage", url, "--all")
+    assert code == code_all == 0
+    hidden = sum(not m.primary and not m.recommended for m in members)
+    if hidden:
+        assert f"The other {hidden} are smaller" in shown and "--all lists" in shown
+        assert "The other" not in everything
