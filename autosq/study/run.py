@@ -11,6 +11,8 @@ from __future__ import annotations
 
 import contextlib
 import math
+import signal
+import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -80,6 +82,16 @@ def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
     raise UsageError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
 
 
+_HELD = (signal.SIGINT, signal.SIGTERM)
+
+
+def _hold_signals(hold: bool) -> None:
+    """Block (or let through) Ctrl-C and SIGTERM in this thread; a blocked one is delivered
+    when they are let through again. Only in the main thread, where Python runs handlers."""
+    if threading.current_thread() is threading.main_thread():
+        signal.pthread_sigmask(signal.SIG_BLOCK if hold else signal.SIG_UNBLOCK, _HELD)
+
+
 @dataclass
 class Progress:
     """What the progress display shows after each trial."""
@@ -126,12 +138,14 @@ class Search:
         architecture's measurements), record."""
         import optuna
 
-        trial.set_user_attr(WORKER_ATTR, worker_id())
-        if slot_of(self.study, trial.number) > self.target:
-            self.surplus = True
-            raise optuna.TrialPruned("the study already has its trials (finished or running)")
-        values = self.space.sample(trial)
         try:
+            # Inside the try: a Ctrl-C or SIGTERM at any point of the trial marks it.
+            trial.set_user_attr(WORKER_ATTR, worker_id())
+            if slot_of(self.study, trial.number) > self.target:
+                self.surplus = True
+                raise optuna.TrialPruned("the study already has its trials (finished or "
+                                         "running)")
+            values = self.space.sample(trial)
             record = self.evaluator.analyse(values)
             seen = self._seen.get(record.key)
             if seen is not None:
@@ -141,6 +155,20 @@ class Search:
                 return write_record(trial, record)
             record = self.evaluator.evaluate(values, seed=self.trial_seed(trial.number),
                                              analysed=record)
+            record.trial = trial.number
+            if record.skipped is None:
+                self._seen[record.key] = record
+            if self.evaluator.screen is not None:
+                self.evaluator.screen.add(record)
+            self._written[trial.number] = record
+            point = write_record(trial, record)
+            # From here until Optuna has stored the result, a Ctrl-C or SIGTERM waits (it is
+            # delivered right after): a trial is then either measured and kept, or marked
+            # interrupted, never failed without a reason.
+            _hold_signals(True)
+            return point
+        except optuna.TrialPruned:
+            raise
         except AutosqError as exc:
             trial.set_user_attr(FAIL_ATTR, str(exc))
             raise
@@ -151,16 +179,10 @@ class Search:
             with contextlib.suppress(Exception):
                 trial.set_user_attr(FAIL_ATTR, "interrupted")
             raise
-        record.trial = trial.number
-        if record.skipped is None:
-            self._seen[record.key] = record
-        if self.evaluator.screen is not None:
-            self.evaluator.screen.add(record)
-        self._written[trial.number] = record
-        return write_record(trial, record)
 
     def _after_trial(self, trial: optuna.trial.FrozenTrial,
                      on_progress: OnProgress | None) -> None:
+        _hold_signals(False)  # the result is stored: a waiting Ctrl-C or SIGTERM may land
         p = self.progress
         rec = self._written.pop(trial.number, None)
         if trial.state.name == "PRUNED":  # surplus: not a trial of this run
@@ -207,14 +229,17 @@ class Search:
             # One trial per call: each starts by failing trials whose worker stopped beating
             # (server storages), and holds a heartbeat while it runs. On Ctrl-C Optuna marks
             # the running trial FAIL and re-raises; finished trials are kept.
-            self.study.optimize(
-                self.objective,
-                n_trials=1,
-                catch=(Exception,),
-                callbacks=[lambda _study, t: self._after_trial(t, on_progress)],
-                gc_after_trial=False,
-                show_progress_bar=False,
-            )
+            try:
+                self.study.optimize(
+                    self.objective,
+                    n_trials=1,
+                    catch=(Exception,),
+                    callbacks=[lambda _study, t: self._after_trial(t, on_progress)],
+                    gc_after_trial=False,
+                    show_progress_bar=False,
+                )
+            finally:
+                _hold_signals(False)
         return self.progress.done - done_before
 
 

@@ -133,7 +133,9 @@ def test_sigterm_marks_the_trial_and_exits_143(tmp_path: Path, isolated_cache: P
     assert len([line for line in err.splitlines() if line.startswith("autosq:")]) == 1
     reasons = [t.user_attrs.get("fail_reason") for t in _study(url).trials
                if t.state == optuna.trial.TrialState.FAIL]
-    assert reasons == ["interrupted"]
+    # Inside the trial's work it is marked interrupted; in the moment Optuna stores a finished
+    # trial the signal waits, so that trial is kept. Never a failure without a reason.
+    assert reasons in ([], ["interrupted"])
     code, _, err = cli(*TINY, "--storage", url, "--trials", "3", "--data", "builtin:shapes:30",
                        "--epochs", "3")
     assert code == 0 and _complete(url) == 3
