@@ -168,15 +168,25 @@ def parse_toml(text: str, where: str, error: type[UsageError]) -> dict[str, Any]
         raise error(f"{where}: not valid TOML: nested too deeply") from None
 
 
+def not_a_file(path: Path) -> str | None:
+    """Why ``path`` is not a regular file a user can hand autosq ("is a folder", "does not
+    exist", ...), or None when it is one."""
+    if path.is_file():
+        return None
+    if path.is_dir():
+        return "is a folder"
+    if path.exists():
+        return "is not a regular file"
+    if path.is_symlink():
+        return "is a broken symbolic link (or a link loop)"
+    return "does not exist"
+
+
 def read_text_file(path: Path, what: str, error: type[UsageError]) -> str:
     """The UTF-8 text of a user's file, or ``error`` saying why it cannot be read."""
     try:
-        if path.is_dir():
-            raise error(f"{what} {path} is a folder; expected a .toml file")
-        if not path.exists():
-            if path.is_symlink():
-                raise error(f"{what} {path} is a broken symbolic link (or a link loop)")
-            raise error(f"{what} {path} does not exist")
+        if (problem := not_a_file(path)) is not None:
+            raise error(f"{what} {path} {problem}; expected a .toml file")
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
         raise error(f"{what} {path} is not UTF-8 text; expected a .toml file") from None

@@ -58,10 +58,18 @@ class PgServer:
                 self._as = ["runuser", "-u", "postgres", "--"]
             self._run(initdb, "-D", str(self.folder / "data"), "-U", USER, "--pwfile",
                       str(pwfile), "--auth", "scram-sha-256", "-E", "UTF8")
-            self._run(pg_ctl, "-D", str(self.folder / "data"), "-l", str(self.folder / "log"),
-                      "-w", "-t", "60", "-o",
-                      f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 "
-                      "-c max_connections=200 -c fsync=off", "start")
+            for attempt in range(3):  # the free port may be taken before the server binds it
+                try:
+                    self._run(pg_ctl, "-D", str(self.folder / "data"), "-l",
+                              str(self.folder / "log"), "-w", "-t", "60", "-o",
+                              f"-p {self.port} -k {self.folder} -c "
+                              "listen_addresses=127.0.0.1 -c max_connections=200 -c fsync=off",
+                              "start")
+                    break
+                except subprocess.CalledProcessError:
+                    if attempt == 2:
+                        raise
+                    self.port = _free_port()
         except subprocess.CalledProcessError as exc:
             raise RuntimeError(f"cannot start PostgreSQL: {exc.stderr or exc.stdout}") from exc
         except (LookupError, OSError) as exc:  # no postgres user, no runuser
@@ -75,8 +83,7 @@ class PgServer:
         import psycopg
 
         name = f"t{os.getpid()}_{next(self._names)}"
-        with psycopg.connect(self.url().replace("postgresql://", "postgresql://", 1),
-                             autocommit=True) as conn:
+        with psycopg.connect(self.url(), autocommit=True) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
         return self.url(name)
 

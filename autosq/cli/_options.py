@@ -91,6 +91,28 @@ def profiles_option() -> Any:
     return typer.Option([], "--profiles", help=PROFILES_HELP)
 
 
+def density_option(help_text: str) -> Any:
+    """``--density``: the share of weights Deep Compression keeps, in (0, 1]."""
+    return typer.Option(1 / 3, "--density", callback=_check(
+        lambda v: math.isfinite(v) and 0 < v <= 1, "in (0, 1]"), help=help_text)
+
+
+def bits_option(default: str, help_text: str) -> Any:
+    """``--bits``: bits per shared-weight code of Deep Compression."""
+    from autosq.compress.schedule import BITS  # pure Python, a few constants
+
+    return typer.Option(default, "--bits", callback=one_of([str(b) for b in BITS]),
+                        help=help_text)
+
+
+def device_names(text: str, flag: str) -> list[str]:
+    """Device names from a comma-separated flag value; at least one."""
+    names = [d.strip() for d in text.split(",") if d.strip()]
+    if not names:
+        raise UsageError(f"{flag} needs at least one device name; got {text!r}")
+    return names
+
+
 def all_option() -> Any:
     """``--all``: the whole three-objective front in the table, not only the accuracy-latency
     front."""

@@ -11,6 +11,7 @@ from autosq.cli._options import (
     at_least,
     check_outputs,
     csv_option,
+    device_names,
     json_option,
     plot_option,
     profiles_option,
@@ -42,13 +43,10 @@ def compare(
     size and trial) and the recommended member; lists of budgets make a grid."""
     from autosq._io import write_files
     from autosq.cli.render import print_compare
-    from autosq.errors import UsageError
     from autosq.study.compare import parse_budgets, run_compare
 
     check_outputs(csv, plot)
-    names = [d.strip() for d in devices.split(",") if d.strip()]
-    if not names:
-        raise UsageError("--devices needs at least one device name")
+    names = device_names(devices, "--devices")
     result = run_compare(names, parse_budgets(max_mb, "--max-mb"),
                          parse_budgets(max_ms, "--max-ms"), study=study, storage=storage,
                          space=space, trials=trials, input_size=input_size, profiles=profiles)

@@ -9,9 +9,7 @@ from pathlib import Path
 
 import typer
 
-from autosq.cli._options import _check, json_option
-
-BITS = ("8", "6", "5", "4")
+from autosq.cli._options import bits_option, check_output, density_option, json_option
 
 
 def _densities(values: list[str]) -> dict[str, float]:
@@ -34,15 +32,11 @@ def _densities(values: list[str]) -> dict[str, float]:
 def compress(
     model: Path = typer.Argument(..., help="An autosq export: MODEL.pt or MODEL.onnx."),
     out: Path = typer.Option(..., "--out", "-o", help="The container to write (.dcz)."),
-    density: float = typer.Option(1 / 3, "--density", callback=_check(
-        lambda v: math.isfinite(v) and 0 < v <= 1, "in (0, 1]"),
-        help="Share of weights kept overall (default 1/3, the paper's; 1.0 prunes nothing "
-        "more). Spread by the default schedule: 1x1 convs denser, 3x3 and the classifier "
-        "sparser."),
-    bits: str = typer.Option("8", "--bits", callback=_check(lambda v: v in BITS,
-                                                            "one of 8, 6, 5, 4"),
-                             help="Bits per shared-weight code (2^bits - 1 shared values a "
-                             "layer)."),
+    density: float = density_option(
+        "Share of weights kept overall (default 1/3, the paper's; 1.0 prunes nothing more). "
+        "Spread by the default schedule: 1x1 convs denser, 3x3 and the classifier sparser."),
+    bits: str = bits_option("8", "Bits per shared-weight code (2^bits - 1 shared values a "
+                            "layer)."),
     layer_density: list[str] = typer.Option([], "--layer-density", help="NAME=D: this "
                                             "layer's density instead (repeatable)."),
     as_json: bool = json_option("the report as JSON"),
@@ -50,6 +44,7 @@ def compress(
     """Prune, share weights (k-means), code sparse positions and Huffman-code a model."""
     from autosq.study.compression import compress_file
 
+    check_output(out, ".dcz", "--out")
     report = compress_file(model, out, density, int(bits), _densities(layer_density))
     info = report.info
     if as_json:
@@ -68,7 +63,11 @@ def decompress(
     out: Path = typer.Option(..., "--out", "-o", help="model.onnx (checked) or model.pt."),
 ) -> None:
     """Decode a container exactly into an ONNX model or a .pt state_dict."""
+    from autosq.errors import UsageError
     from autosq.study.compression import decompress_file
 
+    if out.suffix.lower() not in (".onnx", ".pt"):
+        raise UsageError(f"--out must end with .onnx or .pt; got {out}")
+    check_output(out, out.suffix.lower(), "--out")
     decompress_file(container, out)
     typer.echo(f"{out}: decoded from {container}")

@@ -6,7 +6,15 @@ from pathlib import Path
 
 import typer
 
-from autosq.cli._options import between, one_of, positive, profiles_option, storage_option
+from autosq.cli._options import (
+    between,
+    bits_option,
+    density_option,
+    one_of,
+    positive,
+    profiles_option,
+    storage_option,
+)
 
 FORMATS = ("onnx", "pt")
 
@@ -32,10 +40,8 @@ def export(
     compress: bool = typer.Option(False, "--compress", help="Deep Compression after training "
                                   "(needs --data): prune, retrain, cluster, retrain the "
                                   "centroids; writes OUT's .dcz beside it and the stage table."),
-    bits: str = typer.Option("6", "--bits", callback=one_of(("8", "6", "5", "4")),
-                             help="With --compress: bits per shared-weight code."),
-    density: float = typer.Option(1 / 3, "--density", callback=positive(),
-                                  help="With --compress: share of weights kept (default 1/3)."),
+    bits: str = bits_option("6", "With --compress: bits per shared-weight code."),
+    density: float = density_option("With --compress: share of weights kept (default 1/3)."),
     compress_steps: int = typer.Option(200, "--compress-steps", callback=between(1, 10**6),
                                        help="With --compress: retraining steps per stage."),
 ) -> None:
@@ -55,8 +61,6 @@ def export(
     if compress and (data is None or quantize):
         raise UsageError("--compress retrains the network: it needs --data, and does not "
                          "combine with --quantize (its codes are the quantization)")
-    if density > 1:
-        raise UsageError(f"--density must be in (0, 1]; got {density}")
     check_destination(out, fmt)
     report = export_candidate(study=study, out=out, storage=storage, trial=trial,
                               recommended=recommended, fmt=fmt, quantize=quantize, data=data,

@@ -108,12 +108,10 @@ def measure(
         _predict(what, profile, timer, config, precision, as_json)
         return
     if model is not None:
-        if not model.is_file():
-            what = ("is a folder" if model.is_dir() else
-                    "is not a regular file" if model.exists() else
-                    "is a broken symbolic link (or a link loop)" if model.is_symlink() else
-                    "does not exist")
-            raise UsageError(f"model file {model} {what} (expected an .onnx file)")
+        from autosq._io import not_a_file
+
+        if (problem := not_a_file(model)) is not None:
+            raise UsageError(f"model file {model} {problem} (expected an .onnx file)")
         size_b = model.stat().st_size
         if size_b > max_model_mb * 1024 * 1024:
             raise UsageError(f"model file {model} is {size_b / 2**20:.1f} MB, over "

@@ -20,10 +20,6 @@ def repair(
         raise UsageError(f"--storage must be a journal (journal:///PATH.log); got {storage!r}:"
                          " a database repairs itself, or with its own tools")
     path = Path(storage[len(JOURNAL_PREFIX):])
-    if not path.is_file():
-        what = ("is a folder" if path.is_dir() else "is not a regular file" if path.exists()
-                else "does not exist")
-        raise UsageError(f"--storage {storage}: {path} {what}; expected an Optuna journal file")
     kept, backup = repair_journal(path)
     if backup is None:
         typer.echo(f"{path}: {kept} records, nothing damaged; left as it is")

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from autosq.cli._options import check_output, profiles_option, storage_option
+from autosq.cli._options import check_output, device_names, profiles_option, storage_option
 
 
 def report(
@@ -22,7 +22,7 @@ def report(
     from autosq.study.page import write_report
 
     check_output(out, ".html", "--out")
-    names = [d.strip() for d in devices.split(",") if d.strip()] if devices else []
+    names = device_names(devices, "--devices") if devices is not None else []
     size = write_report(study=study, out=out, storage=storage, devices=names,
                         profiles=profiles)
     typer.echo(f"wrote {out} ({size:,} bytes)")

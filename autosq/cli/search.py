@@ -188,18 +188,6 @@ def search(
     started: list[Any] = []
     names: list[str] = []
 
-    def run(first: bool, on_start: Any, on_progress: Any, on_train: Any) -> Any:
-        return run_search(
-            device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb,
-            space=space, trials=trials, timeout=timeout, seed=seed, sampler=sampler,
-            storage=storage, study=study, input_size=input_size, num_classes=num_classes,
-            proxy=proxy, accuracy=accuracy, data=data, epochs=epochs, batch_size=batch_size,
-            refine=refine if worker == 0 and (workers == 1 or not first) else 0,
-            refine_epochs=refine_epochs, profiles=profiles,
-            retime=not no_retime and worker == 0 and (workers == 1 or not first),
-            predict=not no_predict, worker=worker, on_start=on_start, on_progress=on_progress,
-            on_train=on_train)
-
     with search_progress(enabled=not as_json) as (on_start, on_progress, on_train), \
             terminate_as_interrupt(started):
         try:
@@ -209,10 +197,18 @@ def search(
                     started.extend(start_workers(workers - 1))
                 on_start(st, missing)
 
-            result = run(True, on_start_all, on_progress, on_train)
-            wait_workers(started)
-            if workers > 1:  # every worker is done: the whole study's front, re-timed together
-                result = run(False, on_start, on_progress, on_train)
+            # Workers other than the first only search; the first waits for them, then refines
+            # and re-times the whole study's front.
+            result = run_search(
+                device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb,
+                space=space, trials=trials, timeout=timeout, seed=seed, sampler=sampler,
+                storage=storage, study=study, input_size=input_size, num_classes=num_classes,
+                proxy=proxy, accuracy=accuracy, data=data, epochs=epochs,
+                batch_size=batch_size, refine=refine if worker == 0 else 0,
+                refine_epochs=refine_epochs, profiles=profiles,
+                retime=not no_retime and worker == 0, predict=not no_predict, worker=worker,
+                on_start=on_start_all, on_progress=on_progress, on_train=on_train,
+                on_trials_done=lambda: wait_workers(started))
         except KeyboardInterrupt as exc:
             raise interrupted(exc, names, storage) from None
         finally:
@@ -223,6 +219,6 @@ def search(
     if report is not None:
         from autosq.study.page import write_report
 
-        write_report(study=result.study_name, out=report, storage=storage)
+        write_report(study=result.study_name, out=report, storage=storage, result=result)
         if not as_json:
             typer.echo(f"page written to {report}")

@@ -46,14 +46,21 @@ class LayerCode:
         """Weights stored as non-zero."""
         return int(np.count_nonzero(self.codebook[self.codes]))
 
-    def weights(self) -> np.ndarray:
-        """The layer's dense weights, decoded exactly."""
+    def positions(self) -> np.ndarray:
+        """Where each entry lands in the flattened weights; ValueError when they run past the
+        tensor (a damaged stream), checked without allocating it."""
         n = int(np.prod(self.shape))
-        check_allocation(4.0 * n, f"layer {self.name} ({n:,} weights)",
-                         "this is not a SqueezeNet autosq can hold")
         positions = np.cumsum(self.gaps + 1) - 1
         if len(positions) and (positions[-1] >= n or positions.min() < 0):
             raise ValueError(f"layer {self.name}: entries run past its {n} weights")
+        return positions
+
+    def weights(self) -> np.ndarray:
+        """The layer's dense weights, decoded exactly."""
+        positions = self.positions()
+        n = int(np.prod(self.shape))
+        check_allocation(4.0 * n, f"layer {self.name} ({n:,} weights)",
+                         "this is not a SqueezeNet autosq can hold")
         dense = np.zeros(n, dtype=np.float32)
         dense[positions] = self.codebook[self.codes]
         return dense.reshape(self.shape)

@@ -114,7 +114,7 @@ def from_bytes(data: bytes, where: str = "the container") -> Compressed:
                 raise fail(f"layer {e['name']} has a code outside its codebook")
             layer = LayerCode(str(e["name"]), tuple(int(d) for d in e["shape"]), bits,
                               codebook, gaps, codes, bias)
-            layer.weights()  # positions within the tensor
+            layer.positions()  # within the tensor
             layers.append(layer)
         if pos != len(body):
             raise fail("bytes left after the last layer")

@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 
 from autosq.arch.plan import Plan
-from autosq.compress.schedule import DEFAULT_DENSITY, GAP_BITS, layer_kind, schedule
+from autosq.compress.schedule import DEFAULT_DENSITY, GAP_BITS, plan_densities
 
 DC_PRECISIONS = {"dc8": 8, "dc6": 6, "dc5": 5, "dc4": 4}
 _HEADER_BYTES = 600  # magic, version, the config and the notes, in JSON
@@ -41,12 +41,12 @@ def _gap_code_bits(density: float) -> float:
 
 def compressed_bytes(p: Plan, bits: int, density: float = DEFAULT_DENSITY) -> int:
     """Predicted bytes of the container of ``p`` compressed at ``bits`` and ``density``."""
-    convs = [(layer.module, layer.cin * layer.cout * layer.kernel ** 2, layer.kernel,
-              layer.cout) for layer in p.layers if layer.kind == "conv"]
-    densities = schedule({name: (n, layer_kind(name, k)) for name, n, k, _ in convs}, density)
+    densities = plan_densities(p, density)
     total = _HEADER_BYTES + 32
-    for name, n, _, cout in convs:
-        d = densities[name]
+    for layer in p.layers:
+        if layer.kind != "conv":
+            continue
+        n, cout, d = layer.params - layer.cout, layer.cout, densities[layer.module]
         kept = round(d * n)
         q = 1.0 - d
         run = q ** (1 << GAP_BITS)

@@ -92,16 +92,20 @@ def encode(symbols: np.ndarray, alphabet: int) -> Coded:
     """Code ``symbols`` (integers in ``0..alphabet-1``), the smaller of Huffman and fixed."""
     symbols = np.asarray(symbols, dtype=np.int64)
     width = fixed_bits(alphabet)
-    fixed = bytes([FIXED]) + _pack(np.asarray(symbols), np.full(len(symbols), width))
+
+    def fixed() -> Coded:
+        return Coded(bytes([FIXED]) + _pack(symbols, np.full(len(symbols), width)))
+
     if len(symbols) == 0 or alphabet > 256:
-        return Coded(fixed)
+        return fixed()
     lengths = code_lengths(np.bincount(symbols, minlength=alphabet))
-    if lengths.max() > MAX_LENGTH:
-        return Coded(fixed)
+    # Sizes known before packing: pack only the form that is kept.
+    huff_bytes = 1 + alphabet + (int(lengths[symbols].sum()) + 7) // 8
+    if lengths.max() > MAX_LENGTH or huff_bytes >= 1 + (len(symbols) * width + 7) // 8:
+        return fixed()
     codes = canonical_codes(lengths)
-    huff = (bytes([HUFFMAN]) + bytes(lengths.astype(np.uint8))
-            + _pack(codes[symbols], lengths[symbols]))
-    return Coded(huff if len(huff) < len(fixed) else fixed)
+    return Coded(bytes([HUFFMAN]) + bytes(lengths.astype(np.uint8))
+                 + _pack(codes[symbols], lengths[symbols]))
 
 
 def decode(data: bytes, count: int, alphabet: int) -> np.ndarray:

@@ -1,9 +1,10 @@
 """A whole network's Deep Compression: which tensors are coded, with which density and bits.
 
-Every conv's weight is pruned (by a per-layer density from :func:`~autosq.compress.codec.
-schedule`, or given per layer), shared and coded; its bias is kept as float32. The state_dict
-names are torchvision's (``features.3.expand3x3.weight``), so the container decodes into an
-autosq ``.pt`` state_dict or, through the plan, into an ONNX model.
+Every conv's weight is pruned (by a per-layer density from
+:func:`~autosq.compress.schedule.plan_densities`, or given per layer), shared and coded; its
+bias is kept as float32. The state_dict names are torchvision's
+(``features.3.expand3x3.weight``), so the container decodes into an autosq ``.pt`` state_dict
+or, through the plan, into an ONNX model.
 """
 
 from __future__ import annotations
@@ -14,17 +15,17 @@ from typing import Any
 import numpy as np
 
 from autosq.arch.config import SqueezeNetConfig
-from autosq.arch.plan import plan
+from autosq.arch.plan import Plan, plan
 from autosq.compress.codec import compress_layer
 from autosq.compress.container import Compressed
-from autosq.compress.schedule import DEFAULT_DENSITY, layer_kind, schedule
+from autosq.compress.schedule import DEFAULT_DENSITY, plan_densities
 from autosq.errors import UsageError
 
 
-def conv_names(config: SqueezeNetConfig) -> list[tuple[str, int]]:
+def conv_names(p: Plan | SqueezeNetConfig) -> list[tuple[str, int]]:
     """(state_dict prefix, kernel) of every conv, in plan order."""
-    return [(layer.module, layer.kernel) for layer in plan(config).layers
-            if layer.kind == "conv"]
+    layers = (p if isinstance(p, Plan) else plan(p)).layers
+    return [(layer.module, layer.kernel) for layer in layers if layer.kind == "conv"]
 
 
 def compress_network(config: SqueezeNetConfig, state: Mapping[str, Any],
@@ -36,7 +37,8 @@ def compress_network(config: SqueezeNetConfig, state: Mapping[str, Any],
     convs denser, 3x3 convs and the classifier sparser); ``densities`` sets layers by name
     (``features.3.expand3x3``) instead; ``density=1`` prunes nothing more.
     """
-    names = conv_names(config)
+    p = plan(config)
+    names = conv_names(p)
     arrays: dict[str, np.ndarray] = {}
     for name, _ in names:
         for part in ("weight", "bias"):
@@ -45,9 +47,7 @@ def compress_network(config: SqueezeNetConfig, state: Mapping[str, Any],
                 raise UsageError(f"the model has no tensor {key!r}; expected an autosq "
                                  "SqueezeNet's state_dict")
             arrays[key] = np.asarray(state[key], dtype=np.float32)
-    wanted = {name: (int(arrays[f"{name}.weight"].size), layer_kind(name, k))
-              for name, k in names}
-    per_layer = schedule(wanted, density)
+    per_layer = plan_densities(p, density)
     for name, d in (densities or {}).items():
         if name not in per_layer:
             raise UsageError(f"no conv layer {name!r}; the layers are "
@@ -58,7 +58,7 @@ def compress_network(config: SqueezeNetConfig, state: Mapping[str, Any],
     layers = [compress_layer(name, arrays[f"{name}.weight"], arrays[f"{name}.bias"],
                              per_layer[name], bits) for name, _ in names]
     kept = sum(layer.nonzeros for layer in layers)
-    total = sum(n for n, _ in wanted.values())
+    total = sum(int(arrays[f"{name}.weight"].size) for name, _ in names)
     return Compressed(config.to_dict(), layers,
                       {"bits": bits, "density": kept / total, "weights": total,
                        "nonzeros": kept, "densities": per_layer})

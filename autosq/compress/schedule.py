@@ -1,10 +1,12 @@
 """Deep Compression's settings and pruning schedule, in pure Python (the search predicts
-compressed sizes from the plan with them; :mod:`autosq.compress.codec` applies them)."""
+compressed sizes from the plan with them; :mod:`autosq.compress.network` and
+:mod:`autosq.study.deep_compression` prune by them)."""
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 
+from autosq.arch.plan import Plan
 from autosq.errors import UsageError
 
 GAP_BITS = 4
@@ -48,5 +50,13 @@ def schedule(sizes: Mapping[str, tuple[int, str]], density: float) -> dict[str, 
     return {name: min(1.0, density * SCHEDULE[k] * hi) for name, (_, k) in sizes.items()}
 
 
+def plan_densities(p: Plan, density: float) -> dict[str, float]:
+    """Each conv's density (by state_dict prefix, ``features.3.expand3x3``) for ``density``
+    kept overall, by :func:`schedule` over the plan's layers."""
+    return schedule({layer.module: (layer.params - layer.cout, layer_kind(layer.module,
+                                                                          layer.kernel))
+                     for layer in p.layers if layer.kind == "conv"}, density)
+
+
 __all__ = ["BITS", "DEFAULT_DENSITY", "GAP_BITS", "MAX_GAP", "SCHEDULE", "layer_kind",
-           "schedule"]
+           "plan_densities", "schedule"]

@@ -141,17 +141,19 @@ class LocalTimer:
     def _warm_up(self, session: ort.InferenceSession, feed: dict[str, np.ndarray]) -> None:
         p = self.protocol
         start = time.perf_counter()
-        runs: list[float] = []
+        runs, fastest = 0, float("inf")
         while True:
             t0 = time.perf_counter()
             session.run(None, feed)
             now = time.perf_counter()
-            runs.append(now - t0)
-            if len(runs) < p.warmup_runs or now - start < p.warmup_seconds:
+            last = now - t0
+            fastest = min(fastest, last)
+            runs += 1
+            if runs < p.warmup_runs or now - start < p.warmup_seconds:
                 continue
             if p.warmup_steady <= 0 or now - start >= p.warmup_max_seconds:
                 return
-            if runs[-1] <= min(runs) * (1 + p.warmup_steady):
+            if last <= fastest * (1 + p.warmup_steady):
                 return
 
     def _block(

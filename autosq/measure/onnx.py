@@ -13,9 +13,7 @@ import warnings
 
 import torch
 
-OPSET = 17
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
+from autosq.measure.graph import INPUT_NAME, OPSET, OUTPUT_NAME  # one set of names for both
 
 
 def export_bytes(model: torch.nn.Module, input_size: int, batch: int = 1) -> bytes:

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from autosq._io import write_files
+from autosq._io import not_a_file, write_files
 from autosq.arch.config import SqueezeNetConfig
 from autosq.compress.container import Compressed, from_bytes, to_bytes
 from autosq.compress.network import DEFAULT_DENSITY, compress_network
@@ -46,10 +46,8 @@ class CompressReport:
 def _read(path: Path, what: str, suffixes: tuple[str, ...]) -> bytes:
     if path.suffix.lower() not in suffixes:
         raise UsageError(f"{what} {path} must end with {' or '.join(suffixes)}")
-    if path.is_dir():
-        raise UsageError(f"{what} {path} is a folder; expected a {' or '.join(suffixes)} file")
-    if not path.exists():
-        raise UsageError(f"{what} {path} does not exist")
+    if (problem := not_a_file(path)) is not None:
+        raise UsageError(f"{what} {path} {problem}; expected a {' or '.join(suffixes)} file")
     size = path.stat().st_size
     if size > MAX_MODEL_BYTES:
         raise UsageError(f"{what} {path} is {size:,} bytes; a SqueezeNet file is megabytes")

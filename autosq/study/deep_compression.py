@@ -17,10 +17,11 @@ import torch
 from torch import nn
 
 from autosq.accuracy.train import evaluate_top1, seeded
+from autosq.arch.plan import plan
 from autosq.compress.codec import prune, share
 from autosq.compress.container import to_bytes
 from autosq.compress.network import compress_network, conv_names
-from autosq.compress.schedule import layer_kind, schedule
+from autosq.compress.schedule import plan_densities
 
 if TYPE_CHECKING:
     from autosq.accuracy.datasets import Dataset
@@ -77,12 +78,12 @@ def deep_compress(model: SqueezeNet, config: SqueezeNetConfig, data: Dataset, bi
                   threads: int = 1) -> tuple[bytes, list[Stage], SqueezeNet]:
     """Compress a trained ``model`` stage by stage; returns the container, the stages and the
     final model (its weights are exactly the container's)."""
-    names = [n for n, _ in conv_names(config)]
+    p = plan(config)
+    names = [n for n, _ in conv_names(p)]
     convs = _params(model, names)
     fp32 = 4 * sum(p.numel() for p in model.parameters())
     total = sum(c.weight.numel() for c in convs)
-    dens = schedule({n: (c.weight.numel(), layer_kind(n, c.kernel_size[0]))
-                     for n, c in zip(names, convs, strict=True)}, density)
+    dens = plan_densities(p, density)
     stages = [Stage("trained", evaluate_top1(model, data.val_x, data.val_y), fp32, 1.0)]
     with seeded(seed, threads), torch.no_grad():
         masks = []

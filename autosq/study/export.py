@@ -21,7 +21,7 @@ from autosq.arch.cost import cost_of
 from autosq.arch.plan import plan
 from autosq.compress.estimate import DC_PRECISIONS
 from autosq.errors import MeasurementError, StudyError, UsageError
-from autosq.measure.onnx import INPUT_NAME, OPSET, OUTPUT_NAME
+from autosq.measure.graph import INPUT_NAME, OPSET, OUTPUT_NAME
 from autosq.study.records import SearchSettings, TrialRecord, load_record, read_settings
 from autosq.study.result import FrontMember, build_result
 from autosq.study.storage import DEFAULT_STORAGE, load_study, redact
@@ -255,10 +255,11 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
     if precision in DC_PRECISIONS:  # the search sized it compressed: say how to get there
         card["compress_with"] = (f"autosq compress {out} --out {out.with_suffix('.dcz')} "
                                  f"--bits {DC_PRECISIONS[precision]}")
-    # What the study's size budget counted from the plan, beside what the file holds (its
-    # weights: weights_bytes; all of it, with the graph, names and metadata: size_bytes).
-    # They differ only where an exporter shares equal tensors (the zero biases of an untrained
-    # model), by well under 1%.
+    # What the plan counts for this file's precision (the rule the size budget uses: for an
+    # fp32 or int8 export of a trial searched at that precision, the very bytes it counted),
+    # beside what the file holds (its weights: weights_bytes; all of it, with the graph, names
+    # and metadata: size_bytes). They differ only where an exporter shares equal tensors (the
+    # zero biases of an untrained model), by well under 1%.
     card["weights_bytes_counted"] = cost_of(plan(config)).size_bytes(
         "int8" if quantize == "int8" else "fp32")
     if fmt == "pt":

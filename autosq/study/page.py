@@ -16,6 +16,7 @@ from __future__ import annotations
 import html
 import json
 import platform
+import shlex
 import time
 from collections.abc import Sequence
 from importlib import resources
@@ -23,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from autosq.arch.cost import cost_of
-from autosq.arch.plan import plan
+from autosq.arch.plan import Plan, plan
 from autosq.compress.estimate import DC_PRECISIONS, compressed_bytes
 from autosq.study.pareto import KNEE_RULE
 from autosq.study.records import TrialRecord, load_records
@@ -33,14 +34,13 @@ from autosq.study.storage import load_study
 MAX_PAGE_BYTES = 5 * 1024 * 1024  # the size budget: a 500-trial study is well under it
 
 
-def _layers(r: TrialRecord) -> list[dict[str, Any]]:
+def _layers(p: Plan) -> list[dict[str, Any]]:
     return [{"name": layer.name, "kind": layer.kind, "cin": layer.cin, "cout": layer.cout,
              "kernel": layer.kernel, "out": layer.out_hw, "params": layer.params,
-             "macs": layer.macs} for layer in plan(r.config).layers]
+             "macs": layer.macs} for layer in p.layers]
 
 
-def _sizes(r: TrialRecord) -> dict[str, float]:
-    p = plan(r.config)
+def _sizes(p: Plan) -> dict[str, float]:
     c = cost_of(p)
     out = {prec: c.size_mb(prec) for prec in ("fp32", "int8")}
     for name, bits in DC_PRECISIONS.items():
@@ -62,7 +62,7 @@ def _trial(r: TrialRecord) -> dict[str, Any]:
 
 
 def page_data(result: SearchResult, recs: list[TrialRecord], failed: list[dict[str, Any]],
-              storage: str, compare: dict[str, Any] | None = None) -> dict[str, Any]:
+              compare: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready values."""
     from autosq import __version__
 
@@ -70,12 +70,14 @@ def page_data(result: SearchResult, recs: list[TrialRecord], failed: list[dict[s
     for m in result.members:
         r = m.record
         lat = r.latency
+        p = plan(r.config)
         members.append({
-            **m.to_json(), "status": "front",
-            "layers": _layers(r), "sizes": _sizes(r),
+            **m.to_json(),
+            "layers": _layers(p), "sizes": _sizes(p),
             "protocol": {} if lat is None else lat.protocol,
-            "export": (f"autosq export --study {result.study_name} --storage {storage} "
-                       f"--trial {m.trial} --out model.onnx"),
+            # The storage as shown everywhere: a password is masked, never put in the page.
+            "export": (f"autosq export --study {shlex.quote(result.study_name)} --storage "
+                       f"{shlex.quote(result.storage)} --trial {m.trial} --out model.onnx"),
         })
     rec = result.recommended
     why = None
@@ -140,16 +142,18 @@ def _compare(study: Any, devices: Sequence[str], profiles: Sequence[str | Path]
 
 
 def write_report(*, study: str, out: Path | str, storage: str,
-                 devices: Sequence[str] = (), profiles: Sequence[str | Path] = ()) -> int:
-    """Write the study's page to ``out``; returns its size in bytes."""
+                 devices: Sequence[str] = (), profiles: Sequence[str | Path] = (),
+                 result: SearchResult | None = None) -> int:
+    """Write the study's page to ``out``; returns its size in bytes. ``result``: the study's
+    result when the caller has it (a search that just ended), else it is built."""
     from autosq._io import write_files
     from autosq.errors import UsageError
 
     out = Path(out)
     st = load_study(storage, study)
-    result = build_result(st, storage)
+    result = result or build_result(st, storage)
     compare = _compare(st, devices, profiles) if devices else None
-    page = render_page(page_data(result, load_records(st), _failed(st), storage, compare))
+    page = render_page(page_data(result, load_records(st), _failed(st), compare))
     if len(page) > MAX_PAGE_BYTES:
         raise UsageError(f"the page would be {len(page):,} bytes, over its "
                          f"{MAX_PAGE_BYTES:,}-byte budget")

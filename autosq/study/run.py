@@ -35,6 +35,7 @@ from autosq.study.records import (
 from autosq.study.screening import LatencyScreen
 from autosq.study.storage import (
     DEFAULT_STORAGE,
+    INTERRUPTED,
     finished_count,
     open_study,
     slot_of,
@@ -177,7 +178,7 @@ class Search:
             raise
         except BaseException:  # Ctrl-C or SIGTERM: this trial is not counted, its slot freed
             with contextlib.suppress(Exception):
-                trial.set_user_attr(FAIL_ATTR, "interrupted")
+                trial.set_user_attr(FAIL_ATTR, INTERRUPTED)
             raise
 
     def _after_trial(self, trial: optuna.trial.FrozenTrial,
@@ -257,7 +258,7 @@ def settings_for(profile: DeviceProfile, space: SearchSpace, max_mb: float | Non
 
 def _check_args(trials: int, timeout: float | None, seed: int | None, refine: int,
                 data: str | None, input_size: int | None, accuracy: str | None,
-                epochs: float | None) -> None:
+                epochs: float | None, worker: int) -> None:
     """The checks every entry point shares, naming the Python parameters."""
     if not isinstance(trials, int) or trials < 1:
         raise UsageError(f"trials must be an integer >= 1; got {trials!r}")
@@ -275,6 +276,8 @@ def _check_args(trials: int, timeout: float | None, seed: int | None, refine: in
                          f"accuracy {accuracy!r} does not use it")
     if input_size is not None and (not isinstance(input_size, int) or input_size < 1):
         raise UsageError(f"input_size must be an integer >= 1; got {input_size!r}")
+    if not isinstance(worker, int) or worker < 0:
+        raise UsageError(f"worker must be an integer >= 0; got {worker!r}")
 
 
 def run_search(
@@ -304,6 +307,7 @@ def run_search(
     protocol: TimingProtocol | None = None,
     predict: bool = True,
     worker: int = 0,
+    on_trials_done: Callable[[], None] | None = None,
     on_progress: OnProgress | None = None,
     on_start: OnStart | None = None,
     on_train: OnStep | None = None,
@@ -341,7 +345,7 @@ def run_search(
     from autosq.measure.profiles import load_profile
     from autosq.study.result import build_result
 
-    _check_args(trials, timeout, seed, refine, data, input_size, accuracy, epochs)
+    _check_args(trials, timeout, seed, refine, data, input_size, accuracy, epochs, worker)
     cache_dir()  # timings lock and cache there: a bad AUTOSQ_CACHE_DIR fails before the study
     profile = load_profile(device, profiles)
     sp = load_space(space)
@@ -365,8 +369,6 @@ def run_search(
         raise UsageError("study must be a non-empty name")
     st = open_study(storage, name, settings)
     done = finished_count(st)
-    if not isinstance(worker, int) or worker < 0:
-        raise UsageError(f"worker must be an integer >= 0; got {worker!r}")
     st.sampler = make_sampler(
         sampler, None if seed is None else (seed + done + WORKER_SEED_STRIDE * worker)
         % (MAX_SEED + 1))
@@ -378,6 +380,8 @@ def run_search(
     if on_start is not None:
         on_start(st, max(0, trials - done))
     runner.run(trials, timeout, on_progress)
+    if on_trials_done is not None:  # e.g. wait for the other workers this process started
+        on_trials_done()
     if refine:
         from autosq.study.refine import refine_front
 

@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autosq._io import not_a_file, write_file
 from autosq.errors import StorageError, StudyError, UsageError
 from autosq.study.records import (
     DIRECTIONS,
@@ -77,10 +78,10 @@ def storage_for(url: str, create: bool = True) -> Any:
     path = _local_file(url)
     if path is not None and not create and not path.exists():
         raise StudyError(f"no study storage at {path} (from {redact(url)}): it does not exist")
-    if path is not None and (path.is_dir() or not path.parent.is_dir()
-                             or (path.exists() and not path.is_file())):
-        where = ("is a folder" if path.is_dir() else "is not a regular file" if path.exists()
-                 else f"folder {path.parent} does not exist")
+    if path is not None and (not path.parent.is_dir() or ((path.exists() or path.is_symlink())
+                             and not path.is_file())):
+        where = (f"folder {path.parent} does not exist" if not path.parent.is_dir()
+                 else not_a_file(path))
         raise UsageError(f"cannot use storage {redact(url)}: {path} {where}")
     if url.startswith(JOURNAL_PREFIX):
         from optuna.storages import JournalStorage
@@ -126,53 +127,62 @@ def storage_for(url: str, create: bool = True) -> Any:
         raise UsageError(f"cannot open storage {redact(url)}: {first_line(exc)}") from None
 
 
-def check_journal(path: Path) -> None:
-    """Refuse a journal whose records do not all parse (a write cut short, a damaged file):
-    Optuna would append behind the damage, and from then on nothing could read the study."""
+def _scan_journal(data: bytes) -> tuple[int, int]:
+    """(bytes, records) of the leading whole, readable records of a journal: lines ending in a
+    newline that hold a JSON object with Optuna's ``op_code``."""
     import json
 
+    good = kept = 0
+    for line in data.splitlines(keepends=True):
+        if not line.endswith(b"\n"):
+            break
+        if line.strip():
+            try:
+                record = json.loads(line)
+            except ValueError:
+                break
+            if not isinstance(record, dict) or "op_code" not in record:
+                break
+        good += len(line)
+        kept += 1
+    return good, kept
+
+
+# A record another process is writing at this moment lacks its end for a few milliseconds; a
+# journal that still ends mid-record after this long was cut short.
+JOURNAL_SETTLE_SECONDS = 2.0
+
+
+def check_journal(path: Path) -> None:
+    """Refuse a journal whose records do not all parse (a write cut short, a damaged file):
+    Optuna would append behind the damage, and from then on nothing could read the study. A
+    last record still being written by another worker is waited for, not refused."""
     if not path.is_file():
         return
-    offset = 0
-    with path.open("rb") as fh:
-        for number, line in enumerate(fh, 1):
-            try:
-                if not line.endswith(b"\n"):
-                    raise ValueError("the last record is cut short")
-                if line.strip():
-                    json.loads(line)
-            except ValueError:
-                raise StorageError(
-                    f"journal {path} is damaged at record {number} (byte {offset}); nothing "
-                    f"was written to it. `autosq repair --storage journal:///{path}` keeps the "
-                    "records before the damage and moves the rest to a backup file") from None
-            offset += len(line)
+    deadline = time.monotonic() + JOURNAL_SETTLE_SECONDS
+    while True:
+        data = path.read_bytes()
+        good, kept = _scan_journal(data)
+        if good == len(data):
+            return
+        rest = data[good:]
+        if b"\n" in rest or time.monotonic() > deadline:  # damage before the end, or no writer
+            raise StorageError(
+                f"journal {path} is damaged at record {kept + 1} (byte {good}); nothing was "
+                f"written to it. `autosq repair --storage journal:///{path}` keeps the records "
+                "before the damage and moves the rest to a backup file")
+        time.sleep(0.02)
 
 
 def repair_journal(path: Path) -> tuple[int, Path | None]:
     """Keep a damaged journal's records before the first damaged one; the rest go to
     ``PATH.damaged-N``. Returns (records kept, backup file or None when nothing was wrong)."""
-    import json
     import stat
 
-    if not path.is_file():
-        what = "a folder" if path.is_dir() else "not a regular file" if path.exists() else \
-            "missing"
-        raise UsageError(f"journal {path} is {what}; expected an Optuna journal file")
+    if (problem := not_a_file(path)) is not None:
+        raise UsageError(f"journal {path} {problem}; expected an Optuna journal file")
     data = path.read_bytes()
-    good, kept = 0, 0
-    for line in data.splitlines(keepends=True):
-        try:
-            if not line.endswith(b"\n"):
-                raise ValueError
-            if line.strip():
-                record = json.loads(line)
-                if not isinstance(record, dict) or "op_code" not in record:
-                    raise ValueError
-        except ValueError:
-            break
-        good += len(line)
-        kept += 1
+    good, kept = _scan_journal(data)
     if good == len(data):
         return kept, None
     if kept == 0:  # not a damaged journal: something else, which repair must not touch
@@ -182,8 +192,6 @@ def repair_journal(path: Path) -> tuple[int, Path | None]:
     while (backup := path.with_name(f"{path.name}.damaged-{n}")).exists():
         n += 1
     backup.write_bytes(data[good:])
-    from autosq._io import write_file
-
     write_file(path, data[:good], mode=stat.S_IMODE(path.stat().st_mode))
     return kept, backup
 
@@ -300,7 +308,9 @@ def open_study(
 
 # Why a trial failed when it does not count towards the number asked for: it was stopped, not
 # evaluated (a failed trial with no reason at all lost its worker: killed, or its machine died).
-NOT_COUNTED = ("interrupted", "its worker stopped")
+INTERRUPTED = "interrupted"
+WORKER_STOPPED = "its worker stopped"
+NOT_COUNTED = (INTERRUPTED, WORKER_STOPPED)
 
 
 def counts(trial: optuna.trial.FrozenTrial) -> bool:

@@ -7,6 +7,7 @@ import contextlib
 from typing import TYPE_CHECKING
 
 from autosq.study.records import FAIL_ATTR, WORKER_ATTR
+from autosq.study.storage import WORKER_STOPPED
 
 if TYPE_CHECKING:
     import optuna
@@ -67,7 +68,7 @@ def recover_lost_trials(study: optuna.Study) -> int:
             continue
         with contextlib.suppress(Exception):  # another worker got there first
             study._storage.set_trial_user_attr(t._trial_id, FAIL_ATTR,
-                                               "its worker stopped (process gone)")
+                                               f"{WORKER_STOPPED} (process gone)")
             study._storage.set_trial_state_values(t._trial_id, optuna.trial.TrialState.FAIL)
             lost += 1
     return lost

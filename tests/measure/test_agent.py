@@ -7,6 +7,7 @@ import http.client
 import json
 import socket
 import threading
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable, Iterator
@@ -387,12 +388,17 @@ def test_a_timing_whose_client_left_is_stopped(small_onnx: bytes) -> None:
         with socket.create_connection(("127.0.0.1", server.server_port)) as s:
             s.sendall((f"POST /time HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {TOKEN}\r\n"
                        f"Content-Length: {len(model)}\r\n\r\n").encode() + model)
+            deadline = time.monotonic() + 60
             while not any("POST" in line or "went away" in line for line in lines) and \
                     server.process._proc is None:
-                pass  # until the endless model is being timed
+                assert time.monotonic() < deadline, "the endless model never started timing"
+                time.sleep(0.01)  # until the endless model is being timed
         # The next timing waits in the queue behind the endless one until it is stopped.
         assert client(server).time(small_onnx).latency_kind == "device"
-        assert any("the client went away" in line for line in lines), lines
+        deadline = time.monotonic() + 30  # the stopped request's handler logs on its own thread
+        while not any("the client went away" in line for line in lines):
+            assert time.monotonic() < deadline, lines
+            time.sleep(0.01)
 
 
 @pytest.mark.parametrize("token", ["", "short", "has spaces in it, long enough", "€uro-token-long"

@@ -40,7 +40,7 @@ def test_input_shapes_are_filled_and_bounded() -> None:
 
 @pytest.mark.parametrize(("field", "value"), [
     ("max_seconds", 0), ("max_model_mb", float("nan")), ("max_memory_mb", 100),
-    ("max_input_mb", -1)])
+    ("max_input_mb", -1), ("max_seconds", 1e10), ("max_memory_mb", 1e12)])
 def test_limits_refuse_nonsense(field: str, value: float) -> None:
     with pytest.raises(UsageError, match=field):
         Limits(**{field: value})

@@ -77,7 +77,10 @@ def test_layer_densities(cli: Cli, models: dict[str, Path], tmp_path: Path) -> N
 
 
 @pytest.mark.parametrize(("args", "needle"), [
-    (["compress", "{pt}", "--out", "{tmp}/x.zip"], "out must end with .dcz"),
+    (["compress", "{pt}", "--out", "{tmp}/x.zip"], "expected a .dcz file name"),
+    (["compress", "{pt}", "--out", "{tmp}/nodir/x.dcz"], "nodir does not exist"),
+    (["decompress", "{tmp}/good.bin", "--out", "{tmp}/x.onnx"], "must end with .dcz"),
+    (["decompress", "{bad}", "--out", "{tmp}/nodir/x.onnx"], "does not exist"),
     (["compress", "{tmp}/none.pt", "--out", "{tmp}/x.dcz"], "does not exist"),
     (["compress", "{junk}", "--out", "{tmp}/x.dcz"], "is not an autosq export"),
     (["compress", "{pt}", "--out", "{tmp}/x.dcz", "--density", "0"], "--density must be in"),

@@ -241,6 +241,13 @@ def test_export_compress_reports_every_stage(cli: Any, study: tuple[str, str],
     assert len(weights) == len(convs)
     for w, k in zip(weights, convs, strict=True):
         np.testing.assert_array_equal(w, decoded[k])
-    code, _, err = cli("export", "--study", name, "--storage", url, "--trial", "0",
-                       "--out", str(tmp_path / "n.onnx"), "--compress")
-    assert code == 2 and "needs --data" in err and not (tmp_path / "n.onnx").exists()
+    for args, needle in ((["--compress"], "needs --data"),
+                         (["--compress", "--data", "builtin:shapes:30", "--quantize", "int8"],
+                          "does not combine with --quantize"),
+                         (["--density", "2"], "--density must be in (0, 1]"),
+                         (["--compress-steps", "0"], "--compress-steps must be in"),
+                         (["--bits", "7"], "--bits must be one of 8, 6, 5, 4")):
+        code, _, err = cli("export", "--study", name, "--storage", url, "--trial", "0",
+                           "--out", str(tmp_path / "n.onnx"), *args)
+        assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
+        assert not (tmp_path / "n.onnx").exists()

@@ -68,6 +68,7 @@ def test_the_page_is_self_contained(cli: Cli, study: tuple[str, str, Any],
     assert data["recommended"] == result.recommended.trial
     assert len(data["trials"]) == result.counts.trials
     assert all(m["layers"] and m["export"].startswith("autosq export") for m in data["members"])
+    assert all(f"--storage {result.storage} " in m["export"] for m in data["members"])
 
 
 @needs_browser
@@ -100,6 +101,8 @@ def test_bad_inputs(cli: Cli, study: tuple[str, str, Any], tmp_path: Path) -> No
         (["--study", name, "--storage", url, "--out", str(tmp_path)], "--out"),
         (["--study", name, "--storage", url, "--out", str(tmp_path / "a.txt")], ".html"),
         (["--study", name, "--storage", url, "--out", "/proc/a.html"], "cannot write"),
+        (["--study", name, "--storage", url, "--out", str(tmp_path / "a.html"), "--devices",
+          ","], "--devices needs at least one device name"),
     ):
         code, _, err = cli("report", *args)
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err

@@ -87,6 +87,7 @@ def _freeze_in_trial(url: str, proc: subprocess.Popen[str]) -> None:
     frozen, and let go again until the storage shows it running a trial."""
     while True:
         _wait_running(url, proc)
+        assert proc.poll() is None, "the worker exited before it could be frozen in a trial"
         proc.send_signal(signal.SIGSTOP)
         if _running_of(url, proc.pid):
             return
