@@ -95,7 +95,7 @@ def part_b(trials: int, folder: Path) -> None:
         clock[sampler] = time.perf_counter() - t0
         study = optuna.load_study(study_name=r.study_name,
                                   storage=f"sqlite:///{folder / sampler}.db")
-        fronts[sampler] = [x.objectives for x in load_records(study) if x.feasible]
+        fronts[sampler] = [x.scores for x in load_records(study) if x.feasible]
     ev = Evaluator(LocalTimer(protocol=BENCH), Budget(budget), ProxyAccuracy(), size, 1000)
     t0 = time.perf_counter()
     seen: dict[str, Point] = {}
@@ -108,8 +108,8 @@ def part_b(trials: int, folder: Path) -> None:
             continue
         c = ev.evaluate(values, seed=n)
         if c.feasible:
-            seen[c.config.arch_id] = c.objectives
-            sweep.append(c.objectives)
+            seen[c.config.arch_id] = c.scores
+            sweep.append(c.scores)
     clock["sweep"] = time.perf_counter() - t0
     fronts["sweep"] = sweep
     everything = [p for pts in fronts.values() for p in pts]

@@ -19,7 +19,7 @@ LAYERS = ("arch", "compress", "measure", "accuracy", "study", "cli")
 PURE = ("autosq.arch.config", "autosq.arch.plan", "autosq.arch.cost", "autosq.arch.space",
         "autosq.arch.presets", "autosq.measure.protocol", "autosq.measure.limits",
         "autosq.measure.features", "autosq.study.screening", "autosq.memory",
-        "autosq.study.pareto",
+        "autosq.study.pareto", "autosq.study.objectives",
         "autosq.study.records", "autosq.accuracy.correlation")
 
 

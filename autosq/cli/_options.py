@@ -114,10 +114,11 @@ def device_names(text: str, flag: str) -> list[str]:
 
 
 def all_option() -> Any:
-    """``--all``: the whole three-objective front in the table, not only the accuracy-latency
-    front."""
-    return typer.Option(False, "--all", help="List every member of the three-objective front "
-                        "(by default: the accuracy-latency front and the recommended one).")
+    """``--all``: the whole front of a study with a third objective, not only its
+    accuracy-latency front."""
+    return typer.Option(False, "--all", help="List every member of the front of a study with a "
+                        "third objective (by default: the accuracy-latency front and the "
+                        "recommended one).")
 
 
 def json_option(what: str = "JSON") -> Any:

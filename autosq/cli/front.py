@@ -23,7 +23,8 @@ if TYPE_CHECKING:
 
 KNEE_HELP = (
     "The recommended member is the front's knee: the member closest to the ideal corner once "
-    "accuracy, latency and size are each rescaled from best (0) to worst (1) over the front."
+    "each objective (accuracy, latency, and size or memory when the study has it) is rescaled "
+    "from best (0) to worst (1) over the front."
 )
 HELP = f"Show the feasible Pareto front of a stored study. {KNEE_HELP}"
 

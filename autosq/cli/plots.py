@@ -12,7 +12,7 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
     from autosq.study.compare import Comparison
-    from autosq.study.result import SearchResult
+    from autosq.study.result import FrontMember, SearchResult
 
 XY = list[tuple[float, float]]
 
@@ -53,6 +53,11 @@ class ComparePlot(NamedTuple):
     budgets: list[float]
 
 
+def _axis(member: FrontMember, axis: int) -> float:
+    """The member's latency (axis 1) or size (axis 2), as the cloud's points hold them."""
+    return member.latency_ms if axis == 1 else member.record.size_mb
+
+
 def front_plot(result: SearchResult) -> FrontPlot:
     """What the front plot shows."""
     budget = result.settings.budget
@@ -64,14 +69,14 @@ def front_plot(result: SearchResult) -> FrontPlot:
                                (2, "size (MiB)", budget.max_mb)):
         # Each panel draws the two-objective front of its own axis as a staircase (the same
         # choice as the table: a three-objective front drawn over one axis zigzags).
-        points = [(m.accuracy, m.point[axis], 0.0) for m in members]
+        points = [(m.accuracy, _axis(m, axis), 0.0) for m in members]
         front = sorted((points[i][1], points[i][0]) for i in pareto_front(points))
         panels.append(Panel(
             xlabel=label,
             fits=[(p[axis], p.accuracy) for p in result.cloud if p.feasible],
             over=[(p[axis], p.accuracy) for p in result.cloud if not p.feasible],
             front=front,
-            recommended=None if rec is None else (rec.point[axis], rec.accuracy),
+            recommended=None if rec is None else (_axis(rec, axis), rec.accuracy),
             budget=limit,
         ))
     lat_kind = members[0].latency_kind if members else ""

@@ -179,7 +179,8 @@ def print_latency(what: str, profile: DeviceProfile, r: LatencyResult) -> None:
 
 def print_front(result: SearchResult, show_all: bool = False) -> None:
     """The front table and what the user needs to act on it: the accuracy-latency front and
-    the recommended member, or with ``show_all`` the whole three-objective front."""
+    the recommended member, or with ``show_all`` the whole front of a study with a third
+    objective."""
     console = get_console()
     s = result.settings
     c = result.counts
@@ -187,7 +188,7 @@ def print_front(result: SearchResult, show_all: bool = False) -> None:
         f"[bold]{result.study_name}[/bold]: {s.device}, budget {s.budget.describe()}, space "
         f"{s.space}, {s.input_size}x{s.input_size}, {s.num_classes} classes. {c.trials} trials: "
         f"{c.complete} complete ({c.skipped} skipped before timing), {c.failed} failed, "
-        f"{c.feasible} fit the budget."
+        f"{c.feasible} fit the budget. Objectives: {s.objectives.describe()}."
     )
     if not result.members:
         console.print(f"[red]{result.nearest_miss}[/red]")
@@ -223,15 +224,18 @@ def print_front(result: SearchResult, show_all: bool = False) -> None:
         )
     console.print(table)
     hidden = len(result.members) - len(shown)
+    third = s.objectives.third
     if hidden:
+        what = "smaller" if third == "size" else "lighter on peak memory"
         console.print(f"{len(shown)} of the {len(result.members)} members shown: the front of "
-                      f"accuracy against latency (all fit the size budget). The other {hidden} "
-                      "are smaller but slower or less accurate than one shown; --all lists "
+                      f"accuracy against latency (all fit the budgets). The other {hidden} "
+                      f"are {what} but slower or less accurate than one shown; --all lists "
                       "them.")
     ref = result.reference
+    ref_third = {"size": f", {ref[2]:g} MiB", "memory": f", {ref[2]:g} MiB activations"}
     console.print(
         f"hypervolume {result.hypervolume:.4g} (reference: accuracy {ref[0]:.4g}, "
-        f"{ref[1]:g} ms, {ref[2]:g} MiB); latencies {result.retimed}."
+        f"{ref[1]:g} ms{ref_third.get(third or '', '')}); latencies {result.retimed}."
     )
     n = result.counts
     if n.screened or n.predicted:

@@ -35,7 +35,8 @@ from autosq.cli._options import (
 )
 from autosq.cli.front import KNEE_HELP, emit
 from autosq.errors import Interrupted, Terminated
-from autosq.study.run import SAMPLERS
+from autosq.study.objectives import DEFAULT as DEFAULT_OBJECTIVES
+from autosq.study.samplers import SAMPLERS
 
 HELP = f"Search SqueezeNets that fit a device; print the feasible Pareto front. {KNEE_HELP}"
 
@@ -133,6 +134,11 @@ def search(
         help="How candidates' accuracy is obtained: proxy (zero-cost, the default without "
         "--data), train (each candidate trained; the default with --data) or supernet (one "
         "weight-sharing network trained once, each candidate scored from its slice)."),
+    objectives: str = typer.Option(
+        ",".join(DEFAULT_OBJECTIVES), "--objectives",
+        help="What the front trades: accuracy,latency, optionally with size or memory (peak "
+        "activations) as a third; budgets are limits either way. A study keeps its "
+        "objectives."),
     data: str | None = typer.Option(None, "--data", help="Train candidates on this data: an "
                                     "ImageFolder folder or builtin:shapes. Use a small "
                                     "--input-size (e.g. 64): training is on the CPU."),
@@ -168,10 +174,12 @@ def search(
 ) -> None:
     from autosq.cli.progress import search_progress
     from autosq.errors import UsageError
+    from autosq.study.objectives import Objectives
     from autosq.study.run import run_search
 
     check_outputs(csv, plot)
     check_output(report, ".html", "--report")
+    chosen = Objectives.parse(objectives, "--objectives")
     if refine and data is None:
         raise UsageError("--refine trains front members: it needs --data")
     if accuracy in ("train", "supernet") and data is None:
@@ -203,7 +211,7 @@ def search(
                 device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb,
                 space=space, trials=trials, timeout=timeout, seed=seed, sampler=sampler,
                 storage=storage, study=study, input_size=input_size, num_classes=num_classes,
-                proxy=proxy, accuracy=accuracy, data=data, epochs=epochs,
+                proxy=proxy, accuracy=accuracy, objectives=chosen, data=data, epochs=epochs,
                 batch_size=batch_size, refine=refine if worker == 0 else 0,
                 refine_epochs=refine_epochs, profiles=profiles,
                 retime=not no_retime and worker == 0, predict=not no_predict, worker=worker,

@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autosq.errors import UsageError
+from autosq.study.objectives import Objectives
 from autosq.study.pareto import knee, pareto_front
 from autosq.study.records import TrialRecord, load_records, read_settings
 
@@ -154,16 +155,19 @@ def device_latencies(profile: DeviceProfile, recs: list[TrialRecord],
 
 
 def _row(profile: DeviceProfile, recs: list[TrialRecord], lat: dict[int, float], kind: str,
-         accuracy_kind: str, mb: float, ms: float | None) -> CompareRow:
-    """The best and the recommended candidate that fit one budget on one device."""
+         accuracy_kind: str, mb: float, ms: float | None, objectives: Objectives) -> CompareRow:
+    """The best and the recommended candidate (the knee under the study's objectives) that fit
+    one budget on one device."""
     fits = [r for r in recs if r.size_mb <= mb and (ms is None or lat[r.trial or 0] <= ms)
             and (profile.max_ram_mb is None or r.peak_mem_mb <= profile.max_ram_mb)]
     row = CompareRow(device=profile.name, max_mb=mb, max_ms=ms, feasible_count=len(fits),
                      latency_kind=kind, accuracy_kind=accuracy_kind)
     if not fits:
         return row
-    points = [(r.accuracy or 0.0, lat[r.trial or 0], r.size_mb) for r in fits]
-    best = max(range(len(fits)), key=lambda i: (points[i][0], -points[i][1], -points[i][2]))
+    points = [objectives.point(r.accuracy or 0.0, lat[r.trial or 0], r.size_mb, r.peak_mem_mb)
+              for r in fits]
+    best = max(range(len(fits)),
+               key=lambda i: (points[i][0], -points[i][1], -fits[i].size_mb))
     front = pareto_front(points)
     k = knee([points[i] for i in front])
     b = fits[best]
@@ -201,7 +205,7 @@ def compare_study(study: optuna.Study, devices: Sequence[str], max_mb: Sequence[
                         r.peak_mem_mb) for r in timed]
         for mb, ms in itertools.product(max_mb, max_ms):
             out.rows.append(_row(profile, timed, lat, kind, out.accuracy_kind,
-                                 study_mb if mb is None else mb, ms))
+                                 study_mb if mb is None else mb, ms, settings.objectives))
     if any(mb is not None and mb > study_mb for mb in max_mb):
         out.notes.append(f"the study searched under {study_mb:g} MiB: larger size budgets can "
                          "only pick among its candidates")

@@ -8,7 +8,8 @@ settings and provenance, and with ``devices`` the comparison grid and each devic
 A Content-Security-Policy forbids every network request; nothing is loaded from outside.
 
 What the page shows first: the accuracy-latency front of the members (a staircase), with
-size as the marker's area; the three-objective set is the table and one click away.
+size as the marker's area; with a third objective the rest of the front is in the table and one
+click away.
 """
 
 from __future__ import annotations
@@ -90,7 +91,8 @@ def page_data(result: SearchResult, recs: list[TrialRecord], failed: list[dict[s
         "study": result.study_name, "storage": result.storage,
         "settings": {"device": s.device, "budget": s.budget.to_dict(), "space": s.space,
                      "input_size": s.input_size, "num_classes": s.num_classes,
-                     "accuracy": s.accuracy.to_dict(), "sizes": s.sizes},
+                     "accuracy": s.accuracy.to_dict(), "sizes": s.sizes,
+                     "objectives": s.objectives.to_list()},
         "provenance": {"autosq": __version__, "python": platform.python_version(),
                        "machine": platform.machine(), "written_at":
                        time.strftime("%Y-%m-%d %H:%M:%S"), "latencies": result.retimed},

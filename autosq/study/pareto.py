@@ -1,12 +1,14 @@
-"""Pareto utilities for the three-objective search: accuracy up, latency and size down.
+"""Pareto utilities for the search: accuracy up, latency down, and a third objective down.
 
 Pure Python (standard library only): no torch, onnxruntime, optuna, pandas or numpy, so the
 report and CLI can rank trials without loading any of them.
 
-A point is ``(accuracy, latency_ms, size_mb)``. Point ``a`` dominates ``b`` when it is no worse
-on every objective and strictly better on at least one. The hypervolume of a set is the volume
-of the union of the boxes ``[acc_ref, acc] x [lat, lat_ref] x [size, size_ref]`` spanned between
-each point and a reference point of worst acceptable values; it grows whenever the front
+A point is ``(accuracy, latency_ms, third)``: the third is the study's third objective (size
+or peak memory in MiB), or 0 for every point when it has two (:mod:`autosq.study.objectives`),
+so the same code ranks two- and three-objective studies. Point ``a`` dominates ``b`` when it is
+no worse on every objective and strictly better on at least one. The hypervolume of a set is
+the volume of the union of the boxes ``[acc_ref, acc] x [lat, lat_ref] x [third, third_ref]``
+between each point and a reference point of worst acceptable values; it grows whenever the front
 improves, so it is the number to compare between runs (normalised to ``[0, 1]`` with a shared
 reference and ideal by :func:`normalized_hypervolume`).
 """
@@ -18,11 +20,12 @@ import math
 from collections.abc import Sequence
 
 Point = tuple[float, float, float]
-"""``(accuracy, latency_ms, size_mb)``: accuracy is maximised, latency and size minimised."""
+"""``(accuracy, latency_ms, third)``: accuracy is maximised, latency and the third minimised."""
 
 KNEE_RULE = (
-    "The recommended model is the Pareto member closest to the ideal corner once accuracy, "
-    "latency and size are each rescaled from best (0) to worst (1) over the candidates."
+    "The recommended model is the Pareto member closest to the ideal corner once each "
+    "objective (accuracy, latency, and size or memory when the study has it) is rescaled from "
+    "best (0) to worst (1) over the candidates."
 )
 
 __all__ = [
@@ -39,20 +42,20 @@ __all__ = [
 
 
 def dominates(a: Point, b: Point) -> bool:
-    """True when ``a`` dominates ``b``: accuracy higher or equal, latency and size lower or equal,
+    """True when ``a`` dominates ``b``: accuracy higher or equal, latency and third lower or equal,
     and strictly better on at least one of the three. Equal points do not dominate each other."""
-    a_acc, a_lat, a_size = a
-    b_acc, b_lat, b_size = b
-    if a_acc < b_acc or a_lat > b_lat or a_size > b_size:
+    a_acc, a_lat, a_third = a
+    b_acc, b_lat, b_third = b
+    if a_acc < b_acc or a_lat > b_lat or a_third > b_third:
         return False
-    return a_acc > b_acc or a_lat < b_lat or a_size < b_size
+    return a_acc > b_acc or a_lat < b_lat or a_third < b_third
 
 
 def pareto_front(points: Sequence[Point]) -> list[int]:
     """Indices (into ``points``, ascending) of the non-dominated points.
 
     Exact duplicates are all kept, since neither copy dominates the other. Points are visited
-    best-first (accuracy down, then latency up, then size up), so a point can only be dominated
+    best-first (accuracy down, then latency up, then third up), so a point can only be dominated
     by one visited before it, and by transitivity it suffices to test it against the front so far.
     """
     order = sorted(range(len(points)), key=lambda i: (-points[i][0], points[i][1], points[i][2]))
@@ -66,7 +69,7 @@ def pareto_front(points: Sequence[Point]) -> list[int]:
 
 def clearly_dominates(a: Point, b: Point, margin: float) -> bool:
     """True when ``a`` dominates ``b`` even if ``a``'s latency were ``margin`` (a fraction)
-    higher: accuracy higher or equal, size lower or equal, latency lower by more than the
+    higher: accuracy higher or equal, third lower or equal, latency lower by more than the
     margin. With a margin of 0 this is :func:`dominates`."""
     if margin <= 0:
         return dominates(a, b)
@@ -99,23 +102,23 @@ def _area_2d(xy_sorted: list[tuple[float, float]], ref_x: float, ref_y: float) -
 
 
 def hypervolume(points: Sequence[Point], reference: Point) -> float:
-    """Exact volume of the union of ``[acc_ref, acc] x [lat, lat_ref] x [size, size_ref]`` boxes.
+    """Exact volume of the union of ``[acc_ref, acc] x [lat, lat_ref] x [third, third_ref]`` boxes.
 
-    ``reference`` holds the worst acceptable ``(accuracy, latency_ms, size_mb)``. Points that do
+    ``reference`` holds the worst acceptable ``(accuracy, latency_ms, third)``. Points that do
     not strictly improve on it in every objective contribute nothing and are dropped.
 
-    Algorithm: in minimisation form ``(acc_ref - acc, lat, size)``, sort the points by size and
-    sweep upwards; between consecutive distinct sizes (the last slab ends at ``size_ref``) the
+    Algorithm: in minimisation form ``(acc_ref - acc, lat, third)``, sort the points by third and
+    sweep upwards; between consecutive distinct thirds (the last slab ends at ``third_ref``) the
     cross-section is the union of the 2-D boxes of the points seen so far, whose exact area a
     staircase sweep gives. Points are kept sorted by insertion, so the cost is O(n^2).
     """
-    ref_acc, ref_lat, ref_size = reference
+    ref_acc, ref_lat, ref_third = reference
     # Minimisation coordinates, with the accuracy axis measured from the reference:
     # x = acc_ref - acc lies in (-inf, 0) for a useful point and the box spans [x, 0].
     boxes = sorted(
-        (size, ref_acc - acc, lat)
-        for acc, lat, size in points
-        if acc > ref_acc and lat < ref_lat and size < ref_size
+        (third, ref_acc - acc, lat)
+        for acc, lat, third in points
+        if acc > ref_acc and lat < ref_lat and third < ref_third
     )
     volume = 0.0
     active: list[tuple[float, float]] = []
@@ -126,7 +129,7 @@ def hypervolume(points: Sequence[Point], reference: Point) -> float:
         while k < n and boxes[k][0] == z:
             bisect.insort(active, (boxes[k][1], boxes[k][2]))
             k += 1
-        z_next = boxes[k][0] if k < n else ref_size
+        z_next = boxes[k][0] if k < n else ref_third
         volume += _area_2d(active, 0.0, ref_lat) * (z_next - z)
     return volume
 
@@ -134,12 +137,12 @@ def hypervolume(points: Sequence[Point], reference: Point) -> float:
 def normalized_hypervolume(points: Sequence[Point], reference: Point, ideal: Point) -> float:
     """Hypervolume with every axis rescaled so ``reference`` maps to 0 and ``ideal`` to 1.
 
-    ``ideal`` holds the best ``(accuracy, latency_ms, size_mb)``; it must be strictly better than
+    ``ideal`` holds the best ``(accuracy, latency_ms, third)``; it must be strictly better than
     ``reference`` on every axis, else ``ValueError``. Points beyond the ideal are clipped to it,
     so the result lies in ``[0, 1]`` and fronts from different runs compare directly when they
     share the reference and ideal.
     """
-    names = ("accuracy", "latency_ms", "size_mb")
+    names = ("accuracy", "latency_ms", "third")
     for axis, (name, ref, best) in enumerate(zip(names, reference, ideal, strict=True)):
         if best == ref:
             raise ValueError(
@@ -153,12 +156,12 @@ def normalized_hypervolume(points: Sequence[Point], reference: Point, ideal: Poi
                 f"normalized_hypervolume: ideal {name} ({best}) must be {direction} than the "
                 f"reference ({ref})"
             )
-    ideal_acc, ideal_lat, ideal_size = ideal
+    ideal_acc, ideal_lat, ideal_third = ideal
     clipped = [
-        (min(acc, ideal_acc), max(lat, ideal_lat), max(size, ideal_size))
-        for acc, lat, size in points
+        (min(acc, ideal_acc), max(lat, ideal_lat), max(third, ideal_third))
+        for acc, lat, third in points
     ]
-    span = (ideal_acc - reference[0]) * (reference[1] - ideal_lat) * (reference[2] - ideal_size)
+    span = (ideal_acc - reference[0]) * (reference[1] - ideal_lat) * (reference[2] - ideal_third)
     return min(1.0, max(0.0, hypervolume(clipped, reference) / span))
 
 
@@ -170,12 +173,12 @@ def knee_order(points: Sequence[Point]) -> list[int]:
         return []
     accs = [p[0] for p in points]
     lats = [p[1] for p in points]
-    sizes = [p[2] for p in points]
+    thirds = [p[2] for p in points]
     # (best value, span) per axis; the distance to the best is |v - best| / span.
     axes = (
         (max(accs), max(accs) - min(accs)),
         (min(lats), max(lats) - min(lats)),
-        (min(sizes), max(sizes) - min(sizes)),
+        (min(thirds), max(thirds) - min(thirds)),
     )
 
     def distance(p: Point) -> float:

@@ -1,8 +1,8 @@
 """What a study stores, typed: its settings, each trial's record, and the names of the Optuna
 attributes they live in. This module is the one place that reads or writes them.
 
-- The study's user attribute ``autosq`` holds its :class:`SearchSettings`; ``objectives`` names
-  the objectives in Optuna's order.
+- The study's user attribute ``autosq`` holds its :class:`SearchSettings` (with its
+  :class:`~autosq.study.objectives.Objectives`); ``objectives`` names Optuna's values in order.
 - Each complete trial's user attribute ``autosq`` holds its :class:`TrialRecord`; a failed one
   has ``fail_reason``.
 - ``autosq_refined`` (study) maps trial numbers to a :class:`Refinement`: a longer training
@@ -17,12 +17,13 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import TYPE_CHECKING, Any, Literal
+from typing import TYPE_CHECKING, Any
 
 from autosq.accuracy import AccuracySetting
 from autosq.arch.config import SqueezeNetConfig
 from autosq.errors import StudyError
 from autosq.measure.protocol import LatencyResult
+from autosq.study.objectives import LEGACY, Objectives
 from autosq.study.pareto import Point
 
 if TYPE_CHECKING:
@@ -37,8 +38,6 @@ FAIL_ATTR = "fail_reason"
 WORKER_ATTR = "worker"  # host:pid of the process that ran the trial
 
 SIZES = "deployed"  # see SearchSettings.sizes
-OBJECTIVES = ("accuracy", "latency_ms", "size_mb")
-DIRECTIONS: tuple[Literal["maximize", "minimize"], ...] = ("maximize", "minimize", "minimize")
 # Objective values recorded for a candidate that was never measured (skipped by the gate or
 # over the latency budget). Optuna needs numbers; such a trial is infeasible, so these are
 # never on a front and never shown.
@@ -95,9 +94,10 @@ class SearchSettings:
     # since int8 sizes count scales, zero points and int32 biases; "params" in older studies
     # (parameters x bytes), whose int8 sizes are not comparable, so they cannot be resumed.
     sizes: str = SIZES
+    objectives: Objectives = field(default_factory=Objectives)
 
     def default_study_name(self) -> str:
-        """``DEVICE-5mb-100ms-SPACE-224px[-10cls][-val_top1]``."""
+        """``DEVICE-5mb-100ms-SPACE-224px[-10cls][-val_top1][-size-objective]``."""
         b = self.budget
         parts = [self.device, f"{b.max_mb:g}mb"]
         if b.max_ms is not None:
@@ -107,13 +107,16 @@ class SearchSettings:
             parts.append(f"{self.num_classes}cls")
         if self.accuracy.kind != "proxy":
             parts.append(self.accuracy.kind)
+        if self.objectives.third:
+            parts.append(f"{self.objectives.third}-objective")
         return "-".join(parts)
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form (compared as a whole when a study is resumed)."""
         return {"device": self.device, "budget": self.budget.to_dict(), "space": self.space,
                 "input_size": self.input_size, "num_classes": self.num_classes,
-                "accuracy": self.accuracy.to_dict(), "sizes": self.sizes}
+                "accuracy": self.accuracy.to_dict(), "sizes": self.sizes,
+                "objectives": self.objectives.to_list()}
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Any]) -> SearchSettings:
@@ -122,7 +125,8 @@ class SearchSettings:
                    space=data["space"], input_size=int(data["input_size"]),
                    num_classes=int(data.get("num_classes", 1000)),
                    accuracy=AccuracySetting.from_dict(data.get("accuracy", {"kind": "proxy"})),
-                   sizes=str(data.get("sizes", "params")))
+                   sizes=str(data.get("sizes", "params")),
+                   objectives=Objectives(tuple(data.get("objectives", LEGACY))))
 
 
 @dataclass(frozen=True)
@@ -228,11 +232,16 @@ class TrialRecord:
         return None if self.latency is None else self.latency.latency_ms
 
     @property
-    def objectives(self) -> Point:
-        """(accuracy, latency_ms, size_mb) as Optuna records them (placeholders if unmeasured)."""
+    def scores(self) -> tuple[float, float, float]:
+        """(accuracy, latency_ms, size_mb), with placeholders when unmeasured."""
         acc = UNMEASURED_ACCURACY if self.accuracy is None else self.accuracy
         lat = UNMEASURED_LATENCY_MS if self.latency is None else self.latency.latency_ms
         return float(acc), float(lat), float(self.size_mb)
+
+    def point(self, objectives: Objectives) -> Point:
+        """The candidate as the front utilities rank it under ``objectives``."""
+        acc, lat, size = self.scores
+        return objectives.point(acc, lat, size, self.peak_mem_mb)
 
     def describe(self) -> str:
         """One line for the progress display."""
@@ -355,9 +364,10 @@ def load_record(study: optuna.Study, trial: int) -> TrialRecord | None:
     return None
 
 
-def write_record(trial: optuna.Trial, record: TrialRecord) -> Point:
-    """Store a trial's record and constraints; returns its objectives for Optuna."""
+def write_record(trial: optuna.Trial, record: TrialRecord,
+                 objectives: Objectives) -> tuple[float, ...]:
+    """Store a trial's record and constraints; returns its objective values for Optuna."""
     for name, value in record.constraints.items():
         trial.set_constraint(name, value)
     trial.set_user_attr(TRIAL_ATTR, record.to_attrs())
-    return record.objectives
+    return objectives.values(record.point(objectives))

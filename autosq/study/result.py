@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autosq.compress.estimate import DC_PRECISIONS
+from autosq.study.objectives import Objectives
 from autosq.study.pareto import KNEE_RULE, Point, hypervolume, knee, near_front, pareto_front
 from autosq.study.records import (
     RETIMED_ATTR,
@@ -53,6 +54,7 @@ class FrontMember:
     timing: str = "full"
     recommended: bool = False
     primary: bool = True  # on the accuracy-latency front (what is shown first)
+    objectives: Objectives = field(default_factory=Objectives)
 
     @property
     def trial(self) -> int:
@@ -68,8 +70,9 @@ class FrontMember:
 
     @property
     def point(self) -> Point:
-        """(accuracy, latency_ms, size_mb)."""
-        return self.accuracy, self.latency_ms, self.record.size_mb
+        """The member as the front ranks it: ``(accuracy, latency_ms, third objective)``."""
+        return self.objectives.point(self.accuracy, self.latency_ms, self.record.size_mb,
+                                     self.record.peak_mem_mb)
 
     @property
     def config(self) -> dict[str, Any]:
@@ -169,13 +172,22 @@ class SearchResult:
 
 def _reference(settings: SearchSettings, recs: list[TrialRecord], accuracy_kind: str) -> Point:
     """Worst acceptable values for the hypervolume: 0 accuracy (or the lowest proxy score
-    measured), the latency budget (or 1.1 x the slowest measured), the size budget."""
+    measured), the latency budget (or 1.1 x the slowest measured), and for a third objective
+    its budget (or 1.1 x the largest measured); 1 when there is none (every point has 0)."""
     budget = settings.budget
     measured = [r for r in recs if r.measured]
     scores = [r.accuracy for r in measured if r.accuracy is not None]
     acc_ref = 0.0 if accuracy_kind in ("val_top1", "supernet") or not scores else min(scores)
     lat_ref = budget.max_ms or 1.1 * max((r.latency_ms or 0.0 for r in measured), default=1.0)
-    return acc_ref, float(lat_ref), float(budget.max_mb)
+    third = settings.objectives.third
+    if third == "size":
+        third_ref = budget.max_mb
+    elif third == "memory":
+        third_ref = budget.max_ram_mb or 1.1 * max((r.peak_mem_mb for r in measured),
+                                                   default=1.0)
+    else:
+        third_ref = 1.0
+    return acc_ref, float(lat_ref), float(third_ref)
 
 
 def _over(value: float, limit: float) -> str:
@@ -236,14 +248,15 @@ def _retime(study: optuna.Study, timer: Timer, members: list[TrialRecord]
             for r, res in zip(members, results, strict=True)}
 
 
-def front_candidates(feasible: list[TrialRecord]) -> tuple[list[TrialRecord], list[TrialRecord]]:
+def front_candidates(feasible: list[TrialRecord], objectives: Objectives
+                     ) -> tuple[list[TrialRecord], list[TrialRecord]]:
     """The exact Pareto front of the search's latencies, and the candidates that could be on
     it once re-timed: those no other candidate clearly dominates (by more than
     :data:`~autosq.measure.protocol.SCREEN_MARGIN` in latency) when any latency is only a
     screen or a prediction; the exact front when every latency had the full protocol."""
     from autosq.measure.protocol import SCREEN_MARGIN
 
-    points = [r.objectives for r in feasible]
+    points = [r.point(objectives) for r in feasible]
     exact = [feasible[i] for i in pareto_front(points)]
     rough = any(r.timing in ("screen", "predicted") for r in feasible)
     near = ([feasible[i] for i in near_front(points, SCREEN_MARGIN)] if rough else exact)
@@ -260,7 +273,8 @@ def build_result(study: optuna.Study, storage: str, retime: Timer | None = None)
     settings = read_settings(study)
     recs = load_records(study)
     feasible = [r for r in recs if r.feasible]
-    exact, near = front_candidates(feasible)
+    objectives = settings.objectives
+    exact, near = front_candidates(feasible, objectives)
     candidates = exact
     latency: dict[int, Latency] = {}
     for r in feasible:
@@ -288,15 +302,15 @@ def build_result(study: optuna.Study, storage: str, retime: Timer | None = None)
             notes.append(f"trial {r.trial} dropped: re-timed at {ms:.1f} ms, over the "
                          f"{max_ms:g} ms budget")
         else:
-            kept.append(FrontMember(r, *latency[r.trial or 0]))
+            kept.append(FrontMember(r, *latency[r.trial or 0], objectives=objectives))
     members = [kept[i] for i in pareto_front([m.point for m in kept])]
     members.sort(key=lambda m: m.latency_ms)
     best = knee([m.point for m in members])
     if best is not None:
         members[best].recommended = True
-    # Shown first: the accuracy-latency front (every member fits the size budget already);
-    # the rest of the three-objective front are smaller but slower or less accurate than one
-    # of those, one flag away (--all, the page's toggle, the JSON).
+    # Shown first: the accuracy-latency front (every member fits the budgets already); with a
+    # third objective the rest of the front are smaller (or lighter) but slower or less
+    # accurate than one of those, one flag away (--all, the page's toggle, the JSON).
     on_2d = set(pareto_front([(m.accuracy, m.latency_ms, 0.0) for m in members]))
     for i, m in enumerate(members):
         m.primary = i in on_2d
@@ -324,7 +338,7 @@ def build_result(study: optuna.Study, storage: str, retime: Timer | None = None)
         retimed=retimed,
         nearest_miss=None if members else nearest_miss(settings, recs),
         notes=notes,
-        cloud=[CloudPoint(*r.objectives, r.feasible) for r in recs if r.measured],
+        cloud=[CloudPoint(*r.scores, r.feasible) for r in recs if r.measured],
     )
 
 

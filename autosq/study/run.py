@@ -1,7 +1,8 @@
 """The search: sample a config with Optuna, evaluate it, record objectives and constraints,
 resume; then refine and build the result.
 
-A study is multi-objective (accuracy up, latency down, size down). Budgets are Optuna
+A study is multi-objective: accuracy up, latency down, and optionally size or peak memory down
+(:mod:`autosq.study.objectives`). Budgets are Optuna
 constraints (``trial.set_constraint``, feasible when <= 0), so every sampler learns where the
 boundary is, also from candidates that were skipped without being timed. What a trial stores
 is a :class:`~autosq.study.records.TrialRecord`.
@@ -22,7 +23,7 @@ from typing import TYPE_CHECKING
 from autosq.errors import AutosqError, ConfigError, ProfileError, UsageError
 from autosq.measure.protocol import TimingProtocol
 from autosq.study.evaluate import Evaluator
-from autosq.study.pareto import Point
+from autosq.study.objectives import Objectives
 from autosq.study.records import (
     FAIL_ATTR,
     WORKER_ATTR,
@@ -32,6 +33,7 @@ from autosq.study.records import (
     load_records,
     write_record,
 )
+from autosq.study.samplers import MAX_SEED, make_sampler
 from autosq.study.screening import LatencyScreen
 from autosq.study.storage import (
     DEFAULT_STORAGE,
@@ -58,30 +60,10 @@ if TYPE_CHECKING:
     from autosq.measure.profiles import DeviceProfile
     from autosq.study.result import SearchResult
 
-SAMPLERS = ("tpe", "nsga2", "random")
-# Seeds of the sampler and of each trial's training: Optuna and numpy take 32-bit seeds.
-MAX_SEED = 2**32 - 1
 # A trial's seed is seed * TRIAL_SEED_STRIDE + trial number: distinct for every trial of every
 # study seed, and within torch's 64-bit range.
 TRIAL_SEED_STRIDE = 1_000_000
 WORKER_SEED_STRIDE = 7_919  # workers' sampler seeds are this far apart
-
-
-def make_sampler(name: str, seed: int | None) -> optuna.samplers.BaseSampler:
-    """The Optuna sampler called ``name`` (tpe, nsga2 or random)."""
-    import optuna
-
-    if name == "tpe":
-        # constant_liar: workers sharing the study do not sample the points others are
-        # evaluating (no effect with one worker).
-        return optuna.samplers.TPESampler(seed=seed, multivariate=True, n_startup_trials=10,
-                                          constant_liar=True)
-    if name == "nsga2":
-        return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
-    if name == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    raise UsageError(f"unknown sampler {name!r}; expected one of {', '.join(SAMPLERS)}")
-
 
 _HELD = (signal.SIGINT, signal.SIGTERM)
 
@@ -114,8 +96,9 @@ class Search:
     """Runs (or resumes) one study: samples configs, evaluates them, records the results."""
 
     def __init__(self, study: optuna.Study, space: SearchSpace, evaluator: Evaluator,
-                 seed: int | None = None) -> None:
+                 seed: int | None = None, objectives: Objectives | None = None) -> None:
         self.study = study
+        self.objectives = objectives or Objectives()
         self.space = space
         self.evaluator = evaluator
         self.seed = seed or 0
@@ -134,7 +117,7 @@ class Search:
         """The seed of trial ``number``'s initial weights and training."""
         return self.seed * TRIAL_SEED_STRIDE + number
 
-    def objective(self, trial: optuna.Trial) -> Point:
+    def objective(self, trial: optuna.Trial) -> tuple[float, ...]:
         """Take a slot (or stop: the study has its count), sample, evaluate (or reuse an equal
         architecture's measurements), record."""
         import optuna
@@ -153,7 +136,7 @@ class Search:
                 # The same architecture again: reuse its measurements instead of paying again.
                 record = seen.reused_as(values)
                 self._written[trial.number] = record
-                return write_record(trial, record)
+                return write_record(trial, record, self.objectives)
             record = self.evaluator.evaluate(values, seed=self.trial_seed(trial.number),
                                              analysed=record)
             record.trial = trial.number
@@ -162,7 +145,7 @@ class Search:
             if self.evaluator.screen is not None:
                 self.evaluator.screen.add(record)
             self._written[trial.number] = record
-            point = write_record(trial, record)
+            point = write_record(trial, record, self.objectives)
             # From here until Optuna has stored the result, a Ctrl-C or SIGTERM waits (it is
             # delivered right after): a trial is then either measured and kept, or marked
             # interrupted, never failed without a reason.
@@ -246,14 +229,16 @@ class Search:
 
 def settings_for(profile: DeviceProfile, space: SearchSpace, max_mb: float | None,
                  max_ms: float | None, max_ram_mb: float | None, input_size: int,
-                 num_classes: int, accuracy: AccuracySetting) -> SearchSettings:
+                 num_classes: int, accuracy: AccuracySetting,
+                 objectives: Objectives | None = None) -> SearchSettings:
     """Settings from a profile and the user's overrides (None takes the profile's value;
     a latency or memory budget of 0 means none)."""
     ms = profile.max_ms if max_ms is None else (max_ms or None)
     ram = profile.max_ram_mb if max_ram_mb is None else (max_ram_mb or None)
     mb = profile.max_mb if max_mb is None else max_mb
     return SearchSettings(device=profile.name, budget=Budget(mb, ms, ram), space=space.name,
-                          input_size=input_size, num_classes=num_classes, accuracy=accuracy)
+                          input_size=input_size, num_classes=num_classes, accuracy=accuracy,
+                          objectives=objectives or Objectives())
 
 
 def _check_args(trials: int, timeout: float | None, seed: int | None, refine: int,
@@ -297,6 +282,7 @@ def run_search(
     num_classes: int | None = None,
     proxy: str = "synflow",
     accuracy: str | None = None,
+    objectives: str | Sequence[str] | Objectives | None = None,
     data: str | None = None,
     epochs: float | None = None,
     batch_size: int = 64,
@@ -315,13 +301,16 @@ def run_search(
     """Search ``space`` for the models that fit ``device`` and return the feasible front.
 
     Budgets left as None take the device profile's; ``max_ms=0`` or ``max_ram_mb=0`` drops
-    that budget. ``accuracy`` picks the estimator: ``proxy`` (the default without data),
-    ``train`` or ``supernet`` (see :func:`autosq.accuracy.estimators.make_accuracy`). With
-    ``data`` (a folder or ``builtin:shapes``) every feasible candidate is
-    trained (for ``epochs``, or by default 2 epochs but at least 500 optimizer steps) and its
-    validation top-1 is the accuracy; without, a zero-cost ``proxy`` scores it. ``refine=K``
-    then trains the K front members nearest the knee for ``refine_epochs`` (default: 4 times
-    the search's budget) and recomputes the front.
+    that budget. ``objectives`` (``"accuracy,latency"``, the default, or with ``size`` or
+    ``memory`` as a third) are what the front trades; budgets are constraints either way, and a
+    study keeps the objectives it was created with. ``accuracy`` picks the estimator:
+    ``proxy`` (the default without data), ``train`` or ``supernet`` (see
+    :func:`autosq.accuracy.estimators.make_accuracy`). With ``data`` (a folder or
+    ``builtin:shapes``) every feasible candidate is trained (for ``epochs``, or by default 2
+    epochs but at least 500 optimizer steps) and its validation top-1 is the accuracy;
+    without, a zero-cost ``proxy`` scores it. ``refine=K`` then trains the K front members
+    nearest the knee for ``refine_epochs`` (default: 4 times the search's budget) and
+    recomputes the front.
 
     Running again with the same study resumes it and runs only the trials still missing to reach
     ``trials``. Several processes (``worker`` 0, 1, ...: it seeds each one's sampler apart) may
@@ -346,6 +335,8 @@ def run_search(
     from autosq.study.result import build_result
 
     _check_args(trials, timeout, seed, refine, data, input_size, accuracy, epochs, worker)
+    chosen = (objectives if isinstance(objectives, Objectives)
+              else Objectives() if objectives is None else Objectives.parse(objectives))
     cache_dir()  # timings lock and cache there: a bad AUTOSQ_CACHE_DIR fails before the study
     profile = load_profile(device, profiles)
     sp = load_space(space)
@@ -362,7 +353,7 @@ def run_search(
     estimator, classes = make_accuracy(accuracy, proxy, data, epochs, batch_size, size,
                                        num_classes, sp, seed or 0, on_train)
     settings = settings_for(profile, sp, max_mb, max_ms, max_ram_mb, size, classes,
-                            estimator.describe())
+                            estimator.describe(), chosen)
     timer = timer_for(profile, protocol or TimingProtocol.confirm())
     name = study if study is not None else settings.default_study_name()
     if not name.strip():
@@ -372,11 +363,11 @@ def run_search(
     st.sampler = make_sampler(
         sampler, None if seed is None else (seed + done + WORKER_SEED_STRIDE * worker)
         % (MAX_SEED + 1))
-    screen = LatencyScreen(settings.budget, profile.name, enabled=predict)
+    screen = LatencyScreen(settings.budget, profile.name, chosen, enabled=predict)
     evaluator = Evaluator(timer if protocol else timer.with_protocol(TimingProtocol.screen()),
                           settings.budget, estimator, settings.input_size, classes, screen,
                           timing="full" if protocol else "screen")
-    runner = Search(st, sp, evaluator, seed)
+    runner = Search(st, sp, evaluator, seed, chosen)
     if on_start is not None:
         on_start(st, max(0, trials - done))
     runner.run(trials, timeout, on_progress)
@@ -389,4 +380,4 @@ def run_search(
     return build_result(st, storage, retime=timer if retime else None)
 
 
-__all__ = ["SAMPLERS", "Progress", "Search", "make_sampler", "run_search"]
+__all__ = ["Progress", "Search", "run_search"]

@@ -8,9 +8,10 @@ arrive. A candidate whose latency is only predicted is recorded with latency kin
 
 - *clearly over the latency budget*: even its latency lowered by the predictor's worst
   leave-one-out error is over the budget;
-- *clearly dominated*: a measured, feasible candidate is at least as accurate, no larger, and
-  faster by more than :data:`~autosq.measure.protocol.SCREEN_MARGIN` than its latency lowered
-  by that worst error (so the dominated one could not reach the front however it timed).
+- *clearly dominated*: a measured, feasible candidate is at least as accurate, no worse on the
+  study's third objective (size or memory, when it has one), and faster by more than
+  :data:`~autosq.measure.protocol.SCREEN_MARGIN` than its latency lowered by that worst error
+  (so the dominated one could not reach the front however it timed).
 
 Everything else is timed. The worst error (not the mean) makes the rule conservative: a
 predictor that is often wrong skips nothing.
@@ -28,6 +29,7 @@ from autosq.study.pareto import clearly_dominates
 
 if TYPE_CHECKING:
     from autosq.measure.predictor import Predictor
+    from autosq.study.objectives import Objectives
     from autosq.study.records import Budget, TrialRecord
 
 # Timed candidates before the first fit (the predictor's cross-validation needs a few dozen to
@@ -57,8 +59,10 @@ class Prediction:
 class LatencyScreen:
     """The search's latency predictor and its skip rule (see the module docstring)."""
 
-    def __init__(self, budget: Budget, device: str, enabled: bool = True) -> None:
+    def __init__(self, budget: Budget, device: str, objectives: Objectives,
+                 enabled: bool = True) -> None:
         self.budget = budget
+        self.objectives = objectives
         self.enabled = enabled
         self.device = device
         self.rows: list[tuple[float, ...]] = []
@@ -116,9 +120,10 @@ class LatencyScreen:
         if record.accuracy is None:
             return None
         # The candidate at its lowest plausible latency against each measured one.
-        point = (record.accuracy, prediction.low_ms, record.size_mb)
+        point = self.objectives.point(record.accuracy, prediction.low_ms, record.size_mb,
+                                      record.peak_mem_mb)
         for m in self.measured:
-            if clearly_dominates(m.objectives, point, SCREEN_MARGIN):
+            if clearly_dominates(m.point(self.objectives), point, SCREEN_MARGIN):
                 return f"predicted dominated by trial {m.trial}"
         return None
 

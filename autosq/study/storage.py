@@ -15,10 +15,9 @@ from typing import TYPE_CHECKING, Any
 
 from autosq._io import not_a_file, write_file
 from autosq.errors import StorageError, StudyError, UsageError
+from autosq.study.objectives import LEGACY
 from autosq.study.records import (
-    DIRECTIONS,
     FAIL_ATTR,
-    OBJECTIVES,
     OBJECTIVES_ATTR,
     STUDY_ATTR,
     SearchSettings,
@@ -264,6 +263,13 @@ def load_study(storage: str, name: str,
     return study
 
 
+def _shown(value: object) -> str:
+    """A stored setting as a message shows it: lists comma-joined, dicts as given."""
+    if isinstance(value, list):
+        return ",".join(map(str, value))
+    return repr(value)
+
+
 def open_study(
     storage: str,
     name: str,
@@ -277,32 +283,36 @@ def open_study(
     quiet_optuna()
     storage_obj = storage_for(storage)
     exists = name in study_names(storage_obj)
+    objectives = settings.objectives
     study = optuna.create_study(
         study_name=name,
         storage=storage_obj,
         sampler=sampler,
-        directions=list(DIRECTIONS),
+        directions=objectives.directions,
         load_if_exists=True,
     )
-    if len(study.directions) != len(DIRECTIONS):
-        raise StudyError(
-            f"study {name!r} in {redact(storage)} is not an autosq study "
-            "(it does not have autosq's three objectives)"
-        )
     stored = study.user_attrs.get(STUDY_ATTR)
     wanted = settings.to_dict()
     if stored is None:
         if exists and study.trials:
             raise StudyError(f"study {name!r} in {redact(storage)} was not created by autosq")
+        if [d.name.lower() for d in study.directions] != objectives.directions:
+            raise StudyError(f"study {name!r} in {redact(storage)} is not an autosq study (its "
+                             f"directions are not those of {objectives.describe()})")
         study.set_user_attr(STUDY_ATTR, wanted)
-        study.set_user_attr(OBJECTIVES_ATTR, list(OBJECTIVES))
+        study.set_user_attr(OBJECTIVES_ATTR, objectives.value_names)
     elif stored != wanted:
+        # Older studies stored no objectives: they had the three of LEGACY.
+        stored = {**stored, "objectives": stored.get("objectives", list(LEGACY))}
         diff = [k for k in wanted if stored.get(k) != wanted[k]]
-        raise StudyError(
-            f"study {name!r} was created with other settings ({', '.join(diff)}: "
-            f"{', '.join(f'{stored.get(k)!r}' for k in diff)}); give the same settings to "
-            "resume it, or a new study name"
-        )
+        if diff:
+            raise StudyError(
+                f"study {name!r} was created with other settings ("
+                + "; ".join(f"{k} {_shown(stored.get(k))}, asked {_shown(wanted[k])}"
+                            for k in diff)
+                + "); give the same settings to resume it, or a new study name"
+            )
+        study.set_user_attr(STUDY_ATTR, wanted)  # the same, now saying its objectives
     return study
 
 

@@ -315,3 +315,19 @@ def test_a_step_that_does_not_divide_the_range(cli: Cli, tmp_path: Path) -> None
     code, _, err = cli("search", "--device", "host", "--space", str(path), "--storage",
                        f"sqlite:///{tmp_path / 's.db'}")
     one_line(code, err, 2, "must divide high - low")
+
+
+@pytest.mark.parametrize(("value", "needle"), [
+    ("accuracy,speed", "unknown objective 'speed'"),
+    ("latency,size", "accuracy cannot be left out"),
+    ("accuracy", "latency cannot be left out"),
+    ("accuracy,latency,latency", "names one twice"),
+    ("accuracy,latency,size,memory", "at most one of size, memory"),
+    ("", "cannot be left out"),
+])
+def test_bad_objectives(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                        value: str, needle: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = cli("search", "--device", "host", "--space", "tiny", "--objectives", value)
+    one_line(code, err, 2, "--objectives", needle)
+    assert list(tmp_path.iterdir()) == []  # no study database created

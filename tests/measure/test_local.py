@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 import os
@@ -201,3 +202,30 @@ def test_measure_not_an_onnx_file(cli: Cli, tmp_path: Path) -> None:
     f.write_text("hello")
     code, _, err = cli("measure", str(f))
     assert code == 1 and "cannot load the model" in err and len(err.strip().splitlines()) == 1
+
+
+def test_interleaved_groups_fit_half_the_memory() -> None:
+    from autosq.measure.local import SESSION_OVERHEAD_BYTES, WEIGHT_COPIES, interleaved_groups
+
+    mib = 1024 * 1024
+    sizes = [5 * mib] * 700
+    groups = interleaved_groups(sizes, 8192)
+    assert groups[0][0] == 0 and groups[-1][1] == 700
+    assert all(a[1] == b[0] for a, b in itertools.pairwise(groups))  # in order
+    need = WEIGHT_COPIES * 5 * mib + SESSION_OVERHEAD_BYTES
+    assert all((stop - start) * need <= 4096 * mib for start, stop in groups)
+    assert len(groups) == -(-700 * need // (4096 * mib))  # no group smaller than it must be
+    assert interleaved_groups([10**12], 300) == [(0, 1)]  # one model too big still gets a group
+    assert interleaved_groups([], 300) == []
+
+
+def test_time_many_over_several_groups_times_every_model(small_onnx: bytes) -> None:
+    from autosq.measure.limits import Limits
+    from autosq.measure.local import interleaved_groups
+
+    limits = Limits(max_memory_mb=300)  # 150 MiB for sessions: 9 small models a group
+    models = [small_onnx] * 12
+    assert len(interleaved_groups([len(m) for m in models], limits.max_memory_mb)) == 2
+    results = LocalTimer(protocol=FAST, limits=limits, contained=False).time_many(models)
+    assert len(results) == 12
+    assert all(r.latency_kind == "measured" and r.latency_ms > 0 for r in results)

@@ -49,7 +49,7 @@ def test_front_is_non_dominated_and_fits_the_budget(storage: str) -> None:
     result = tiny(storage)
     rows = result.to_json()
     assert rows, "the tiny space must have members under 0.2 MiB"
-    pts = [(r["accuracy"], r["latency_ms"], r["size_mb"]) for r in rows]
+    pts = [(r["accuracy"], r["latency_ms"], 0.0) for r in rows]  # the default objectives
     assert not any(dominates(a, b) for a in pts for b in pts)
     for r in rows:
         assert r["size_mb"] <= 0.2 and r["latency_ms"] <= 50.0 and r["feasible"]
@@ -92,7 +92,7 @@ def test_default_timing_screens_then_confirms_the_near_front(tmp_path: Path) -> 
         assert (r.timing == "predicted") == (r.latency.latency_kind == "predicted")
         if r.timing == "screen":
             assert r.latency.protocol["block_seconds"] == 0.025  # the screen's, not the full
-    exact, near = front_candidates([r for r in recs if r.feasible])
+    exact, near = front_candidates([r for r in recs if r.feasible], result.settings.objectives)
     assert {r.trial for r in exact} <= {r.trial for r in near}
     rows = result.to_json()
     assert rows and all(row["timing"] == "confirmed" for row in rows)

@@ -16,6 +16,7 @@ from autosq.arch.plan import plan
 from autosq.measure.features import FEATURES, latency_features
 from autosq.measure.protocol import LatencyResult
 from autosq.study.evaluate import Evaluator
+from autosq.study.objectives import Objectives
 from autosq.study.records import Budget, TrialRecord
 from autosq.study.screening import MIN_FIT, LatencyScreen
 
@@ -53,8 +54,9 @@ def configs(n: int, seed: int = 0) -> list[SqueezeNetConfig]:
             for _ in range(n)]
 
 
-def trained_screen(budget: Budget, n: int = 30, noise: float = 0.0) -> LatencyScreen:
-    screen = LatencyScreen(budget, "dev")
+def trained_screen(budget: Budget, n: int = 30, noise: float = 0.0,
+                   objectives: str = "accuracy,latency") -> LatencyScreen:
+    screen = LatencyScreen(budget, "dev", Objectives.parse(objectives))
     rng = random.Random(1)
     for i, cfg in enumerate(configs(n)):
         screen.add(record(cfg, ms=true_ms(cfg), trial=i, accuracy=0.1,
@@ -63,7 +65,7 @@ def trained_screen(budget: Budget, n: int = 30, noise: float = 0.0) -> LatencySc
 
 
 def test_no_prediction_before_enough_timed_samples() -> None:
-    screen = LatencyScreen(Budget(5.0, 100.0), "dev")
+    screen = LatencyScreen(Budget(5.0, 100.0), "dev", Objectives())
     cfgs = configs(MIN_FIT)
     for i, cfg in enumerate(cfgs[:-1]):
         screen.add(record(cfg, ms=true_ms(cfg), trial=i))
@@ -97,20 +99,27 @@ def test_clearly_over_the_budget_is_not_timed_and_near_it_is() -> None:
             assert why is None
 
 
-def test_dominated_only_with_room_to_spare() -> None:
-    screen = trained_screen(Budget(5.0, 1e6))
+@pytest.mark.parametrize("objectives", ["accuracy,latency", "accuracy,latency,size",
+                                        "accuracy,latency,memory"])
+def test_dominated_only_with_room_to_spare(objectives: str) -> None:
+    screen = trained_screen(Budget(5.0, 1e6), objectives=objectives)
     best = min(configs(30), key=true_ms)  # the fastest timed one
     cfgs = configs(30, seed=7)
     slow = max(cfgs, key=true_ms)
     fast_rec = record(best, ms=true_ms(best), accuracy=0.9, trial=99)
     screen.add(fast_rec)
     cand = record(slow, accuracy=0.5)
-    cand.size_mb = fast_rec.size_mb + 1.0  # larger, less accurate, much slower
+    cand.size_mb = fast_rec.size_mb + 1.0  # larger, heavier, less accurate, much slower
+    cand.peak_mem_mb = fast_rec.peak_mem_mb + 1.0
     p = screen.predict(cand)
     assert p is not None and p.low_ms > 1.2 * true_ms(best)
     assert screen.skip_reason(cand, p) == "predicted dominated by trial 99"
     assert screen.skip_reason(replace(cand, search_accuracy=0.95), p) is None  # more accurate
-    assert screen.skip_reason(replace(cand, size_mb=fast_rec.size_mb - 0.5), p) is None
+    # Smaller (or lighter) saves it only when that is an objective; a budget is not.
+    smaller = screen.skip_reason(replace(cand, size_mb=fast_rec.size_mb - 0.5), p)
+    lighter = screen.skip_reason(replace(cand, peak_mem_mb=fast_rec.peak_mem_mb - 0.5), p)
+    assert (smaller is None) == objectives.endswith("size")
+    assert (lighter is None) == objectives.endswith("memory")
     near = replace(p, low_ms=true_ms(best) * 1.1)  # within the screen's margin: timed
     assert screen.skip_reason(cand, near) is None
 

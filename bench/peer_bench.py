@@ -1,0 +1,331 @@
+"""autosq against Archai 1.0 at equal wall time, on one common clock (issue 18, item 4).
+
+Both tools search the SqueezeNet v1.1 space of the peer harness (``../shared/peer``:
+``v11_space.toml``, ``peer_archai.py``) under 5 MiB, maximising the parameter count (autosq
+``--proxy params``) against latency, each for ``--seconds`` (60) from its launch. Then every
+feasible candidate each of them evaluated by then is timed again on one common clock, and the
+bench prints, per tool:
+
+- candidates: feasible candidates whose evaluation ended within the window (distinct
+  architectures), and for autosq how many of them it timed and how many it only predicted;
+- hypervolume on the common clock (latency down, parameters up): the area dominated by the
+  tool's timed candidates in the box [0, L] x [0, P], divided by L x P, where P is the
+  parameter budget (5 MiB of float32) and L the slowest feasible candidate of either tool on
+  the common clock (one reference for both, per round);
+- latency truth: Spearman of the tool's own latencies against the common clock (autosq: the
+  brief screen timings it made during the search; its predictions are shown apart);
+- overhead per candidate: (window - time in inference runs) / candidates. Inference runs are
+  the timed runs each tool records (Archai: its one cold run; autosq: its timed blocks; autosq's
+  warm-up runs count as overhead, which is the strict reading).
+
+The common clock: a plain ONNX Runtime loop, 1 intra-op thread, sequential, all graph
+optimisations; ``--passes`` (2) passes over all models in a shuffled order (seeded), each pass
+a fresh session, 3 warm-up runs and ``--runs`` (10) timed runs; a model's latency is the median
+of its pass medians. Passes spread slow spells of the machine over all models alike.
+
+Round r seeds both tools with ``--seed`` + r. Archai runs in a virtual environment of its own
+(``--archai-python``; by default ``bench/.archai/venv``, created with the peer harness's recipe
+when missing: torch 2.13.0 from the CPU wheel first, then ``archai==1.0.0 onnx onnxruntime
+pandas``). Its candidates are exported to ONNX by its own model code (bench/peer_export.py) in
+that environment; autosq's by its plan graph. Rounds alternate which tool runs first. Left out
+of both windows: autosq's final re-timing of its front (``--no-retime``) and Archai's
+post-search spread test.
+
+Usage: .venv/bin/python bench/peer_bench.py [--seconds 60] [--rounds 2] [--seed 0]
+           [--objectives accuracy,latency] [--sampler tpe] [--out DIR] [--peer-dir DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import os
+import random
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+ROOT = Path(__file__).resolve().parent.parent
+PEER = ROOT.parent / "shared" / "peer"
+VENV = ROOT / "bench" / ".archai" / "venv"
+MAX_MB = 5.0
+MAX_PARAMS = math.floor(MAX_MB * 2**20 / 4)
+WHEELS = Path("/opt/wheels")
+
+
+@dataclass
+class Candidate:
+    """One feasible candidate a tool evaluated within its window."""
+
+    tool: str
+    key: str
+    params: int
+    own_ms: float | None  # the tool's own latency (None: not timed by it)
+    predicted_ms: float | None
+    done_s: float  # seconds from the tool's launch to the end of its evaluation
+    onnx: Path | None = None
+    clock_ms: float = math.nan
+
+
+@dataclass
+class Run:
+    """One tool's run: its candidates in the window and what it spent on inference."""
+
+    tool: str
+    wall_s: float
+    candidates: list[Candidate]
+    inference_s: float
+    extra: dict[str, Any]
+
+
+# -- the Archai side ----------------------------------------------------------------------------
+def ensure_archai(python: Path | None) -> Path:
+    """The Archai venv's python, created from the peer harness's recipe when missing."""
+    if python is not None:
+        return python
+    exe = VENV / "bin" / "python"
+    if exe.exists():
+        return exe
+    print(f"creating the Archai venv in {VENV} (once; ~80 packages)", file=sys.stderr)
+    subprocess.run([sys.executable, "-m", "venv", str(VENV)], check=True)
+    links = ["--find-links", str(WHEELS)] if WHEELS.is_dir() else []
+    pip = [str(exe), "-m", "pip", "install", "--quiet", "--disable-pip-version-check", *links]
+    subprocess.run([*pip, "torch==2.13.0"], check=True)  # the CPU wheel first
+    subprocess.run([*pip, "archai==1.0.0", "onnx", "onnxruntime", "pandas"], check=True)
+    return exe
+
+
+def run_archai(python: Path, peer: Path, seconds: float, seed: int, folder: Path) -> Run:
+    out = folder / "archai"
+    launch = time.time()
+    t0 = time.perf_counter()
+    proc = subprocess.run(
+        [str(python), str(peer / "peer_archai.py"), "--max-mb", str(MAX_MB),
+         "--params-direction", "max", "--deadline-s", str(seconds), "--iterations", "1000",
+         "--seed", str(seed), "--out-dir", str(out), "--spread-trials", ""],
+        capture_output=True, text=True, check=True, cwd=folder)
+    wall = time.perf_counter() - t0
+    report = json.loads(proc.stdout.strip().splitlines()[-1])
+    evals = json.loads((out / "evals.json").read_text())
+    seen: dict[str, Candidate] = {}
+    inference = 0.0
+    for e in evals:
+        done = e["t_done_epoch"] - launch
+        if done > seconds or e["archid"] in seen:
+            continue
+        inference += e["latency_s"] * report["args"]["onnx_trials"]
+        seen[e["archid"]] = Candidate("archai", e["archid"], int(e["params"]),
+                                      e["latency_s"] * 1e3, None, done)
+    configs = [[e["archid"], e["config"]] for e in evals if e["archid"] in seen]
+    uniq = list({a: [a, c] for a, c in configs}.values())
+    (folder / "archai_configs.json").write_text(json.dumps(uniq))
+    subprocess.run([str(python), str(ROOT / "bench" / "peer_export.py"), str(peer),
+                    str(folder / "archai_configs.json"), str(folder / "archai_onnx")],
+                   check=True, capture_output=True)
+    for c in seen.values():
+        c.onnx = folder / "archai_onnx" / f"{c.key}.onnx"
+    return Run("archai", wall, list(seen.values()), inference,
+               {"evaluated_all": report["candidates_evaluated"],
+                "iterations": report["iterations_run"], "import_s": report["import_s"]})
+
+
+# -- the autosq side ----------------------------------------------------------------------------
+def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: str,
+               sampler: str) -> Run:
+    import optuna
+
+    from autosq.study.evaluate import export_model
+    from autosq.study.records import load_records
+    from autosq.study.storage import storage_for
+
+    db = folder / "autosq.db"
+    storage = f"sqlite:///{db}"
+    exe = Path(sys.executable).parent / "autosq"
+    launch = time.time()
+    t0 = time.perf_counter()
+    subprocess.run(
+        [str(exe), "search", "--device", "host", "--space", str(peer / "v11_space.toml"),
+         "--proxy", "params", "--max-mb", str(MAX_MB), "--max-ms", "0", "--max-ram-mb", "0",
+         "--objectives", objectives, "--sampler", sampler, "--seed", str(seed),
+         "--trials", "1000000", "--timeout", str(seconds), "--no-retime", "--json",
+         "--storage", storage, "--study", "peer"],
+        capture_output=True, text=True, check=True, cwd=folder)
+    wall = time.perf_counter() - t0
+    study = optuna.load_study(study_name="peer", storage=storage_for(storage, create=False))
+    ended = {t.number: t.datetime_complete.timestamp() - launch
+             for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None}
+    records = load_records(study)
+    seen: dict[str, Candidate] = {}
+    inference, warmup_and_session, skipped = 0.0, 0.0, 0
+    onnx_dir = folder / "autosq_onnx"
+    onnx_dir.mkdir()
+    for r in records:
+        done = ended[r.trial or 0]
+        if done > seconds or r.duplicate:
+            continue
+        if r.latency is not None and r.latency.latency_kind != "predicted":
+            inference += r.latency.run_seconds
+            warmup_and_session += r.latency.seconds - r.latency.run_seconds
+        if not r.feasible:
+            skipped += not r.measured
+            continue
+        timed = r.timing != "predicted"
+        c = Candidate("autosq", r.key, r.params, r.latency_ms if timed else None,
+                      None if timed else r.latency_ms, done)
+        c.onnx = onnx_dir / f"{r.trial}.onnx"
+        c.onnx.write_bytes(export_model(r.config, r.precision, seed=r.trial or 0))
+        seen[r.key] = c
+    return Run("autosq", wall, list(seen.values()), inference,
+               {"trials_in_window": sum(d <= seconds for d in ended.values()),
+                "warmup_and_session_s": warmup_and_session,
+                "over_size_budget": skipped})
+
+
+# -- the common clock -----------------------------------------------------------------------------
+def common_clock(models: list[Path], passes: int, runs: int, seed: int) -> list[float]:
+    """Median over passes of each model's median of ``runs`` timed runs (ms)."""
+    import numpy as np
+    import onnxruntime as ort
+
+    so = ort.SessionOptions()
+    so.intra_op_num_threads = 1
+    so.inter_op_num_threads = 1
+    so.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
+    so.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    feed = {"": np.random.default_rng(0).standard_normal((1, 3, 224, 224), dtype=np.float32)}
+    medians: list[list[float]] = [[] for _ in models]
+    rng = random.Random(seed)
+    for _ in range(passes):
+        order = list(range(len(models)))
+        rng.shuffle(order)
+        for i in order:
+            sess = ort.InferenceSession(str(models[i]), so, providers=["CPUExecutionProvider"])
+            x = {sess.get_inputs()[0].name: feed[""]}
+            for _ in range(3):
+                sess.run(None, x)
+            times = []
+            for _ in range(runs):
+                t = time.perf_counter()
+                sess.run(None, x)
+                times.append((time.perf_counter() - t) * 1e3)
+            medians[i].append(statistics.median(times))
+    return [statistics.median(m) for m in medians]
+
+
+# -- figures ------------------------------------------------------------------------------------
+def hypervolume(points: list[tuple[float, int]], lat_ref: float) -> float:
+    """Area dominated by (latency, params) points in [0, lat_ref] x [0, MAX_PARAMS], over the
+    box's area (latency down, params up)."""
+    from autosq.study.pareto import hypervolume as hv
+
+    pts = [(p / MAX_PARAMS, ms / lat_ref, 0.0) for ms, p in points]
+    return hv(pts, (0.0, 1.0, 1.0))
+
+
+def spearman(a: list[float], b: list[float]) -> float:
+    """Spearman's rho (autosq's own, ties averaged); NaN for fewer than 3 pairs."""
+    from autosq.accuracy.correlation import spearman as rho
+
+    return rho(a, b) if len(a) >= 3 else math.nan
+
+
+def summary(run: Run, seconds: float, lat_ref: float) -> dict[str, Any]:
+    timed = [c for c in run.candidates if c.own_ms is not None]
+    predicted = [c for c in run.candidates if c.predicted_ms is not None]
+    row: dict[str, Any] = {
+        "tool": run.tool,
+        "wall_s": round(run.wall_s, 1),
+        "candidates": len(run.candidates),
+        "timed": len(timed),
+        "predicted": len(predicted),
+        "hypervolume": hypervolume([(c.clock_ms, c.params) for c in timed], lat_ref),
+        "hypervolume_incl_predicted": hypervolume(
+            [(c.clock_ms, c.params) for c in run.candidates], lat_ref),
+        "spearman_own_vs_clock": spearman([c.own_ms or 0.0 for c in timed],
+                                          [c.clock_ms for c in timed]),
+        "spearman_predicted_vs_clock": spearman([c.predicted_ms or 0.0 for c in predicted],
+                                                [c.clock_ms for c in predicted]),
+        "own_over_clock_median": statistics.median(
+            (c.own_ms or 0.0) / c.clock_ms for c in timed) if timed else math.nan,
+        "inference_s": round(run.inference_s, 2),
+        "overhead_per_candidate_s": (seconds - run.inference_s) / max(1, len(timed)),
+        **run.extra,
+    }
+    return row
+
+
+def one_round(args: argparse.Namespace, archai_python: Path, rnd: int) -> dict[str, Any]:
+    folder = Path(tempfile.mkdtemp(prefix=f"peer_bench_{rnd}_", dir=args.out))
+    order = ["archai", "autosq"] if rnd % 2 else ["autosq", "archai"]
+    runs: dict[str, Run] = {}
+    for tool in order:
+        print(f"round {rnd + 1}: {tool} for {args.seconds:g} s", file=sys.stderr)
+        if tool == "archai":
+            runs[tool] = run_archai(archai_python, args.peer_dir, args.seconds,
+                                    args.seed + rnd, folder)
+        else:
+            runs[tool] = run_autosq(args.peer_dir, args.seconds, args.seed + rnd, folder,
+                                    args.objectives, args.sampler)
+    every = [c for r in runs.values() for c in r.candidates]
+    print(f"round {rnd + 1}: common clock over {len(every)} models", file=sys.stderr)
+    t0 = time.perf_counter()
+    for c, ms in zip(every, common_clock([c.onnx for c in every if c.onnx], args.passes,
+                                         args.runs, args.seed + rnd), strict=True):
+        c.clock_ms = ms
+    clock_s = time.perf_counter() - t0
+    lat_ref = max(c.clock_ms for c in every)
+    rows = [summary(runs[t], args.seconds, lat_ref) for t in ("autosq", "archai")]
+    return {"round": rnd + 1, "order": order, "lat_ref_ms": lat_ref, "clock_s": clock_s,
+            "rows": rows, "candidates": [vars(c) | {"onnx": None} for c in every]}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--seconds", type=float, default=60.0)
+    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--objectives", default="accuracy,latency")
+    ap.add_argument("--sampler", default="tpe")
+    ap.add_argument("--passes", type=int, default=2)
+    ap.add_argument("--runs", type=int, default=10)
+    ap.add_argument("--archai-python", type=Path, default=None)
+    ap.add_argument("--peer-dir", type=Path, default=PEER)
+    ap.add_argument("--out", type=Path, default=None, help="folder for the runs' files")
+    args = ap.parse_args()
+    if not (args.peer_dir / "peer_archai.py").is_file():
+        print(f"peer_bench: no peer_archai.py in {args.peer_dir}; give --peer-dir",
+              file=sys.stderr)
+        return 2
+    args.out = args.out or Path(tempfile.mkdtemp(prefix="peer_bench_"))
+    args.out.mkdir(parents=True, exist_ok=True)
+    python = ensure_archai(args.archai_python)
+    rounds = [one_round(args, python, r) for r in range(args.rounds)]
+    (args.out / "peer_bench.json").write_text(json.dumps(rounds, indent=1, default=str))
+    cols = ("tool", "candidates", "timed", "predicted", "hypervolume", "spearman_own_vs_clock",
+            "own_over_clock_median", "inference_s", "overhead_per_candidate_s", "wall_s")
+    print(f"machine: {os.cpu_count()} CPUs; window {args.seconds:g} s from launch; autosq "
+          f"--objectives {args.objectives} --sampler {args.sampler}; clock {args.passes} "
+          f"passes x {args.runs} runs, 1 thread")
+    for rnd in rounds:
+        print(f"\nround {rnd['round']} (first: {rnd['order'][0]}; reference latency "
+              f"{rnd['lat_ref_ms']:.1f} ms; clock took {rnd['clock_s']:.0f} s)")
+        print("  ".join(f"{c:>12.12}" for c in cols))
+        for row in rnd["rows"]:
+            print("  ".join(f"{row[c]:>12.4g}" if isinstance(row[c], float) else
+                            f"{row[c]!s:>12.12}" for c in cols))
+        a, b = rnd["rows"]
+        print(f"hypervolume autosq/archai {a['hypervolume'] / b['hypervolume']:.3f}; "
+              f"autosq with its predicted candidates {a['hypervolume_incl_predicted']:.4f}; "
+              f"autosq predictions vs clock Spearman {a['spearman_predicted_vs_clock']:.3f}")
+    print(f"\nfiles: {args.out}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
