@@ -22,6 +22,7 @@ declares is checked before it is allocated.
 from __future__ import annotations
 
 import copy
+import gc
 import platform
 import time
 from collections.abc import Callable, Sequence
@@ -46,21 +47,33 @@ _GRAPH_OPT = {
 }
 
 
-# What one ONNX Runtime session holds beside its weights (arena, graph, thread pool): over
-# 11 MB of address space each for SqueezeNets at 224x224 here (700 at once exhausted the timing
-# process's 8 GiB); 16 MiB and three copies of the weights leave room.
-SESSION_OVERHEAD_BYTES = 16 * 1024 * 1024
+# Address space of one ONNX Runtime session beside its weights (arena, graph, thread pool):
+# measured here for SqueezeNets, about 22 MB at 224x224 and 64 MB at 448x448, so a fixed part
+# and a part per input pixel; and the timing process's own (onnxruntime imported, first session).
+SESSION_BASE_BYTES = 8 * 1024 * 1024
+SESSION_BYTES_PER_PIXEL = 300
 WEIGHT_COPIES = 3
+PROCESS_BASE_MB = 256.0
+DEFAULT_SIDE = 224  # for a model whose input size is not known before its session exists
 
 
-def interleaved_groups(sizes: Sequence[int], max_memory_mb: float) -> list[tuple[int, int]]:
+def session_bytes(model_bytes: int, input_side: int | None) -> int:
+    """The address space a session of this model is expected to take."""
+    side = input_side or DEFAULT_SIDE
+    return (WEIGHT_COPIES * model_bytes + SESSION_BASE_BYTES
+            + SESSION_BYTES_PER_PIXEL * side * side)
+
+
+def interleaved_groups(sizes: Sequence[int], max_memory_mb: float,
+                       input_side: int | None = None) -> list[tuple[int, int]]:
     """``(start, stop)`` ranges over models of ``sizes`` bytes, in order, each group's
-    sessions fitting half of ``max_memory_mb`` together (every group holds at least one)."""
-    budget = max_memory_mb * 1024 * 1024 / 2
+    sessions expected to fit together in half of what ``max_memory_mb`` leaves beside the
+    process itself (every group holds at least one model)."""
+    budget = max(0.0, max_memory_mb - PROCESS_BASE_MB) * 1024 * 1024 / 2
     groups: list[tuple[int, int]] = []
     start, used = 0, 0.0
     for i, n in enumerate(sizes):
-        need = WEIGHT_COPIES * n + SESSION_OVERHEAD_BYTES
+        need = session_bytes(n, input_side)
         if i > start and used + need > budget:
             groups.append((start, i))
             start, used = i, 0.0
@@ -68,6 +81,11 @@ def interleaved_groups(sizes: Sequence[int], max_memory_mb: float) -> list[tuple
     if start < len(sizes):
         groups.append((start, len(sizes)))
     return groups
+
+
+def _out_of_memory(exc: BaseException) -> bool:
+    text = str(exc).lower()
+    return isinstance(exc, MemoryError) or "allocate" in text or "bad_alloc" in text
 
 
 class LocalTimer:
@@ -234,7 +252,8 @@ class LocalTimer:
         header = {"op": op, "budget_ms": budget_ms, "timer": {
             "threads": self.threads, "provider": self.provider,
             "graph_optimization": self.graph_optimization, "protocol": asdict(self.protocol),
-            "input_size": self.input_size, "max_input_mb": self.max_input_mb}}
+            "input_size": self.input_size, "max_input_mb": self.max_input_mb,
+            "max_memory_mb": self.limits.max_memory_mb}}
         answer = self._process.request(header, models,
                                        self.limits.max_seconds * max(1, len(models)),
                                        self.abandoned)
@@ -283,9 +302,22 @@ class LocalTimer:
         (:func:`interleaved_groups`); a group is timed as a whole, then the next."""
         out: list[LatencyResult] = []
         for start, stop in interleaved_groups([len(m) for m in models],
-                                              self.limits.max_memory_mb):
-            out += self._time_group(models[start:stop], start, len(models))
+                                              self.limits.max_memory_mb, self.input_size):
+            out += self._time_split(models, start, stop)
         return out
+
+    def _time_split(self, models: Sequence[bytes], start: int, stop: int
+                    ) -> list[LatencyResult]:
+        """Time ``models[start:stop]`` together; when their sessions do not fit in memory
+        after all (the estimate is rough), time each half in turn."""
+        try:
+            return self._time_group(models[start:stop], start, len(models))
+        except (MeasurementError, MemoryError) as exc:
+            if stop - start < 2 or not _out_of_memory(exc):
+                raise
+        gc.collect()  # the failed group's sessions
+        middle = (start + stop) // 2
+        return self._time_split(models, start, middle) + self._time_split(models, middle, stop)
 
     def _time_group(self, models: Sequence[bytes], first: int, total: int
                     ) -> list[LatencyResult]:
@@ -320,7 +352,8 @@ class LocalTimer:
                         stop = "time_cap"
                         break
             except Exception as exc:
-                raise MeasurementError(f"ONNX Runtime failed running a model: {exc}") from exc
+                raise MeasurementError(f"ONNX Runtime failed running one of models {first + 1}"
+                                       f"-{first + len(models)} of {total}: {exc}") from exc
         each = (time.perf_counter() - t0) / len(models)
         return [self._result(b, stop, None, each, cpus) for b in blocks]
 

@@ -28,13 +28,17 @@ def _contain(max_bytes: int) -> None:
 
 
 def _serve(header: dict[str, Any], blobs: list[bytes]) -> dict[str, Any]:
+    from autosq.measure.limits import Limits
     from autosq.measure.local import LocalTimer
     from autosq.measure.protocol import TimingProtocol
 
     t = header["timer"]
+    # The parent's memory limit (this process's address-space cap): time_many sizes its groups
+    # of sessions by it.
+    limits = Limits(max_memory_mb=t["max_memory_mb"]) if t.get("max_memory_mb") else None
     timer = LocalTimer(t["threads"], t["provider"], t["graph_optimization"],
                        TimingProtocol(**t["protocol"]), input_size=t["input_size"],
-                       contained=False, max_input_mb=t["max_input_mb"])
+                       contained=False, max_input_mb=t["max_input_mb"], limits=limits)
     if header["op"] == "time":
         results = [timer.time_here(blobs[0], header.get("budget_ms"))]
     else:

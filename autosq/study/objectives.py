@@ -54,14 +54,17 @@ class Objectives:
         A :class:`~autosq.errors.UsageError` names the parameter ``name`` (the CLI passes its
         flag)."""
         items = text.split(",") if isinstance(text, str) else list(text)
+        given = ",".join(map(str, items))
+        given = given[:60] + ("..." if len(given) > 60 else "")
         names = [str(n).strip().lower() for n in items if str(n).strip()]
         unknown = [n for n in names if n not in NAMES]
         expected = (f"expected accuracy,latency, optionally with one of {', '.join(THIRD)} "
                     "(e.g. accuracy,latency,size)")
         if unknown:
-            raise UsageError(f"{name}: unknown objective {unknown[0]!r}; {expected}")
+            shown = unknown[0][:40] + ("..." if len(unknown[0]) > 40 else "")
+            raise UsageError(f"{name}: unknown objective {shown!r}; {expected}")
         if len(set(names)) != len(names):
-            raise UsageError(f"{name}: {','.join(names)!r} names one twice; {expected}")
+            raise UsageError(f"{name}: {given!r} names one twice; {expected}")
         missing = [n for n in REQUIRED if n not in names]
         if missing:
             raise UsageError(f"{name}: {' and '.join(missing)} cannot be left out (a front "
@@ -69,7 +72,7 @@ class Objectives:
         extra = [n for n in names if n in THIRD]
         if len(extra) > 1:
             raise UsageError(f"{name}: at most one of {', '.join(THIRD)} besides accuracy "
-                             f"and latency; got {','.join(names)!r}")
+                             f"and latency; got {given!r}")
         return cls((*REQUIRED, *extra))
 
     @property

@@ -238,6 +238,9 @@ def _retime(study: optuna.Study, timer: Timer, members: list[TrialRecord]
     """Time the members together and store the latencies with the study."""
     from autosq.study.evaluate import export_model
 
+    # By latency: when there are too many to hold at once, the timer interleaves them in
+    # consecutive groups, and neighbours on the front are then timed together.
+    members = sorted(members, key=lambda r: (r.latency_ms or 0.0, r.trial or 0))
     models = [export_model(r.config, r.precision, seed=r.trial or 0) for r in members]
     results = timer.time_many(models)
     study.set_user_attr(RETIMED_ATTR, {

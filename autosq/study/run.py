@@ -31,6 +31,7 @@ from autosq.study.records import (
     SearchSettings,
     TrialRecord,
     load_records,
+    read_settings,
     write_record,
 )
 from autosq.study.samplers import MAX_SEED, make_sampler
@@ -98,7 +99,7 @@ class Search:
     def __init__(self, study: optuna.Study, space: SearchSpace, evaluator: Evaluator,
                  seed: int | None = None, objectives: Objectives | None = None) -> None:
         self.study = study
-        self.objectives = objectives or Objectives()
+        self.objectives = objectives or read_settings(study).objectives
         self.space = space
         self.evaluator = evaluator
         self.seed = seed or 0

@@ -304,13 +304,19 @@ def open_study(
     elif stored != wanted:
         # Older studies stored no objectives: they had the three of LEGACY.
         stored = {**stored, "objectives": stored.get("objectives", list(LEGACY))}
-        diff = [k for k in wanted if stored.get(k) != wanted[k]]
+        # Keys only the stored side has (a newer autosq's) differ too: never dropped silently.
+        diff = [k for k in (*wanted, *(k for k in stored if k not in wanted))
+                if stored.get(k) != wanted.get(k)]
         if diff:
+            # A study's default name depends on its objectives, so the way back to one made
+            # with other objectives is to name both.
+            hint = (f" (for objectives: objectives {_shown(stored['objectives'])} and study "
+                    f"{name!r})" if "objectives" in diff else "")
             raise StudyError(
                 f"study {name!r} was created with other settings ("
-                + "; ".join(f"{k} {_shown(stored.get(k))}, asked {_shown(wanted[k])}"
+                + "; ".join(f"{k} {_shown(stored.get(k))}, asked {_shown(wanted.get(k))}"
                             for k in diff)
-                + "); give the same settings to resume it, or a new study name"
+                + f"); give the same settings to resume it{hint}, or a new study name"
             )
         study.set_user_attr(STUDY_ATTR, wanted)  # the same, now saying its objectives
     return study

@@ -324,10 +324,12 @@ def test_a_step_that_does_not_divide_the_range(cli: Cli, tmp_path: Path) -> None
     ("accuracy,latency,latency", "names one twice"),
     ("accuracy,latency,size,memory", "at most one of size, memory"),
     ("", "cannot be left out"),
+    ("accuracy,latency," + "x" * 5000, "unknown objective"),
 ])
 def test_bad_objectives(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                         value: str, needle: str) -> None:
     monkeypatch.chdir(tmp_path)
     code, _, err = cli("search", "--device", "host", "--space", "tiny", "--objectives", value)
     one_line(code, err, 2, "--objectives", needle)
+    assert len(err) < 400  # a long value is cut, not echoed whole
     assert list(tmp_path.iterdir()) == []  # no study database created

@@ -11,6 +11,7 @@ import sys
 import time
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 from util import FAST
@@ -205,16 +206,19 @@ def test_measure_not_an_onnx_file(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_interleaved_groups_fit_half_the_memory() -> None:
-    from autosq.measure.local import SESSION_OVERHEAD_BYTES, WEIGHT_COPIES, interleaved_groups
+    from autosq.measure.local import PROCESS_BASE_MB, interleaved_groups, session_bytes
 
     mib = 1024 * 1024
     sizes = [5 * mib] * 700
     groups = interleaved_groups(sizes, 8192)
     assert groups[0][0] == 0 and groups[-1][1] == 700
     assert all(a[1] == b[0] for a, b in itertools.pairwise(groups))  # in order
-    need = WEIGHT_COPIES * 5 * mib + SESSION_OVERHEAD_BYTES
-    assert all((stop - start) * need <= 4096 * mib for start, stop in groups)
-    assert len(groups) == -(-700 * need // (4096 * mib))  # no group smaller than it must be
+    budget = (8192 - PROCESS_BASE_MB) * mib / 2
+    need = session_bytes(5 * mib, None)
+    assert all((stop - start) * need <= budget for start, stop in groups)
+    assert len(groups) == -(-700 * need // budget)  # no group smaller than it must be
+    # Larger inputs take more per session, so smaller groups.
+    assert len(interleaved_groups(sizes, 8192, 448)) > len(groups)
     assert interleaved_groups([10**12], 300) == [(0, 1)]  # one model too big still gets a group
     assert interleaved_groups([], 300) == []
 
@@ -223,9 +227,28 @@ def test_time_many_over_several_groups_times_every_model(small_onnx: bytes) -> N
     from autosq.measure.limits import Limits
     from autosq.measure.local import interleaved_groups
 
-    limits = Limits(max_memory_mb=300)  # 150 MiB for sessions: 9 small models a group
+    limits = Limits(max_memory_mb=400)
     models = [small_onnx] * 12
-    assert len(interleaved_groups([len(m) for m in models], limits.max_memory_mb)) == 2
-    results = LocalTimer(protocol=FAST, limits=limits, contained=False).time_many(models)
-    assert len(results) == 12
-    assert all(r.latency_kind == "measured" and r.latency_ms > 0 for r in results)
+    assert len(interleaved_groups([len(m) for m in models], limits.max_memory_mb)) >= 2
+    for contained in (False, True):  # the timing process groups by the same limit
+        results = LocalTimer(protocol=FAST, limits=limits, contained=contained).time_many(models)
+        assert len(results) == 12
+        assert all(r.latency_kind == "measured" and r.latency_ms > 0 for r in results)
+
+
+def test_a_group_that_runs_out_of_memory_is_timed_in_halves(
+        small_onnx: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The grouping estimate is rough: a group that still fails to allocate is split."""
+    timer = LocalTimer(protocol=FAST, contained=False)
+    real = timer._time_group
+    sizes: list[int] = []
+
+    def picky(models: Any, first: int, total: int) -> Any:
+        sizes.append(len(models))
+        if len(models) > 3:
+            raise MeasurementError("ONNX Runtime failed: Failed to allocate memory for buffer")
+        return real(models, first, total)
+
+    monkeypatch.setattr(timer, "_time_group", picky)
+    assert len(timer.time_many_here([small_onnx] * 8)) == 8
+    assert sizes == [8, 4, 2, 2, 4, 2, 2]

@@ -119,7 +119,32 @@ def test_a_study_from_before_the_choice_reads_as_three_objectives(tmp_path: Path
     study.set_user_attr(STUDY_ATTR, old)
     assert load_result(study=made.study_name, storage=url).settings.objectives.names == LEGACY
     with pytest.raises(StudyError, match=r"objectives accuracy,latency,size, asked "
-                                         r"accuracy,latency\)"):
+                                         r"accuracy,latency\).*for objectives: objectives "
+                                         r"accuracy,latency,size and study"):
         search(url, trials=5, study=made.study_name)
     again = search(url, trials=5, study=made.study_name, objectives="accuracy,latency,size")
     assert again.counts.trials == 5
+
+
+def test_a_setting_only_the_stored_study_has_is_a_difference(tmp_path: Path) -> None:
+    """A study written by a newer autosq (a setting this one does not know) is not resumed
+    and silently rewritten."""
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    made = search(url, trials=2)
+    study = load(made.study_name, url)
+    study.set_user_attr(STUDY_ATTR, {**study.user_attrs[STUDY_ATTR], "future": 1})
+    with pytest.raises(StudyError, match=r"future 1, asked None"):
+        search(url, trials=3, study=made.study_name)
+    assert load(made.study_name, url).user_attrs[STUDY_ATTR]["future"] == 1
+
+
+def test_a_search_object_takes_the_study_s_own_objectives(tmp_path: Path) -> None:
+    from autosq.study.run import Search
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    made = search(url, trials=2, objectives="accuracy,latency,memory")
+    from types import SimpleNamespace
+
+    no_screen = SimpleNamespace(screen=None)
+    runner = Search(load(made.study_name, url), None, no_screen)  # type: ignore[arg-type]
+    assert runner.objectives.names == ("accuracy", "latency", "memory")
