@@ -1,7 +1,7 @@
 """autosq: hardware-aware search of the SqueezeNet family.
 
 The public API, keyword-only and typed: :func:`search` (which is
-:func:`autosq.study.run.run_search`), :func:`compare`, :func:`refine`, :func:`export`,
+:func:`autosq.searching.run.run_search`), :func:`compare`, :func:`refine`, :func:`export`,
 :func:`load_result`, and the plan and cost of a configuration without torch. It imports
 nothing heavy: torch, onnxruntime and optuna load only when a function that needs them runs.
 Every error it raises is an :class:`~autosq.errors.AutosqError` whose message names the Python
@@ -19,17 +19,17 @@ from autosq.arch.cost import Cost, cost
 from autosq.arch.plan import Plan, plan
 from autosq.arch.presets import preset
 from autosq.errors import AutosqError
-from autosq.study.compare import Comparison
-from autosq.study.records import TrialRecord
-from autosq.study.refine import RefineChange
-from autosq.study.result import FrontMember, SearchResult, load_result
-from autosq.study.run import run_search as search
-from autosq.study.storage import DEFAULT_STORAGE
+from autosq.outputs.compare import Comparison
+from autosq.searching.records import TrialRecord
+from autosq.searching.refine import RefineChange
+from autosq.searching.result import FrontMember, SearchResult, load_result
+from autosq.searching.run import run_search as search
+from autosq.searching.storage import DEFAULT_STORAGE
 
 if TYPE_CHECKING:
     from autosq.accuracy.train import OnStep
     from autosq.measure.protocol import TimingProtocol
-    from autosq.study.export import ExportReport
+    from autosq.outputs.export import ExportReport
 
 __version__ = "0.1.0"
 
@@ -56,7 +56,7 @@ def compare(
     no latency budget. Without ``study``, a search on the first device is run first.
     """
     from autosq.errors import UsageError
-    from autosq.study.compare import run_compare
+    from autosq.outputs.compare import run_compare
 
     if isinstance(devices, str):
         raise UsageError(f"devices must be a list of device names; got the string {devices!r}")
@@ -79,8 +79,8 @@ def refine(*, study: str, top: int = 3, epochs: float | None = None,
     """Train the ``top`` front members of a study searched with data nearest the knee for
     ``epochs`` (default: 4 times the search's training budget); their new accuracy replaces
     the search's wherever the study is read."""
-    from autosq.study.refine import refine_front
-    from autosq.study.storage import load_study
+    from autosq.searching.refine import refine_front
+    from autosq.searching.storage import load_study
 
     return refine_front(load_study(storage, study), storage, top, epochs, on_train=on_train)
 
@@ -91,8 +91,8 @@ def export(*, study: str, out: str | Path, trial: int | None = None, recommended
            profiles: Sequence[str | Path] = ()) -> ExportReport:
     """Write a study's ``trial`` (or its ``recommended`` member) as a checked ONNX file (or a
     PyTorch state_dict with ``fmt="pt"``) with a JSON card beside it; see
-    :func:`autosq.study.export.export_candidate`."""
-    from autosq.study.export import export_candidate
+    :func:`autosq.outputs.export.export_candidate`."""
+    from autosq.outputs.export import export_candidate
 
     return export_candidate(study=study, out=out, storage=storage, trial=trial,
                             recommended=recommended, fmt=fmt, quantize=quantize, data=data,

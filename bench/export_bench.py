@@ -27,7 +27,7 @@ from autosq.measure.graph import onnx_from_plan
 from autosq.measure.local import LocalTimer
 from autosq.measure.onnx import export_bytes
 from autosq.measure.quantize import quantize_bytes
-from autosq.study.calibrate import random_values
+from autosq.outputs.calibrate import random_values
 
 
 def candidates(n: int) -> list[tuple[str, SqueezeNetConfig]]:

@@ -35,11 +35,11 @@ def main() -> int:
     from autosq.measure import timer_for
     from autosq.measure.profiles import load_profile
     from autosq.measure.protocol import TimingProtocol
-    from autosq.study.evaluate import export_model
-    from autosq.study.pareto import normalized_hypervolume, pareto_front
-    from autosq.study.records import load_records
-    from autosq.study.run import run_search
-    from autosq.study.storage import load_study
+    from autosq.searching.evaluate import export_model
+    from autosq.searching.pareto import normalized_hypervolume, pareto_front
+    from autosq.searching.records import load_records
+    from autosq.searching.run import run_search
+    from autosq.searching.storage import load_study
 
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seeds", type=int, default=3)

@@ -140,9 +140,9 @@ def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: 
                sampler: str) -> Run:
     import optuna
 
-    from autosq.study.evaluate import export_model
-    from autosq.study.records import load_records
-    from autosq.study.storage import storage_for
+    from autosq.searching.evaluate import export_model
+    from autosq.searching.records import load_records
+    from autosq.searching.storage import storage_for
 
     db = folder / "autosq.db"
     storage = f"sqlite:///{db}"
@@ -222,7 +222,7 @@ def common_clock(models: list[Path], passes: int, runs: int, seed: int) -> list[
 def hypervolume(points: list[tuple[float, int]], lat_ref: float) -> float:
     """Area dominated by (latency, params) points in [0, lat_ref] x [0, MAX_PARAMS], over the
     box's area (latency down, params up)."""
-    from autosq.study.pareto import hypervolume as hv
+    from autosq.searching.pareto import hypervolume as hv
 
     pts = [(p / MAX_PARAMS, ms / lat_ref, 0.0) for ms, p in points]
     return hv(pts, (0.0, 1.0, 1.0))

@@ -28,8 +28,8 @@ from autosq.errors import ConfigError
 from autosq.measure import timer_for
 from autosq.measure.features import latency_features
 from autosq.measure.profiles import load_profile
-from autosq.study.calibrate import calibrate, device_calibration, random_values
-from autosq.study.evaluate import export_model
+from autosq.outputs.calibrate import calibrate, device_calibration, random_values
+from autosq.searching.evaluate import export_model
 
 
 def main() -> None:

@@ -29,11 +29,11 @@ from autosq.measure import timer_for
 from autosq.measure.local import LocalTimer
 from autosq.measure.profiles import load_profile
 from autosq.measure.protocol import TimingProtocol
-from autosq.study.evaluate import Evaluator
-from autosq.study.pareto import Point, normalized_hypervolume, pareto_front
-from autosq.study.records import Budget, TrialRecord, load_records
-from autosq.study.result import build_result
-from autosq.study.run import run_search
+from autosq.searching.evaluate import Evaluator
+from autosq.searching.pareto import Point, normalized_hypervolume, pareto_front
+from autosq.searching.records import Budget, TrialRecord, load_records
+from autosq.searching.result import build_result
+from autosq.searching.run import run_search
 
 
 def part_a(trials: int, folder: Path) -> None:

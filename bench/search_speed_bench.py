@@ -78,7 +78,7 @@ def compare(name: str, x: list[dict[str, Any]], y: list[dict[str, Any]]) -> None
 def breakdown(storage: str) -> str:
     import optuna
 
-    from autosq.study.records import load_records
+    from autosq.searching.records import load_records
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.load_study(study_name=optuna.get_all_study_names(storage)[0],

@@ -24,9 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 from pgserver import PgServer
 
 from autosq.measure.local import LocalTimer
-from autosq.study.evaluate import export_model
-from autosq.study.records import load_records
-from autosq.study.storage import load_study
+from autosq.searching.evaluate import export_model
+from autosq.searching.records import load_records
+from autosq.searching.storage import load_study
 
 
 def main() -> None:

@@ -15,12 +15,12 @@ import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "autosq"
 # Each layer may import only the layers before it (and the shared leaves errors, _io, memory).
-LAYERS = ("arch", "compress", "measure", "accuracy", "study", "cli")
+LAYERS = ("arch", "compress", "measure", "accuracy", "searching", "outputs", "cli")
 PURE = ("autosq.arch.config", "autosq.arch.plan", "autosq.arch.cost", "autosq.arch.space",
         "autosq.arch.presets", "autosq.measure.protocol", "autosq.measure.limits",
-        "autosq.measure.features", "autosq.study.screening", "autosq.memory",
-        "autosq.study.pareto", "autosq.study.objectives",
-        "autosq.study.records", "autosq.accuracy.correlation")
+        "autosq.measure.features", "autosq.searching.screening", "autosq.memory",
+        "autosq.searching.pareto", "autosq.searching.objectives",
+        "autosq.searching.records", "autosq.accuracy.correlation")
 
 
 def _modules() -> dict[str, Path]:
@@ -116,3 +116,18 @@ def test_pure_modules_load_no_heavy_library(module: str) -> None:
 def test_no_module_grows_past_400_lines() -> None:
     long = {m: len(p.read_text().splitlines()) for m, p in _modules().items()}
     assert max(long.values()) <= 400, sorted(long.items(), key=lambda kv: -kv[1])[:3]
+
+
+def test_the_old_study_package_still_imports_with_a_deprecation_warning() -> None:
+    code = ("import warnings; warnings.simplefilter('error')\n"
+            "try:\n    import autosq.study.export\nexcept DeprecationWarning as w:\n"
+            "    print(w)\n"
+            "warnings.simplefilter('ignore')\n"
+            "import autosq.study.export as old, autosq.outputs.export as new\n"
+            "import autosq.study.records as r, autosq.searching.records as s\n"
+            "print(old is new, r is s, new.__spec__.name)")
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.splitlines() == [
+        "autosq.study.export moved to autosq.outputs.export; import it from there",
+        "True True autosq.outputs.export"]

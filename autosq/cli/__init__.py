@@ -154,7 +154,7 @@ def _main(argv: list[str] | None) -> int:
         if debug:
             raise
         if type(exc).__name__ == "StorageInternalError":  # Optuna's wrapper: say the cause
-            from autosq.study.storage import first_line
+            from autosq.searching.storage import first_line
 
             _error(f"the study storage failed: {first_line(exc)}")
             return 1

@@ -16,7 +16,7 @@ from typing import Any, TypeVar
 import typer
 
 from autosq.errors import UsageError
-from autosq.study.storage import DEFAULT_STORAGE
+from autosq.searching.storage import DEFAULT_STORAGE
 
 _ARGS: list[str] = []
 

@@ -29,8 +29,8 @@ def calibrate(
     from autosq.measure import timer_for
     from autosq.measure.predictor import save_predictor
     from autosq.measure.profiles import load_profile
-    from autosq.study.calibrate import calibrate as run
-    from autosq.study.calibrate import device_calibration
+    from autosq.outputs.calibrate import calibrate as run
+    from autosq.outputs.calibrate import device_calibration
 
     profile = load_profile(device, profiles)
     chosen_space = load_space(space)

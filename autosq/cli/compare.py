@@ -43,7 +43,7 @@ def compare(
     size and trial) and the recommended member; lists of budgets make a grid."""
     from autosq._io import write_files
     from autosq.cli.render import print_compare
-    from autosq.study.compare import parse_budgets, run_compare
+    from autosq.outputs.compare import parse_budgets, run_compare
 
     check_outputs(csv, plot)
     names = device_names(devices, "--devices")

@@ -42,7 +42,7 @@ def compress(
     as_json: bool = json_option("the report as JSON"),
 ) -> None:
     """Prune, share weights (k-means), code sparse positions and Huffman-code a model."""
-    from autosq.study.compression import compress_file
+    from autosq.outputs.compression import compress_file
 
     check_output(out, ".dcz", "--out")
     report = compress_file(model, out, density, int(bits), _densities(layer_density))
@@ -64,7 +64,7 @@ def decompress(
 ) -> None:
     """Decode a container exactly into an ONNX model or a .pt state_dict."""
     from autosq.errors import UsageError
-    from autosq.study.compression import decompress_file
+    from autosq.outputs.compression import decompress_file
 
     if out.suffix.lower() not in (".onnx", ".pt"):
         raise UsageError(f"--out must end with .onnx or .pt; got {out}")

@@ -42,7 +42,7 @@ def _predictor_state(profile: Any) -> dict[str, Any] | None:
         import onnxruntime as ort
 
         from autosq.measure.host import machine_key
-        from autosq.study.calibrate import calibration_for
+        from autosq.outputs.calibrate import calibration_for
 
         now = calibration_for(profile, None, machine_key(), ort.__version__)
         current = any(q.calibration == now for q in stored)

@@ -47,7 +47,7 @@ def export(
 ) -> None:
     """Rebuild a trial's model, (train it,) check it and write it with metadata and a card."""
     from autosq.errors import UsageError
-    from autosq.study.export import check_destination, export_candidate
+    from autosq.outputs.export import check_destination, export_candidate
 
     if (trial is None) == (not recommended):
         raise UsageError("give either --trial N or --recommended")

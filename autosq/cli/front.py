@@ -19,7 +19,7 @@ from autosq.cli._options import (
 )
 
 if TYPE_CHECKING:
-    from autosq.study.result import SearchResult
+    from autosq.searching.result import SearchResult
 
 KNEE_HELP = (
     "The recommended member is the front's knee: the member closest to the ideal corner once "
@@ -60,7 +60,7 @@ def front(
     plot: Path | None = plot_option("the front"),
     show_all: bool = all_option(),
 ) -> None:
-    from autosq.study.result import load_result
+    from autosq.searching.result import load_result
 
     check_outputs(csv, plot)
     emit(load_result(study=study, storage=storage), as_json, csv, plot, show_all)

@@ -118,7 +118,7 @@ def measure(
                              f"--max-model-mb {max_model_mb:g}")
         onnx_bytes = model.read_bytes()
     else:
-        from autosq.study.evaluate import export_model
+        from autosq.searching.evaluate import export_model
 
         assert config is not None
         onnx_bytes = export_model(config, precision, seed=0)
@@ -137,7 +137,7 @@ def _predict(what: str, profile: Any, timer: Any, config: Any, precision: str,
              as_json: bool) -> None:
     from autosq.errors import UsageError
     from autosq.measure.features import graph_precision, latency_features
-    from autosq.study.calibrate import device_predictor
+    from autosq.outputs.calibrate import device_predictor
 
     predictor = device_predictor(profile, timer)
     if graph_precision(precision) not in predictor.precisions:

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, NamedTuple
 
-from autosq.study.pareto import pareto_front
+from autosq.searching.pareto import pareto_front
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
-    from autosq.study.compare import Comparison
-    from autosq.study.result import FrontMember, SearchResult
+    from autosq.outputs.compare import Comparison
+    from autosq.searching.result import FrontMember, SearchResult
 
 XY = list[tuple[float, float]]
 

@@ -11,8 +11,8 @@ if TYPE_CHECKING:
     import optuna
 
     from autosq.accuracy.train import OnStep
-    from autosq.study.run import OnProgress, OnStart
-    from autosq.study.run import Progress as SearchProgress
+    from autosq.searching.run import OnProgress, OnStart
+    from autosq.searching.run import Progress as SearchProgress
 
 
 @contextlib.contextmanager

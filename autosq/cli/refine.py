@@ -20,9 +20,9 @@ def refine(
 ) -> None:
     """Train the front members nearest the knee longer; update their accuracy and the front."""
     from autosq.cli.progress import search_progress
-    from autosq.study.refine import refine_front
-    from autosq.study.result import build_result
-    from autosq.study.storage import load_study
+    from autosq.searching.refine import refine_front
+    from autosq.searching.result import build_result
+    from autosq.searching.storage import load_study
 
     st = load_study(storage, study)
     with search_progress(enabled=not as_json) as (_, _p, on_train):

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 from rich.console import Console
 from rich.table import Table
 
-from autosq.study.pareto import KNEE_RULE
+from autosq.searching.pareto import KNEE_RULE
 
 if TYPE_CHECKING:
     from autosq.accuracy.proxy_check import ProxyCheck
@@ -18,8 +18,8 @@ if TYPE_CHECKING:
     from autosq.arch.space import SearchSpace
     from autosq.measure.profiles import DeviceProfile
     from autosq.measure.protocol import LatencyResult
-    from autosq.study.compare import Comparison
-    from autosq.study.result import SearchResult
+    from autosq.outputs.compare import Comparison
+    from autosq.searching.result import SearchResult
 
 
 def get_console(stderr: bool = False) -> Console:

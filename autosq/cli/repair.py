@@ -14,7 +14,7 @@ def repair(
     from pathlib import Path
 
     from autosq.errors import UsageError
-    from autosq.study.storage import JOURNAL_PREFIX, repair_journal
+    from autosq.searching.storage import JOURNAL_PREFIX, repair_journal
 
     if not storage.startswith(JOURNAL_PREFIX):
         raise UsageError(f"--storage must be a journal (journal:///PATH.log); got {storage!r}:"

@@ -19,7 +19,7 @@ def report(
 ) -> None:
     """Write one HTML page (no network, works offline): the front, the recommended member and
     why, every trial, the devices, the settings and provenance."""
-    from autosq.study.page import write_report
+    from autosq.outputs.page import write_report
 
     check_output(out, ".html", "--out")
     names = device_names(devices, "--devices") if devices is not None else []

@@ -3,12 +3,6 @@ feasible Pareto front with a recommended member."""
 
 from __future__ import annotations
 
-import contextlib
-import signal
-import subprocess
-import sys
-import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -35,56 +29,16 @@ from autosq.cli._options import (
 )
 from autosq.cli.front import KNEE_HELP, emit
 from autosq.errors import Interrupted, Terminated
-from autosq.study.objectives import DEFAULT as DEFAULT_OBJECTIVES
-from autosq.study.samplers import SAMPLERS
+from autosq.searching.objectives import DEFAULT as DEFAULT_OBJECTIVES
+from autosq.searching.processes import start_workers, terminate_as_interrupt, wait_workers
+from autosq.searching.samplers import SAMPLERS
 
 HELP = f"Search SqueezeNets that fit a device; print the feasible Pareto front. {KNEE_HELP}"
 
 
-def start_workers(n: int) -> list[subprocess.Popen[bytes]]:
-    """``n`` more processes running this same command as workers 1..n (their output is
-    discarded; the study records what they do)."""
-    argv = [a for a in invoked_args() if a not in ("--json", "--debug")]
-    for flag in ("--workers", "--csv", "--plot", "--report"):
-        while flag in argv:
-            i = argv.index(flag)
-            del argv[i:i + 2]
-    argv = [a for a in argv if not a.startswith(("--workers=", "--csv=", "--plot=", "--report="))]
-    return [subprocess.Popen([sys.executable, "-m", "autosq", *argv, "--worker", str(i + 1),
-                              "--no-retime"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL) for i in range(n)]
-
-
-def wait_workers(started: list[subprocess.Popen[bytes]]) -> None:
-    """Wait for the workers this process started (they stop at the trial count)."""
-    for p in started:
-        p.wait()
-
-
-@contextlib.contextmanager
-def terminate_as_interrupt(started: list[subprocess.Popen[bytes]]) -> Iterator[None]:
-    """SIGTERM stops the search like Ctrl-C (the running trial marked, the study kept), and is
-    passed on to the workers this process started."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def handler(signum: int, frame: object) -> None:
-        for p in started:
-            with contextlib.suppress(OSError):
-                p.send_signal(signal.SIGTERM)
-        raise Terminated()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
-
-
 def interrupted(exc: BaseException, names: list[str], storage: str) -> Interrupted:
     """One line: what was kept and how to continue."""
-    from autosq.study.storage import redact
+    from autosq.searching.storage import redact
 
     code = 143 if isinstance(exc, Terminated) else 130
     if not names:
@@ -174,8 +128,8 @@ def search(
 ) -> None:
     from autosq.cli.progress import search_progress
     from autosq.errors import UsageError
-    from autosq.study.objectives import Objectives
-    from autosq.study.run import run_search
+    from autosq.searching.objectives import Objectives
+    from autosq.searching.run import run_search
 
     check_outputs(csv, plot)
     check_output(report, ".html", "--report")
@@ -202,7 +156,7 @@ def search(
             def on_start_all(st: Any, missing: int) -> None:
                 names.append(st.study_name)
                 if workers > 1:  # the study exists, every argument is valid: start the others
-                    started.extend(start_workers(workers - 1))
+                    started.extend(start_workers(invoked_args(), workers - 1))
                 on_start(st, missing)
 
             # Workers other than the first only search; the first waits for them, then refines
@@ -225,7 +179,7 @@ def search(
         return  # the first worker reports
     emit(result, as_json, csv, plot, show_all)
     if report is not None:
-        from autosq.study.page import write_report
+        from autosq.outputs.page import write_report
 
         write_report(study=result.study_name, out=report, storage=storage, result=result)
         if not as_json:

@@ -1,6 +1,6 @@
 """Deep Compression's settings and pruning schedule, in pure Python (the search predicts
 compressed sizes from the plan with them; :mod:`autosq.compress.network` and
-:mod:`autosq.study.deep_compression` prune by them)."""
+:mod:`autosq.outputs.deep_compression` prune by them)."""
 
 from __future__ import annotations
 

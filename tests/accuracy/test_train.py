@@ -20,9 +20,9 @@ from autosq.accuracy.train import Recipe, fit, train
 from autosq.arch.model import build, deployed_form, training_form
 from autosq.arch.presets import preset
 from autosq.errors import StudyError, UsageError
-from autosq.study.pareto import knee_order
-from autosq.study.records import load_records, read_refinements
-from autosq.study.run import run_search
+from autosq.searching.pareto import knee_order
+from autosq.searching.records import load_records, read_refinements
+from autosq.searching.run import run_search
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -144,7 +144,7 @@ def test_refine_needs_data_and_a_trained_study(tmp_path: Path) -> None:
     with pytest.raises(UsageError, match="does not match the data"):
         _search(url, num_classes=3)
     proxy = _search(url, data=None, trials=2)
-    from autosq.study.refine import refine_front
+    from autosq.searching.refine import refine_front
 
     study = optuna.load_study(study_name=proxy.study_name, storage=url)
     with pytest.raises(StudyError, match="nothing to refine"):

@@ -21,7 +21,7 @@ from autosq.errors import ConfigError
 from autosq.measure.graph import onnx_from_plan
 from autosq.measure.onnx import export_bytes
 from autosq.measure.quantize import quantize_bytes
-from autosq.study.calibrate import random_values
+from autosq.outputs.calibrate import random_values
 
 
 def weight_bytes(model: bytes) -> int:

@@ -17,7 +17,7 @@ from autosq.compress.container import to_bytes
 from autosq.compress.estimate import compressed_bytes
 from autosq.compress.network import compress_network
 from autosq.errors import ConfigError
-from autosq.study.calibrate import random_values
+from autosq.outputs.calibrate import random_values
 
 
 def configs() -> list[SqueezeNetConfig]:
@@ -44,7 +44,7 @@ def test_the_prediction_never_admits_a_container_over_it(config: SqueezeNetConfi
 def test_a_budget_only_deep_compression_meets(tmp_path: Path) -> None:
     """--max-mb 0.5 in a space whose every fp32 and int8 candidate is larger (int8 from
     0.74 MiB): only compressed candidates fit."""
-    from autosq.study.run import run_search
+    from autosq.searching.run import run_search
 
     space = tmp_path / "dc.toml"
     space.write_text(

@@ -4,7 +4,7 @@ Pure Python (standard library only): no torch, onnxruntime, optuna, pandas or nu
 report and CLI can rank trials without loading any of them.
 
 A point is ``(accuracy, latency_ms, third)``: the third is the study's third objective (size
-or peak memory in MiB), or 0 for every point when it has two (:mod:`autosq.study.objectives`),
+or peak memory in MiB), or 0 for every point when it has two (:mod:`autosq.searching.objectives`),
 so the same code ranks two- and three-objective studies. Point ``a`` dominates ``b`` when it is
 no worse on every objective and strictly better on at least one. The hypervolume of a set is
 the volume of the union of the boxes ``[acc_ref, acc] x [lat, lat_ref] x [third, third_ref]``

@@ -14,8 +14,8 @@ from util import FAST
 
 from autosq._io import CACHE_ENV
 from autosq.errors import AgentError, UsageError
-from autosq.study.compare import JSON_KEYS, compare_study, parse_budgets
-from autosq.study.run import run_search
+from autosq.outputs.compare import JSON_KEYS, compare_study, parse_budgets
+from autosq.searching.run import run_search
 
 Cli = Callable[..., tuple[int, str, str]]
 ESTIMATED = ["rpi3b", "rpi4", "rpi5", "jetson-nano"]
@@ -36,13 +36,13 @@ def test_estimated_devices_reuse_the_study(study: tuple[optuna.Study, str],
     st, _ = study
     before = [(t.number, t.values, t.user_attrs["autosq"]["accuracy"]) for t in st.trials]
     import autosq.accuracy.train
-    import autosq.study.evaluate
+    import autosq.searching.evaluate
 
     def forbidden(*a: Any, **k: Any) -> Any:
         raise AssertionError("nothing may be trained or exported when the study is reused")
 
     monkeypatch.setattr(autosq.accuracy.train, "fit", forbidden)
-    monkeypatch.setattr(autosq.study.evaluate, "export_model", forbidden)
+    monkeypatch.setattr(autosq.searching.evaluate, "export_model", forbidden)
     c = compare_study(st, ESTIMATED, [0.5], [None], protocol=FAST)
     after = [(t.number, t.values, t.user_attrs["autosq"]["accuracy"]) for t in st.trials]
     assert after == before  # no new trial, nothing re-scored

@@ -27,10 +27,10 @@ from typing import Any
 from autosq.arch.cost import cost_of
 from autosq.arch.plan import Plan, plan
 from autosq.compress.estimate import DC_PRECISIONS, compressed_bytes
-from autosq.study.pareto import KNEE_RULE
-from autosq.study.records import TrialRecord, load_records
-from autosq.study.result import SearchResult, build_result
-from autosq.study.storage import load_study
+from autosq.searching.pareto import KNEE_RULE
+from autosq.searching.records import TrialRecord, load_records
+from autosq.searching.result import SearchResult, build_result
+from autosq.searching.storage import load_study
 
 MAX_PAGE_BYTES = 5 * 1024 * 1024  # the size budget: a 500-trial study is well under it
 
@@ -118,7 +118,7 @@ def _clean(value: Any) -> Any:
 def render_page(data: dict[str, Any]) -> bytes:
     """The HTML page with ``data`` inlined (``</`` escaped so the JSON cannot end the
     script element)."""
-    template = resources.files("autosq.study").joinpath("page_template.html").read_text(
+    template = resources.files("autosq.outputs").joinpath("page_template.html").read_text(
         encoding="utf-8")
     payload = json.dumps(_clean(data), allow_nan=False, default=str).replace("</", "<\\/")
     page = template.replace("__TITLE__", html.escape(f"autosq: {data['study']}")).replace(
@@ -127,7 +127,7 @@ def render_page(data: dict[str, Any]) -> bytes:
 
 
 def _failed(study: Any) -> list[dict[str, Any]]:
-    from autosq.study.records import FAIL_ATTR
+    from autosq.searching.records import FAIL_ATTR
 
     return [{"trial": t.number, "status": "failed: " + str(t.user_attrs.get(FAIL_ATTR, "?")),
              "config": t.params, "feasible": False}
@@ -136,7 +136,7 @@ def _failed(study: Any) -> list[dict[str, Any]]:
 
 def _compare(study: Any, devices: Sequence[str], profiles: Sequence[str | Path]
              ) -> dict[str, Any]:
-    from autosq.study.compare import compare_study
+    from autosq.outputs.compare import compare_study
 
     c = compare_study(study, devices, [None], [None], profiles)
     return {"rows": c.to_json(), "notes": c.notes,

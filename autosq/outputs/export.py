@@ -22,9 +22,9 @@ from autosq.arch.plan import plan
 from autosq.compress.estimate import DC_PRECISIONS
 from autosq.errors import MeasurementError, StudyError, UsageError
 from autosq.measure.graph import INPUT_NAME, OPSET, OUTPUT_NAME
-from autosq.study.records import SearchSettings, TrialRecord, load_record, read_settings
-from autosq.study.result import FrontMember, build_result
-from autosq.study.storage import DEFAULT_STORAGE, load_study, redact
+from autosq.searching.records import SearchSettings, TrialRecord, load_record, read_settings
+from autosq.searching.result import FrontMember, build_result
+from autosq.searching.storage import DEFAULT_STORAGE, load_study, redact
 
 if TYPE_CHECKING:
     import numpy as np
@@ -211,7 +211,7 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
                     "n_train": len(dataset.train_x),
                     "n_val": len(dataset.val_x)}
         if compress:
-            from autosq.study.deep_compression import deep_compress, report_rows
+            from autosq.outputs.deep_compression import deep_compress, report_rows
 
             container, stages, model = deep_compress(model, config, dataset, bits, density,
                                                      compress_steps, seed)

@@ -2,7 +2,7 @@
 
 Optuna cannot prune a multi-objective study, so the search trains every feasible candidate
 briefly. Refining trains the K front members nearest the knee for more epochs; their new
-validation top-1 is stored with the study (:func:`~autosq.study.records.write_refinement`) and
+validation top-1 is stored with the study (:func:`~autosq.searching.records.write_refinement`) and
 replaces the short-budget accuracy wherever the study's records are read, so ``autosq front``
 shows it too.
 """
@@ -15,9 +15,9 @@ from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING
 
 from autosq.errors import StudyError, UsageError
-from autosq.study.pareto import knee_order
-from autosq.study.records import Refinement, read_settings, write_refinement
-from autosq.study.result import build_result
+from autosq.searching.pareto import knee_order
+from autosq.searching.records import Refinement, read_settings, write_refinement
+from autosq.searching.result import build_result
 
 if TYPE_CHECKING:
     import optuna

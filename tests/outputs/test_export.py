@@ -20,8 +20,8 @@ from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.model import build
 from autosq.arch.presets import preset
 from autosq.errors import StudyError, UsageError
-from autosq.study.export import export_candidate
-from autosq.study.run import run_search
+from autosq.outputs.export import export_candidate
+from autosq.searching.run import run_search
 
 V11 = """
 name = "v11"
@@ -216,7 +216,7 @@ def test_export_compress_reports_every_stage(cli: Any, study: tuple[str, str],
     import onnx
     from onnx import numpy_helper
 
-    from autosq.study.compression import read_container
+    from autosq.outputs.compression import read_container
 
     name, url = study
     out = tmp_path / "m.onnx"

@@ -16,7 +16,7 @@ from autosq.arch.space import load_space
 from autosq.errors import UsageError
 from autosq.measure.local import LocalTimer
 from autosq.measure.profiles import load_profile
-from autosq.study.calibrate import calibrate, device_calibration, spread_candidates
+from autosq.outputs.calibrate import calibrate, device_calibration, spread_candidates
 
 Cli = Callable[..., tuple[int, str, str]]
 BOARD = ('name = "board"\n[budget]\nmax_mb = 5\n[runtime]\nthreads = 2\n'

@@ -24,9 +24,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autosq.errors import UsageError
-from autosq.study.objectives import Objectives
-from autosq.study.pareto import knee, pareto_front
-from autosq.study.records import TrialRecord, load_records, read_settings
+from autosq.searching.objectives import Objectives
+from autosq.searching.pareto import knee, pareto_front
+from autosq.searching.records import TrialRecord, load_records, read_settings
 
 if TYPE_CHECKING:
     import optuna
@@ -128,7 +128,7 @@ def device_latencies(profile: DeviceProfile, recs: list[TrialRecord],
     from autosq.measure import timer_for
     from autosq.measure.estimated import ESTIMATE_HOST_THREADS, EstimatedTimer
     from autosq.measure.local import LocalTimer
-    from autosq.study.evaluate import export_model
+    from autosq.searching.evaluate import export_model
 
     reused: dict[int, float] = {}
     for r in recs:
@@ -219,8 +219,8 @@ def run_compare(devices: Sequence[str], max_mb: Sequence[float | None],
                 protocol: TimingProtocol | None = None) -> Comparison:
     """Compare devices on a stored study, or on a new search run for the first device (no
     latency budget, the largest size budget) when ``study`` is None."""
-    from autosq.study.run import run_search
-    from autosq.study.storage import DEFAULT_STORAGE, load_study
+    from autosq.searching.run import run_search
+    from autosq.searching.storage import DEFAULT_STORAGE, load_study
 
     if not devices:
         raise UsageError("devices needs at least one device name")

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from autosq.study.pareto import (
+from autosq.searching.pareto import (
     KNEE_RULE,
     Point,
     clearly_dominates,
@@ -296,7 +296,7 @@ def test_knee_rule_is_one_plain_sentence() -> None:
 
 def test_front_imports_nothing_heavy() -> None:
     code = (
-        "import sys, autosq.study.pareto; "
+        "import sys, autosq.searching.pareto; "
         "sys.exit(any(m in sys.modules for m in "
         "('torch', 'onnxruntime', 'optuna', 'pandas', 'numpy')))"
     )

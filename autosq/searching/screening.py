@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING
 from autosq.errors import AutosqError
 from autosq.measure.features import latency_features
 from autosq.measure.protocol import SCREEN_MARGIN, LatencyResult
-from autosq.study.pareto import clearly_dominates
+from autosq.searching.pareto import clearly_dominates
 
 if TYPE_CHECKING:
     from autosq.measure.predictor import Predictor
-    from autosq.study.objectives import Objectives
-    from autosq.study.records import Budget, TrialRecord
+    from autosq.searching.objectives import Objectives
+    from autosq.searching.records import Budget, TrialRecord
 
 # Timed candidates before the first fit (the predictor's cross-validation needs a few dozen to
 # be trusted; with fewer its worst error is large and the rule skips little anyway).

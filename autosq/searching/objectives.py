@@ -10,8 +10,8 @@ against 18 s: a larger near-front to re-time). ``size`` (MiB at the candidate's 
 ``memory`` (peak activation MiB) may be added as the third when it matters beyond its budget;
 with size the three-objective hypervolume was higher (0.670 against 0.644).
 
-Pure Python: the front utilities (:mod:`autosq.study.pareto`) work on a three-value
-:data:`~autosq.study.pareto.Point`, ``(accuracy, latency_ms, third)``, whose third value is the
+Pure Python: the front utilities (:mod:`autosq.searching.pareto`) work on a three-value
+:data:`~autosq.searching.pareto.Point`, ``(accuracy, latency_ms, third)``, whose third value is the
 third objective's, or 0 for every candidate when there is none (so it never decides anything).
 """
 
@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from autosq.errors import UsageError
-from autosq.study.pareto import Point
+from autosq.searching.pareto import Point
 
 REQUIRED = ("accuracy", "latency")
 THIRD = {"size": "size_mb", "memory": "peak_mem_mb"}  # name -> the record's value

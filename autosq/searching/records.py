@@ -2,7 +2,7 @@
 attributes they live in. This module is the one place that reads or writes them.
 
 - The study's user attribute ``autosq`` holds its :class:`SearchSettings` (with its
-  :class:`~autosq.study.objectives.Objectives`); ``objectives`` names Optuna's values in order.
+  :class:`~autosq.searching.objectives.Objectives`); ``objectives`` names Optuna's values in order.
 - Each complete trial's user attribute ``autosq`` holds its :class:`TrialRecord`; a failed one
   has ``fail_reason``.
 - ``autosq_refined`` (study) maps trial numbers to a :class:`Refinement`: a longer training
@@ -23,8 +23,8 @@ from autosq.accuracy import AccuracySetting
 from autosq.arch.config import SqueezeNetConfig
 from autosq.errors import StudyError
 from autosq.measure.protocol import LatencyResult
-from autosq.study.objectives import LEGACY, Objectives
-from autosq.study.pareto import Point
+from autosq.searching.objectives import LEGACY, Objectives
+from autosq.searching.pareto import Point
 
 if TYPE_CHECKING:
     import optuna

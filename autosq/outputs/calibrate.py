@@ -81,7 +81,7 @@ def calibrate(profile: DeviceProfile, timer: Timer, calibration: Calibration,
               ) -> tuple[Predictor, float]:
     """Time ``samples`` spread candidates with ``timer`` (together, interleaved) and fit the
     predictor; returns it and the seconds spent."""
-    from autosq.study.evaluate import export_model
+    from autosq.searching.evaluate import export_model
 
     if samples < MIN_SAMPLES:
         raise UsageError(f"samples must be at least {MIN_SAMPLES} (a predictor is fitted and "

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from util import FAST
 
-from autosq.study.page import MAX_PAGE_BYTES
-from autosq.study.run import run_search
+from autosq.outputs.page import MAX_PAGE_BYTES
+from autosq.searching.run import run_search
 
 Cli = Callable[..., tuple[int, str, str]]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -74,7 +74,7 @@ def test_the_page_is_self_contained(cli: Cli, study: tuple[str, str, Any],
 @needs_browser
 def test_the_page_renders_in_a_browser_and_selects_members(study: tuple[str, str, Any],
                                                            tmp_path: Path) -> None:
-    from autosq.study.page import write_report
+    from autosq.outputs.page import write_report
 
     name, url, result = study
     out = tmp_path / "r.html"
@@ -132,7 +132,7 @@ def test_search_writes_the_page_and_devices_are_compared(cli: Cli, study: tuple[
 
 def test_what_is_shown_first_is_the_accuracy_latency_front(cli: Cli,
                                                            study: tuple[str, str, Any]) -> None:
-    from autosq.study.pareto import pareto_front
+    from autosq.searching.pareto import pareto_front
 
     name, url, result = study
     members = result.members

@@ -15,10 +15,10 @@ from autosq.arch.cost import cost_of
 from autosq.arch.plan import plan
 from autosq.measure.features import FEATURES, latency_features
 from autosq.measure.protocol import LatencyResult
-from autosq.study.evaluate import Evaluator
-from autosq.study.objectives import Objectives
-from autosq.study.records import Budget, TrialRecord
-from autosq.study.screening import MIN_FIT, LatencyScreen
+from autosq.searching.evaluate import Evaluator
+from autosq.searching.objectives import Objectives
+from autosq.searching.records import Budget, TrialRecord
+from autosq.searching.screening import MIN_FIT, LatencyScreen
 
 # A device whose latency is exactly linear in the plan's terms (ms).
 TRUE = {"fp32_macs_1x1": 0.02, "fp32_macs_3x3": 0.03, "fp32_macs_conv1": 0.05,

@@ -2,10 +2,10 @@
 resume; then refine and build the result.
 
 A study is multi-objective: accuracy up, latency down, and optionally size or peak memory down
-(:mod:`autosq.study.objectives`). Budgets are Optuna
+(:mod:`autosq.searching.objectives`). Budgets are Optuna
 constraints (``trial.set_constraint``, feasible when <= 0), so every sampler learns where the
 boundary is, also from candidates that were skipped without being timed. What a trial stores
-is a :class:`~autosq.study.records.TrialRecord`.
+is a :class:`~autosq.searching.records.TrialRecord`.
 """
 
 from __future__ import annotations
@@ -22,9 +22,9 @@ from typing import TYPE_CHECKING
 
 from autosq.errors import AutosqError, ConfigError, ProfileError, UsageError
 from autosq.measure.protocol import TimingProtocol
-from autosq.study.evaluate import Evaluator
-from autosq.study.objectives import Objectives
-from autosq.study.records import (
+from autosq.searching.evaluate import Evaluator
+from autosq.searching.objectives import Objectives
+from autosq.searching.records import (
     FAIL_ATTR,
     WORKER_ATTR,
     Budget,
@@ -34,9 +34,9 @@ from autosq.study.records import (
     read_settings,
     write_record,
 )
-from autosq.study.samplers import MAX_SEED, make_sampler
-from autosq.study.screening import LatencyScreen
-from autosq.study.storage import (
+from autosq.searching.samplers import MAX_SEED, make_sampler
+from autosq.searching.screening import LatencyScreen
+from autosq.searching.storage import (
     DEFAULT_STORAGE,
     INTERRUPTED,
     finished_count,
@@ -44,7 +44,7 @@ from autosq.study.storage import (
     slot_of,
     tally,
 )
-from autosq.study.workers import (
+from autosq.searching.workers import (
     WAIT_SECONDS,
     can_outlive,
     fail_silent_trials,
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from autosq.accuracy.train import OnStep
     from autosq.arch.space import SearchSpace
     from autosq.measure.profiles import DeviceProfile
-    from autosq.study.result import SearchResult
+    from autosq.searching.result import SearchResult
 
 # A trial's seed is seed * TRIAL_SEED_STRIDE + trial number: distinct for every trial of every
 # study seed, and within torch's 64-bit range.
@@ -324,7 +324,7 @@ def run_search(
 
     Latency: each candidate is timed briefly (:meth:`TimingProtocol.screen`), or, with
     ``predict``, left untimed when the search's own predictor rules it out
-    (:mod:`autosq.study.screening`); at the end every candidate that could be on the front
+    (:mod:`autosq.searching.screening`); at the end every candidate that could be on the front
     (within the screen's error) is timed again together (:meth:`TimingProtocol.confirm`),
     unless ``retime`` is false. A ``protocol`` replaces both.
     """
@@ -333,7 +333,7 @@ def run_search(
     from autosq.arch.space import load_space, make_config
     from autosq.measure import timer_for
     from autosq.measure.profiles import load_profile
-    from autosq.study.result import build_result
+    from autosq.searching.result import build_result
 
     _check_args(trials, timeout, seed, refine, data, input_size, accuracy, epochs, worker)
     chosen = (objectives if isinstance(objectives, Objectives)
@@ -375,7 +375,7 @@ def run_search(
     if on_trials_done is not None:  # e.g. wait for the other workers this process started
         on_trials_done()
     if refine:
-        from autosq.study.refine import refine_front
+        from autosq.searching.refine import refine_front
 
         refine_front(st, storage, refine, refine_epochs, on_train=on_train)
     return build_result(st, storage, retime=timer if retime else None)

@@ -6,8 +6,8 @@ from __future__ import annotations
 import contextlib
 from typing import TYPE_CHECKING
 
-from autosq.study.records import FAIL_ATTR, WORKER_ATTR
-from autosq.study.storage import WORKER_STOPPED
+from autosq.searching.records import FAIL_ATTR, WORKER_ATTR
+from autosq.searching.storage import WORKER_STOPPED
 
 if TYPE_CHECKING:
     import optuna

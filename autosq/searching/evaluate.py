@@ -16,8 +16,8 @@ from autosq.arch.plan import plan
 from autosq.arch.space import make_config, split_values
 from autosq.compress.estimate import DC_PRECISIONS, compressed_bytes
 from autosq.measure.host import heavy_work
-from autosq.study.records import Budget, TrialRecord
-from autosq.study.screening import LatencyScreen, predicted_record
+from autosq.searching.records import Budget, TrialRecord
+from autosq.searching.screening import LatencyScreen, predicted_record
 
 if TYPE_CHECKING:
     from autosq.accuracy import AccuracyEstimator
@@ -49,7 +49,7 @@ class Evaluator:
 
     ``timer`` times candidates during the search (a brief screen, by default); ``screen``, when
     given, predicts each candidate's latency first and leaves untimed the ones the prediction
-    rules out (:mod:`autosq.study.screening`); ``timing`` names the timer's protocol in each
+    rules out (:mod:`autosq.searching.screening`); ``timing`` names the timer's protocol in each
     record (``screen`` or ``full``).
     """
 

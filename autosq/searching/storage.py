@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING, Any
 
 from autosq._io import not_a_file, write_file
 from autosq.errors import StorageError, StudyError, UsageError
-from autosq.study.objectives import LEGACY
-from autosq.study.records import (
+from autosq.searching.objectives import LEGACY
+from autosq.searching.records import (
     FAIL_ATTR,
     OBJECTIVES_ATTR,
     STUDY_ATTR,

@@ -15,10 +15,10 @@ import pytest
 from util import FAST
 
 from autosq.errors import StudyError, UsageError
-from autosq.study.pareto import dominates
-from autosq.study.result import JSON_KEYS
-from autosq.study.run import run_search
-from autosq.study.storage import storage_for
+from autosq.searching.pareto import dominates
+from autosq.searching.result import JSON_KEYS
+from autosq.searching.run import run_search
+from autosq.searching.storage import storage_for
 
 Cli = Callable[..., tuple[int, str, str]]
 
@@ -80,8 +80,8 @@ def test_cheap_first_gate_skips_without_timing(storage: str) -> None:
 def test_default_timing_screens_then_confirms_the_near_front(tmp_path: Path) -> None:
     """Without a protocol: every candidate is screened (or predicted), every front member is
     re-timed together, and each trial and member says which."""
-    from autosq.study.records import load_records
-    from autosq.study.result import front_candidates
+    from autosq.searching.records import load_records
+    from autosq.searching.result import front_candidates
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     result = tiny(url, trials=20, protocol=None, sampler="random")
@@ -125,7 +125,7 @@ def test_same_seed_same_configurations(storage: str, tmp_path: Path) -> None:
 def test_a_failing_candidate_does_not_stop_the_search(
     storage: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    import autosq.study.evaluate as evaluate
+    import autosq.searching.evaluate as evaluate
 
     real = evaluate.export_model
     calls = {"n": 0}

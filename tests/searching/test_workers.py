@@ -17,7 +17,7 @@ import optuna
 import pytest
 
 from autosq._io import CACHE_ENV
-from autosq.study.storage import finished_count, storage_for
+from autosq.searching.storage import finished_count, storage_for
 
 Cli = Callable[..., tuple[int, str, str]]
 TINY = ["search", "--device", "host", "--space", "tiny", "--input-size", "32", "--max-mb", "1",
@@ -234,7 +234,7 @@ def test_a_silent_worker_on_a_server_is_failed_by_heartbeat_within_the_grace_per
     # on a machine that lost its network would be: a live worker fails its trial once the
     # grace period (20 s) has passed, and finishes the study. The frozen one has a cache folder
     # of its own, as another machine would (the timing lock is per machine).
-    from autosq.study.storage import GRACE_SECONDS
+    from autosq.searching.storage import GRACE_SECONDS
 
     assert GRACE_SECONDS <= 30
     other_machine = tmp_path / "other-cache"

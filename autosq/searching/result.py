@@ -8,16 +8,16 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autosq.compress.estimate import DC_PRECISIONS
-from autosq.study.objectives import Objectives
-from autosq.study.pareto import KNEE_RULE, Point, hypervolume, knee, near_front, pareto_front
-from autosq.study.records import (
+from autosq.searching.objectives import Objectives
+from autosq.searching.pareto import KNEE_RULE, Point, hypervolume, knee, near_front, pareto_front
+from autosq.searching.records import (
     RETIMED_ATTR,
     SearchSettings,
     TrialRecord,
     load_records,
     read_settings,
 )
-from autosq.study.storage import DEFAULT_STORAGE, load_study, redact
+from autosq.searching.storage import DEFAULT_STORAGE, load_study, redact
 
 if TYPE_CHECKING:
     import optuna
@@ -236,7 +236,7 @@ def _stored_retiming(study: optuna.Study, members: list[TrialRecord]
 def _retime(study: optuna.Study, timer: Timer, members: list[TrialRecord]
             ) -> dict[int, Latency]:
     """Time the members together and store the latencies with the study."""
-    from autosq.study.evaluate import export_model
+    from autosq.searching.evaluate import export_model
 
     # By latency: when there are too many to hold at once, the timer interleaves them in
     # consecutive groups, and neighbours on the front are then timed together.

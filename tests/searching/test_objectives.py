@@ -11,12 +11,12 @@ import pytest
 from util import FAST
 
 from autosq.errors import StudyError, UsageError
-from autosq.study.objectives import DEFAULT, LEGACY, Objectives
-from autosq.study.pareto import dominates
-from autosq.study.records import STUDY_ATTR, load_records
-from autosq.study.result import load_result
-from autosq.study.run import run_search
-from autosq.study.storage import storage_for
+from autosq.searching.objectives import DEFAULT, LEGACY, Objectives
+from autosq.searching.pareto import dominates
+from autosq.searching.records import STUDY_ATTR, load_records
+from autosq.searching.result import load_result
+from autosq.searching.run import run_search
+from autosq.searching.storage import storage_for
 
 SETS = ["accuracy,latency", "accuracy,latency,size", "accuracy,latency,memory"]
 
@@ -139,7 +139,7 @@ def test_a_setting_only_the_stored_study_has_is_a_difference(tmp_path: Path) -> 
 
 
 def test_a_search_object_takes_the_study_s_own_objectives(tmp_path: Path) -> None:
-    from autosq.study.run import Search
+    from autosq.searching.run import Search
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     made = search(url, trials=2, objectives="accuracy,latency,memory")

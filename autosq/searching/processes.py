@@ -1,0 +1,63 @@
+"""The worker processes a search starts on this machine: started as copies of the invoking
+command, waited for, and told to stop when the search is."""
+
+from __future__ import annotations
+
+import contextlib
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator, Sequence
+
+from autosq.errors import Terminated
+
+# Flags of the invoking command that only the first process acts on (one value each).
+_FIRST_ONLY = ("--workers", "--csv", "--plot", "--report")
+
+
+def worker_argv(argv: Sequence[str]) -> list[str]:
+    """The command line of a further worker: the invoking one without the outputs only the
+    first process writes."""
+    out = [a for a in argv if a not in ("--json", "--debug")]
+    for flag in _FIRST_ONLY:
+        while flag in out:
+            i = out.index(flag)
+            del out[i:i + 2]
+    return [a for a in out if not a.startswith(tuple(f + "=" for f in _FIRST_ONLY))]
+
+
+def start_workers(argv: Sequence[str], n: int) -> list[subprocess.Popen[bytes]]:
+    """``n`` more processes running ``autosq ARGV`` as workers 1..n (their output is discarded;
+    the study records what they do)."""
+    base = worker_argv(argv)
+    return [subprocess.Popen([sys.executable, "-m", "autosq", *base, "--worker", str(i + 1),
+                              "--no-retime"], stdout=subprocess.DEVNULL,
+                             stderr=subprocess.DEVNULL) for i in range(n)]
+
+
+def wait_workers(started: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Wait for the workers this process started (they stop at the trial count)."""
+    for p in started:
+        p.wait()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt(started: Sequence[subprocess.Popen[bytes]]) -> Iterator[None]:
+    """SIGTERM stops the search like Ctrl-C (the running trial marked, the study kept), and is
+    passed on to the workers this process started."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handler(signum: int, frame: object) -> None:
+        for p in started:
+            with contextlib.suppress(OSError):
+                p.send_signal(signal.SIGTERM)
+        raise Terminated()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
