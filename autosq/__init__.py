@@ -74,29 +74,32 @@ def compare(
 
 
 def refine(*, study: str, top: int = 3, epochs: float | None = None,
-           storage: str = DEFAULT_STORAGE,
-           on_train: OnStep | None = None) -> list[RefineChange]:
+           storage: str = DEFAULT_STORAGE, on_train: OnStep | None = None,
+           threads: int | None = None) -> list[RefineChange]:
     """Train the ``top`` front members of a study searched with data nearest the knee for
-    ``epochs`` (default: 4 times the search's training budget); their new accuracy replaces
-    the search's wherever the study is read."""
+    ``epochs`` (default: 4 times the search's training budget) with ``threads`` threads; their
+    new accuracy replaces the search's wherever the study is read."""
     from autosq.searching.refine import refine_front
     from autosq.searching.storage import load_study
 
-    return refine_front(load_study(storage, study), storage, top, epochs, on_train=on_train)
+    return refine_front(load_study(storage, study), storage, top, epochs, on_train=on_train,
+                        threads=threads)
 
 
 def export(*, study: str, out: str | Path, trial: int | None = None, recommended: bool = False,
            fmt: str = "onnx", quantize: str | None = None, data: str | None = None,
-           epochs: float | None = None, storage: str = DEFAULT_STORAGE,
+           epochs: float | None = None, untrained: bool = False, threads: int | None = None,
+           storage: str = DEFAULT_STORAGE,
            profiles: Sequence[str | Path] = ()) -> ExportReport:
     """Write a study's ``trial`` (or its ``recommended`` member) as a checked ONNX file (or a
-    PyTorch state_dict with ``fmt="pt"``) with a JSON card beside it; see
-    :func:`autosq.outputs.export.export_candidate`."""
+    PyTorch state_dict with ``fmt="pt"``) with a JSON card beside it, trained on ``data`` or
+    the study's own; see :func:`autosq.outputs.export.export_candidate`."""
     from autosq.outputs.export import export_candidate
 
     return export_candidate(study=study, out=out, storage=storage, trial=trial,
                             recommended=recommended, fmt=fmt, quantize=quantize, data=data,
-                            epochs=epochs, profiles=profiles)
+                            epochs=epochs, untrained=untrained, threads=threads,
+                            profiles=profiles)
 
 
 __all__ = [

@@ -48,6 +48,11 @@ class MeasurementError(AutosqError):
     """Exporting or timing a model failed at run time."""
 
 
+class TrainingError(AutosqError):
+    """Training gave a network that cannot be trusted (its deployed form disagrees with the
+    trained one, a device ran out of memory): the message says what and what to do."""
+
+
 class AgentError(AutosqError):
     """An on-device agent could not be reached or answered badly."""
 

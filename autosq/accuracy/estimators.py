@@ -46,16 +46,21 @@ class TrainedAccuracy:
     kind = "val_top1"
     expensive = True
 
-    def __init__(self, data: Dataset, recipe: Recipe, on_step: OnStep | None = None) -> None:
+    def __init__(self, data: Dataset, recipe: Recipe, on_step: OnStep | None = None,
+                 threads: int | None = None) -> None:
+        from autosq.accuracy.threads import resolve_threads
+
         self.data = data
         self.recipe = recipe
         self.on_step = on_step
+        self.threads = resolve_threads(threads)
 
     def score(self, config: SqueezeNetConfig, seed: int) -> tuple[float, dict[str, Any]]:
         """Validation top-1 after training with the recipe, and how it was obtained."""
         from autosq.accuracy.train import train
 
-        result = train(config, self.data, self.recipe, seed=seed, on_step=self.on_step)
+        result = train(config, self.data, self.recipe, seed=seed, on_step=self.on_step,
+                       threads=self.threads)
         return result.val_top1, {"data": self.data.name, "n_train": len(self.data.train_x),
                                  "n_val": len(self.data.val_x), **result.to_dict()}
 
@@ -86,12 +91,14 @@ DEFAULT_WITH_DATA = "train"
 def make_accuracy(kind: str | None, proxy: str, data: str | None, epochs: float | None,
                   batch_size: int, input_size: int, num_classes: int | None,
                   space: SearchSpace | None = None, seed: int = 0,
-                  on_train: OnStep | None = None) -> tuple[AccuracyEstimator, int]:
+                  on_train: OnStep | None = None,
+                  threads: int | None = None) -> tuple[AccuracyEstimator, int]:
     """(accuracy estimator, number of classes) for a search.
 
     ``kind`` is ``proxy``, ``train`` or ``supernet`` (None: the proxy without data,
     :data:`DEFAULT_WITH_DATA` with). Trained and supernet accuracy need ``data``, whose classes
-    the search follows; a proxy scores 1000 classes unless told otherwise.
+    the search follows; a proxy scores 1000 classes unless told otherwise. ``threads``: how many
+    threads a training uses (default :func:`autosq.accuracy.threads.default_threads`).
     """
     if kind is None:
         kind = "proxy" if data is None else DEFAULT_WITH_DATA
@@ -124,8 +131,8 @@ def make_accuracy(kind: str | None, proxy: str, data: str | None, epochs: float 
         if space is None:
             raise UsageError("accuracy 'supernet' needs the search space")
         return SupernetAccuracy(ds, space, SupernetRecipe(batch_size=batch_size), seed=seed,
-                                on_step=on_train), ds.num_classes
+                                on_step=on_train, threads=threads), ds.num_classes
     from autosq.accuracy.train import Recipe
 
-    return TrainedAccuracy(ds, Recipe(epochs=epochs, batch_size=batch_size), on_train), \
-        ds.num_classes
+    return TrainedAccuracy(ds, Recipe(epochs=epochs, batch_size=batch_size), on_train,
+                           threads), ds.num_classes

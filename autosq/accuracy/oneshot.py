@@ -44,9 +44,9 @@ from autosq.accuracy.supernet import (
     space_widths,
     supernet_params,
 )
+from autosq.accuracy.threads import resolve_threads
 from autosq.accuracy.train import (
     OnStep,
-    default_threads,
     evaluate_top1,
     seeded,
     warmup_cosine,
@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from autosq.accuracy.datasets import Dataset
     from autosq.arch.space import SearchSpace
 
-_CACHE_VERSION = 1
+_CACHE_VERSION = 2  # 2: the classifier has a BatchNorm and the ReLU head (as deployed)
 
 
 @dataclass(frozen=True)
@@ -206,7 +206,7 @@ class SupernetAccuracy:
         self.recipe = recipe or SupernetRecipe()
         self.seed = seed
         self.on_step = on_step
-        self.threads = threads or default_threads()
+        self.threads = resolve_threads(threads)
         self._nets: dict[str, tuple[SuperNet, str]] = {}
         check_space(space, data.input_size, data.num_classes)
 
@@ -261,8 +261,7 @@ class SupernetAccuracy:
         spec = SubnetSpec.of(config)
         stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         for name, rows, _ in net.layout(spec):
-            if name != "conv10":
-                stats[name] = (torch.zeros(len(rows)), torch.ones(len(rows)))
+            stats[name] = (torch.zeros(len(rows)), torch.ones(len(rows)))
         gen = torch.Generator().manual_seed(self.seed)
         n = len(self.data.train_x)
         with seeded(self.seed, self.threads), torch.no_grad():

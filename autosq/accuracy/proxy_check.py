@@ -107,18 +107,23 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
                     reference_steps: int = DEFAULT_REFERENCE_STEPS,
                     short_budgets: tuple[int, ...] = DEFAULT_SHORT_BUDGETS,
                     supernet: bool = True, spread_archs: int = 8,
-                    on_arch: Callable[[int, int, ArchRow], None] | None = None) -> ProxyCheck:
-    """Run the study on ``n`` architectures of ``space`` (see the module docstring)."""
+                    on_arch: Callable[[int, int, ArchRow], None] | None = None,
+                    threads: int | None = None) -> ProxyCheck:
+    """Run the study on ``n`` architectures of ``space`` (see the module docstring); every
+    training uses ``threads`` threads (default: the training default)."""
     from autosq.accuracy.oneshot import SupernetAccuracy
     from autosq.accuracy.proxies import proxy_score
+    from autosq.accuracy.threads import resolve_threads
     from autosq.accuracy.train import Recipe, train
+
+    threads = resolve_threads(threads)
 
     check = ProxyCheck(data=data.describe(), space=space.name, reference_steps=reference_steps,
                        seed=seed)
     reference = Recipe(min_steps=reference_steps, default_epochs=0.0)
     shorts = {f"train {s} steps": Recipe(min_steps=s, default_epochs=0.0) for s in short_budgets}
     cost: dict[str, float] = {name: 0.0 for name in [*PROXIES, *shorts]}
-    sn = SupernetAccuracy(data, space, seed=seed) if supernet else None
+    sn = SupernetAccuracy(data, space, seed=seed, threads=threads) if supernet else None
     archs = sample_archs(space, n, seed, data.input_size, data.num_classes)
     if len(archs) < 3:
         raise UsageError(f"space {space.name!r} has {len(archs)} distinct valid architectures "
@@ -126,14 +131,14 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
     images = data.train_x[:64]
     for i, values in enumerate(archs):
         config = make_config(values, data.input_size, data.num_classes)
-        ref = train(config, data, reference, seed=seed)
+        ref = train(config, data, reference, seed=seed, threads=threads)
         scores: dict[str, float] = {}
         for name in PROXIES:
             t0 = time.perf_counter()
             scores[name] = proxy_score(name, config, images=images, seed=seed)
             cost[name] += time.perf_counter() - t0
         for name, recipe in shorts.items():
-            r = train(config, data, recipe, seed=seed)
+            r = train(config, data, recipe, seed=seed, threads=threads)
             scores[name] = r.val_top1
             cost[name] += r.seconds
         if sn is not None:
@@ -160,7 +165,7 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
             seconds_per_candidate=cost[name] / max(1, len(check.archs))))
     # The reference's own noise: the first few architectures trained again from another seed.
     again = [train(make_config(a.values, data.input_size, data.num_classes), data, reference,
-                   seed=seed + 1).val_top1 for a in check.archs[:spread_archs]]
+                   seed=seed + 1, threads=threads).val_top1 for a in check.archs[:spread_archs]]
     diffs = [b - a.reference_top1 for a, b in zip(check.archs, again, strict=False)]
     if len(diffs) >= 2:
         check.seed_spread = {"archs": float(len(diffs)),

@@ -6,7 +6,7 @@ A Fire module's output keeps the concat layout of the largest network, ``[expand
 expand3x3 slots]``, so the next layer's input columns are the first ``e1`` of the first block and
 the first ``e3`` of the second. Activations are computed compactly (sliced weights, no masks),
 exactly as the candidate's own network computes them, so a subnet's forward pass is the
-candidate's training form (BatchNorm after every conv but the classifier's, a leaky final ReLU).
+candidate's training form (BatchNorm after every conv, the classifier's too, and its ReLU head).
 Bypasses follow the candidate's plan: an identity where its channels match, the shared 1x1
 shortcut conv (sliced the same way) for ``complex``.
 
@@ -35,7 +35,6 @@ if TYPE_CHECKING:
 # A supernet larger than this many parameters is refused: training it on a CPU would take longer
 # than training the candidates themselves.
 MAX_SUPERNET_PARAMS = 20_000_000
-LEAKY_SLOPE = 0.1  # the training form's final activation (autosq.arch.model.training_form)
 
 
 @dataclass(frozen=True)
@@ -195,7 +194,7 @@ class SuperNet(nn.Module):
             if complex_bypass:
                 conv(f"f{i}_sc", f.out, slots, 1)
             slots = f.out
-        conv("conv10", num_classes, slots, 1, bn=False)
+        conv("conv10", num_classes, slots, 1)
         with torch.no_grad():
             nn.init.normal_(self.w["conv10"], 0.0, 0.01)
 
@@ -234,8 +233,6 @@ class SuperNet(nn.Module):
         def conv(name: str, t: torch.Tensor, stride: int = 1, padding: int = 0) -> torch.Tensor:
             r, c = rows[name]
             y = F.conv2d(t, self.w[name][r][:, c], self.b[name][r], stride, padding)
-            if name == "conv10":
-                return y
             mean, var = (None, None) if bn_stats is None else bn_stats[name]
             return F.batch_norm(y, mean, var, self.bn_w[name][r], self.bn_b[name][r],
                                 training=self.training or bn_stats is None, momentum=momentum)
@@ -258,7 +255,7 @@ class SuperNet(nn.Module):
             if i in self.pools_after:
                 t = F.max_pool2d(t, 3, 2, ceil_mode=True)
         t = F.dropout(t, self.dropout, self.training)
-        t = F.leaky_relu(conv("conv10", t), LEAKY_SLOPE)
+        t = F.relu(conv("conv10", t))
         return torch.flatten(F.adaptive_avg_pool2d(t, 1), 1)
 
     # -- the candidate's own network -------------------------------------------------------------
@@ -280,11 +277,10 @@ class SuperNet(nn.Module):
                                           "conv10" if name == "conv10" else names[name]]]
                 assert isinstance(module, nn.Conv2d) and module.bias is not None
                 w, b = self.w[name][r][:, c], self.b[name][r]
-                if name != "conv10":
-                    mean, var = bn_stats[name]
-                    scale = self.bn_w[name][r] / torch.sqrt(var + 1e-5)
-                    w = w * scale.view(-1, 1, 1, 1)
-                    b = (b - mean) * scale + self.bn_b[name][r]
+                mean, var = bn_stats[name]
+                scale = self.bn_w[name][r] / torch.sqrt(var + 1e-5)
+                w = w * scale.view(-1, 1, 1, 1)
+                b = (b - mean) * scale + self.bn_b[name][r]
                 module.weight.copy_(w)
                 module.bias.copy_(b)
         return model

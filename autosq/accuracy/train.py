@@ -1,22 +1,23 @@
 """Training a candidate on the CPU: a short, fixed, seeded budget; validation top-1 out.
 
-SqueezeNet as the paper and torchvision define it (no batch normalisation, a ReLU after the
-final conv) barely trains in a few hundred steps: its class outputs die (all negative before
-the last ReLU, so every gradient is zero). Measured on builtin:shapes at 32px, 300 steps of
-AdamW: chance accuracy (10%) with zero gradients from step 50 on. So candidates are trained in
-a training form and evaluated in their deployed form:
+SqueezeNet as the paper and torchvision define it (no batch normalisation) barely trains from
+random weights in a few hundred steps: its class outputs die (all negative before the last
+ReLU, so every gradient is zero). Measured on builtin:shapes at 32px, 300 steps of AdamW:
+chance accuracy (10%) with zero gradients from step 50 on. So candidates are trained in a
+training form and evaluated in their deployed form:
 
-- training form: a BatchNorm after every conv but the classifier's, and a LeakyReLU(0.1) in
-  place of the final ReLU, so that no output dies;
-- deployed form: each BatchNorm folded exactly into its conv's weights and bias, the final
-  ReLU restored. That is the plain SqueezeNet (torchvision's names and shapes), the network
-  that is exported and timed, and validation top-1 is measured on it. (In a probe of 300
-  AdamW steps at 32px, squeezenet1_1 reached 60% this way where the plain one stayed at 10%.)
+- training form: a BatchNorm after every conv, the classifier's too; the ReLU head stays;
+- deployed form: each BatchNorm folded exactly into its conv's weights and bias: the plain
+  SqueezeNet (torchvision's names and shapes), the network that is exported and timed, and
+  validation top-1 is measured on it. Both forms compute the same function in eval mode, and
+  :func:`fit` checks it on up to 256 validation images (a TrainingError otherwise). An earlier
+  training form ended in a LeakyReLU: it learnt negative class outputs that the deployed ReLU
+  zeroed, and scored trained networks at chance (bench/head_bench.py).
 
 The recipe: AdamW (lr 5e-3, weight decay 0.01 on conv weights only), a linear warm-up over
 the first 10% of the steps then a cosine decay to zero, label smoothing 0.1, batch 64, light
-augmentation (flips, shifts), gradients clipped at norm 5, all cores
-(``torch.set_num_threads``), seeded.
+augmentation (flips, shifts), gradients clipped at norm 5, seeded; the thread count of
+:func:`autosq.accuracy.threads.default_threads` unless told (``torch.set_num_threads``).
 
 Reproducibility: every random draw of a training run (initial weights, batch order,
 augmentation, dropout) comes from generators seeded from ``seed``, inside
@@ -30,7 +31,6 @@ from __future__ import annotations
 
 import contextlib
 import math
-import os
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import asdict, dataclass, replace
@@ -39,9 +39,10 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
+from autosq.accuracy.threads import resolve_threads
 from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.model import build, deployed_form, training_form
-from autosq.errors import UsageError
+from autosq.errors import TrainingError, UsageError
 
 if TYPE_CHECKING:
     from autosq.accuracy.datasets import Dataset
@@ -149,13 +150,6 @@ def warmup_cosine(lr: float, step: int, steps: int, warm: int) -> float:
     return 0.5 * lr * (1 + math.cos(math.pi * (step - warm) / max(1, steps - warm)))
 
 
-def default_threads() -> int:
-    """The CPUs this process may run on (training uses all of them by default)."""
-    if hasattr(os, "sched_getaffinity"):
-        return len(os.sched_getaffinity(0))
-    return os.cpu_count() or 1  # pragma: no cover - macOS, Windows
-
-
 @contextlib.contextmanager
 def seeded(seed: int, threads: int) -> Iterator[None]:
     """Seed torch's global generator (which dropout draws from) and set the thread count, both
@@ -177,8 +171,9 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
 
     Returns the trained model in its deployed form (plain SqueezeNet, eval mode) and the
     result, whose ``val_top1`` is measured on that deployed model. ``on_step(step, steps,
-    loss, images_per_s)`` is called every few steps for progress. ``threads`` defaults to every
-    CPU this process may use; the result is reproducible for a seed, data and thread count.
+    loss, images_per_s)`` is called every few steps for progress. ``threads`` defaults to
+    :func:`~autosq.accuracy.threads.default_threads`; the result is reproducible for a seed,
+    data and thread count.
     """
     recipe = recipe or Recipe()
     if config.num_classes != data.num_classes:
@@ -190,13 +185,13 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
     if not isinstance(seed, int) or seed < 0:
         raise UsageError(f"seed must be an integer >= 0; got {seed!r}")
     check_training_memory(config, recipe.batch_for(len(data.train_x)))
-    threads = threads or default_threads()
+    threads = resolve_threads(threads)
     with seeded(seed, threads):
         model = training_form(build(config, seed=seed))
         t0 = time.perf_counter()
         steps, seen, loss_avg, diverged = _train_loop(model, data, recipe, seed, on_step)
         seconds = time.perf_counter() - t0
-        model = deployed_form(model)
+        model = _deploy_checked(model, data.val_x[:GUARD_IMAGES], diverged)
         top1 = (1.0 / data.num_classes if diverged
                 else evaluate_top1(model, data.val_x, data.val_y))
     per_epoch = max(1, math.ceil(len(data.train_x) / recipe.batch_for(len(data.train_x))))
@@ -204,6 +199,34 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
                               steps=steps, images=seen, seconds=seconds,
                               images_per_s=seen / max(seconds, 1e-9), diverged=diverged,
                               threads=threads, seed=seed)
+
+
+GUARD_IMAGES = 256
+# The deployed form must give the trained form's top-1 on (nearly) every probe image; folding is
+# exact up to float rounding, so only near-ties may flip.
+GUARD_AGREEMENT = 0.98
+
+
+def _deploy_checked(model: SqueezeNet, probe: torch.Tensor, diverged: bool) -> SqueezeNet:
+    """Fold ``model`` into its deployed form, checking on ``probe`` images that it still answers
+    as the trained form did: a conversion that changes the answers fails the training with the
+    numbers instead of scoring a network nobody trained."""
+    model.eval()
+    with torch.no_grad():
+        before = model(probe)
+    model = deployed_form(model)
+    if diverged:
+        return model
+    with torch.no_grad():
+        after = model(probe)
+    agree = float((before.argmax(1) == after.argmax(1)).float().mean())
+    if agree < GUARD_AGREEMENT:
+        raise TrainingError(
+            f"the deployed network answers differently from the trained one on "
+            f"{1 - agree:.0%} of {len(probe)} validation images (max logit difference "
+            f"{float((before - after).abs().max()):.3g}): its accuracy would not be the trained "
+            "network's; please report it")
+    return model
 
 
 def check_training_memory(config: SqueezeNetConfig, batch: int) -> None:

@@ -116,9 +116,12 @@ def build(config: SqueezeNetConfig | Plan, seed: int | None = None) -> SqueezeNe
 
 
 # -- training form <-> deployed form -------------------------------------------------------------
-# SqueezeNet as published (no BatchNorm, a ReLU after the final conv) barely trains in a few
-# hundred steps: its class outputs die. Candidates train in this form and are folded back into
-# the plain network, which is what is exported, timed and scored (see autosq.accuracy.train).
+# SqueezeNet as published (no BatchNorm) barely trains from random weights in a few hundred
+# steps: its class outputs die. Candidates train with a BatchNorm after every conv and are folded
+# back into the plain network, which is what is exported, timed and scored (see
+# autosq.accuracy.train). The head keeps its ReLU in both forms, so folding gives back exactly
+# the function that was trained: a training form with another head (a LeakyReLU) learnt negative
+# class outputs that the deployed ReLU zeroed, and scored trained networks at chance.
 class _ConvBN(nn.Module):
     """A conv followed by BatchNorm: the training form of one conv."""
 
@@ -133,18 +136,18 @@ class _ConvBN(nn.Module):
 
 
 def training_form(model: SqueezeNet) -> SqueezeNet:
-    """Wrap every conv but the classifier's with BatchNorm and make the final ReLU leaky."""
-    final = model.classifier[1]
+    """Wrap every conv, the classifier's too, with BatchNorm (in place); the ReLU head stays,
+    so :func:`deployed_form` computes the same function in eval mode."""
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
-            if isinstance(child, nn.Conv2d) and child is not final:
+            if isinstance(child, nn.Conv2d):
                 setattr(module, name, _ConvBN(child))
-    model.classifier[2] = nn.LeakyReLU(0.1)
     return model
 
 
 def deployed_form(model: SqueezeNet) -> SqueezeNet:
-    """Fold every BatchNorm into its conv (exact in eval mode) and restore the final ReLU."""
+    """Fold every BatchNorm into its conv (exact in eval mode, up to float rounding): the plain
+    SqueezeNet, with torchvision's names."""
     model.eval()
     for module in list(model.modules()):
         for name, child in list(module.named_children()):
@@ -157,5 +160,4 @@ def deployed_form(model: SqueezeNet) -> SqueezeNet:
                     assert conv.bias is not None
                     conv.bias.copy_((conv.bias - bn.running_mean) * scale + bn.bias)
                 setattr(module, name, conv)
-    model.classifier[2] = nn.ReLU(inplace=True)
     return model

@@ -91,6 +91,20 @@ def profiles_option() -> Any:
     return typer.Option([], "--profiles", help=PROFILES_HELP)
 
 
+def threads_option() -> Any:
+    """``--threads N``: the threads a training uses."""
+    return typer.Option(None, "--threads", help="Threads each training uses (default: "
+                        "OMP_NUM_THREADS if set, else half the CPUs autosq may use).")
+
+
+def check_threads(threads: int | None) -> None:
+    """Refuse a --threads value no CPU set allows, before any work."""
+    from autosq.accuracy.threads import resolve_threads
+
+    if threads is not None:
+        resolve_threads(threads, "--threads")
+
+
 def density_option(help_text: str) -> Any:
     """``--density``: the share of weights Deep Compression keeps, in (0, 1]."""
     return typer.Option(1 / 3, "--density", callback=_check(

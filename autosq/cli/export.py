@@ -9,11 +9,13 @@ import typer
 from autosq.cli._options import (
     between,
     bits_option,
+    check_threads,
     density_option,
     one_of,
     positive,
     profiles_option,
     storage_option,
+    threads_option,
 )
 
 FORMATS = ("onnx", "pt")
@@ -30,11 +32,15 @@ def export(
     quantize: str | None = typer.Option(None, "--quantize", callback=one_of(("int8",)),
                                         help="int8: static per-channel QDQ, calibrated on real "
                                         "images."),
-    data: str | None = typer.Option(None, "--data", help="Train on this data first (folder or "
-                                    "builtin:shapes); without it the weights are untrained."),
+    data: str | None = typer.Option(None, "--data", help="Train on this data (folder or "
+                                    "builtin:shapes); default: the study's own data when it "
+                                    "was searched with data, else none (untrained)."),
     epochs: float | None = typer.Option(None, "--epochs", callback=positive(),
-                                        help="Training epochs with --data (default: 8 epochs, "
-                                        "at least 2000 steps)."),
+                                        help="Training epochs (default: 4 times the budget "
+                                        "behind the trial's accuracy)."),
+    untrained: bool = typer.Option(False, "--untrained", help="Export the seeded initial "
+                                   "weights, even for a study searched with data."),
+    threads: int | None = threads_option(),
     storage: str = storage_option(),
     profiles: list[Path] = profiles_option(),
     compress: bool = typer.Option(False, "--compress", help="Deep Compression after training "
@@ -56,23 +62,39 @@ def export(
         raise UsageError(f"--out must end with {suffix} for --format {fmt}; got {out}")
     if quantize and fmt != "onnx":
         raise UsageError("--quantize int8 makes an ONNX model: use --format onnx")
-    if epochs is not None and data is None:
-        raise UsageError("--epochs sets the training before export: it needs --data")
-    if compress and (data is None or quantize):
-        raise UsageError("--compress retrains the network: it needs --data, and does not "
-                         "combine with --quantize (its codes are the quantization)")
+    if untrained and (data is not None or epochs is not None or compress):
+        raise UsageError("--untrained exports the seeded initial weights: it does not take "
+                         "--data, --epochs or --compress")
+    if compress and quantize:
+        raise UsageError("--compress retrains the network: it does not combine with "
+                         "--quantize (its codes are the quantization)")
+    check_threads(threads)
     check_destination(out, fmt)
+    if (compress or epochs is not None) and data is None:
+        from autosq.searching.records import read_settings
+        from autosq.searching.storage import load_study
+
+        if read_settings(load_study(storage, study)).accuracy.data is None:
+            flag = "--compress retrains the network" if compress else \
+                "--epochs sets the training before export"
+            raise UsageError(f"{flag}: it needs --data (study {study!r} was searched without "
+                             "data)")
     report = export_candidate(study=study, out=out, storage=storage, trial=trial,
                               recommended=recommended, fmt=fmt, quantize=quantize, data=data,
-                              epochs=epochs, profiles=profiles, compress=compress,
-                              bits=int(bits), density=density, compress_steps=compress_steps)
+                              epochs=epochs, untrained=untrained, threads=threads,
+                              profiles=profiles, compress=compress, bits=int(bits),
+                              density=density, compress_steps=compress_steps)
     card = report.card
     acc = card["accuracy"]
     typer.echo(f"wrote {report.path} ({card['size_bytes']:,} bytes, trial {card['trial']}, "
                f"{card['precision']}) and its card {report.card_path}")
     if acc["value"] is not None:
-        typer.echo(f"accuracy {acc['value']:.4f} {acc['kind']} ({acc['epochs']:g} epochs on "
-                   f"{acc['data']})")
+        onnx = acc.get("onnx_val_top1")
+        check = "" if onnx is None else f"; the ONNX file itself: {onnx:.4f}"
+        typer.echo(f"accuracy {acc['value']:.4f} {acc['kind']}{check} ({acc['note']}: "
+                   f"{acc['epochs']:.3g} epochs, {acc['threads']} threads); trial "
+                   f"{card['trial']} scored {acc['trial_accuracy']:.4g} "
+                   f"{acc['trial_accuracy_kind']} in the search")
     else:
         typer.echo(f"accuracy: {acc['note'].replace('pass data', 'pass --data')}")
     if "checks" in card:
@@ -95,3 +117,7 @@ def export(
         typer.echo(f"int8: size {s['fp32']:,} -> {s['int8']:,} bytes ({s['int8'] / s['fp32']:.0%})"
                    f"; latency {lat['fp32']:.2f} -> {lat['int8']:.2f} ms {lat['kind']}; "
                    f"{a['kind']} {a['fp32']:.3f} -> {a['int8']:.3f}")
+        if q.get("slower_than_fp32"):
+            typer.echo(f"note: int8 is slower than fp32 on {card['device']} "
+                       f"({lat['int8']:.2f} against {lat['fp32']:.2f} ms): fp32 ships faster "
+                       "there (export without --quantize, and from an fp32 trial)")

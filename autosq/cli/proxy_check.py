@@ -6,7 +6,7 @@ import json
 
 import typer
 
-from autosq.cli._options import at_least, between, json_option
+from autosq.cli._options import at_least, between, check_threads, json_option, threads_option
 
 MAX_STEPS = 1_000_000  # training steps of one candidate: more is a typo (days of CPU)
 
@@ -28,6 +28,7 @@ def proxy_check(
                                    help="Input side in pixels."),
     seed: int = typer.Option(0, "--seed", callback=between(0, 2**32 - 1),
                              help="Seed of the sample and the training."),
+    threads: int | None = threads_option(),
     as_json: bool = json_option(),
 ) -> None:
     """Train a spread sample of architectures stand-alone, score them with every estimator,
@@ -46,6 +47,7 @@ def proxy_check(
             from None
     if not short or any(not 1 <= b <= MAX_STEPS for b in short):
         raise UsageError(f"--budgets must be step counts in 1..{MAX_STEPS:,}; got {budgets!r}")
+    check_threads(threads)
     sp = load_space(space)
     ds = load_dataset(data, input_size, seed=seed)
     console = get_console(stderr=True)
@@ -56,7 +58,8 @@ def proxy_check(
                           f"val_top1 {row.reference_top1:.3f}")
 
     check = run_proxy_check(ds, sp, archs, seed=seed, reference_steps=steps,
-                            short_budgets=short, supernet=supernet, on_arch=on_arch)
+                            short_budgets=short, supernet=supernet, on_arch=on_arch,
+                            threads=threads)
     if as_json:
         typer.echo(json.dumps(check.to_dict(), indent=2))
     else:

@@ -4,7 +4,14 @@ from __future__ import annotations
 
 import typer
 
-from autosq.cli._options import at_least, json_option, positive, storage_option
+from autosq.cli._options import (
+    at_least,
+    check_threads,
+    json_option,
+    positive,
+    storage_option,
+    threads_option,
+)
 from autosq.cli.front import emit
 
 
@@ -16,6 +23,7 @@ def refine(
                                         help="Epochs for each (default: 4 times the search's "
                                         "training budget)."),
     storage: str = storage_option(),
+    threads: int | None = threads_option(),
     as_json: bool = json_option("the new front as JSON"),
 ) -> None:
     """Train the front members nearest the knee longer; update their accuracy and the front."""
@@ -24,9 +32,10 @@ def refine(
     from autosq.searching.result import build_result
     from autosq.searching.storage import load_study
 
+    check_threads(threads)
     st = load_study(storage, study)
     with search_progress(enabled=not as_json) as (_, _p, on_train):
-        changes = refine_front(st, storage, top, epochs, on_train=on_train)
+        changes = refine_front(st, storage, top, epochs, on_train=on_train, threads=threads)
     if not as_json:
         for c in changes:
             typer.echo(f"trial {c.trial}: {c.before:.4f} {c.before_kind} -> {c.after:.4f} "

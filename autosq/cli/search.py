@@ -16,6 +16,7 @@ from autosq.cli._options import (
     between,
     check_output,
     check_outputs,
+    check_threads,
     csv_option,
     invoked_args,
     json_option,
@@ -26,6 +27,7 @@ from autosq.cli._options import (
     positive,
     profiles_option,
     storage_option,
+    threads_option,
 )
 from autosq.cli.front import KNEE_HELP, emit
 from autosq.errors import Interrupted, Terminated
@@ -101,6 +103,7 @@ def search(
                                         "epochs, but at least 500 optimizer steps)."),
     batch_size: int = typer.Option(64, "--batch-size", callback=at_least(1),
                                    help="Training batch size."),
+    threads: int | None = threads_option(),
     refine: int = typer.Option(0, "--refine", callback=at_least(0),
                                help="Then train the K front members nearest the knee longer "
                                "and recompute the front."),
@@ -138,9 +141,10 @@ def search(
         raise UsageError("--refine trains front members: it needs --data")
     if accuracy in ("train", "supernet") and data is None:
         raise UsageError(f"--accuracy {accuracy} trains on images: it needs --data")
-    if data is None and (epochs is not None or batch_size != 64):
-        raise UsageError("--epochs and --batch-size set the training of each candidate: they "
-                         "need --data")
+    if data is None and (epochs is not None or batch_size != 64 or threads is not None):
+        raise UsageError("--epochs, --batch-size and --threads set the training of each "
+                         "candidate: they need --data")
+    check_threads(threads)
     if epochs is not None and accuracy in ("proxy", "supernet"):
         raise UsageError(f"--epochs sets each candidate's training (--accuracy train); "
                          f"--accuracy {accuracy} does not use it")
@@ -169,6 +173,7 @@ def search(
                 batch_size=batch_size, refine=refine if worker == 0 else 0,
                 refine_epochs=refine_epochs, profiles=profiles,
                 retime=not no_retime and worker == 0, predict=not no_predict, worker=worker,
+                threads=threads,
                 on_start=on_start_all, on_progress=on_progress, on_train=on_train,
                 on_trials_done=lambda: wait_workers(started))
         except KeyboardInterrupt as exc:

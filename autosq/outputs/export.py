@@ -22,6 +22,7 @@ from autosq.arch.plan import plan
 from autosq.compress.estimate import DC_PRECISIONS
 from autosq.errors import MeasurementError, StudyError, UsageError
 from autosq.measure.graph import INPUT_NAME, OPSET, OUTPUT_NAME
+from autosq.outputs.training import plan_training
 from autosq.searching.records import SearchSettings, TrialRecord, load_record, read_settings
 from autosq.searching.result import FrontMember, build_result
 from autosq.searching.storage import DEFAULT_STORAGE, load_study, redact
@@ -151,12 +152,20 @@ def _ort_top1(data: bytes, x: np.ndarray, y: np.ndarray | None,
 def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STORAGE,
                      trial: int | None = None, recommended: bool = False, fmt: str = "onnx",
                      quantize: str | None = None, data: str | None = None,
-                     epochs: float | None = None,
+                     epochs: float | None = None, untrained: bool = False,
+                     threads: int | None = None,
                      profiles: Sequence[str | Path] = (), compress: bool = False,
                      bits: int = 6, density: float = 1 / 3,
                      compress_steps: int = 200) -> ExportReport:
-    """Rebuild a study's candidate (``trial``, or the ``recommended`` member), train it when
-    ``data`` is given, check it and write it to ``out`` with its card beside it.
+    """Rebuild a study's candidate (``trial``, or the ``recommended`` member), train it, check
+    it and write it to ``out`` with its card beside it.
+
+    Training data: ``data`` when given, else the study's own (a study searched with data
+    records it), else none (a proxy study: seeded initial weights); ``untrained=True`` skips
+    training whatever the study. The budget: ``epochs`` when given, else 4 times the budget
+    behind the trial's accuracy (the search's recipe, or its refinement), from the trial's own
+    seed; fewer steps than the search gave each candidate are warned about. ``threads``: the
+    training's threads (default :func:`autosq.accuracy.threads.default_threads`).
 
     ``fmt`` is ``onnx`` or ``pt``; ``quantize="int8"`` writes the static int8 model and times
     it against fp32 on the study's device (found in ``profiles`` folders first).
@@ -176,7 +185,7 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
         raise UsageError(f"quantize must be one of {', '.join(QUANTIZE)}; got {quantize!r}")
     if quantize and fmt != "onnx":
         raise UsageError("quantize makes an ONNX model: use fmt='onnx'")
-    if compress and (data is None or quantize):
+    if compress and (untrained or quantize):
         raise UsageError("compress retrains the network: it needs data, and does not combine "
                          "with quantize (its codes are the quantization)")
     if compress_steps < 1 or not 0 < density <= 1:
@@ -187,34 +196,34 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
     rec, member = find_trial(st, storage, trial, recommended)
     number = rec.trial or 0
     config = rec.config
-    precision = "int8" if quantize else rec.precision
+    if quantize is None and rec.precision == "int8" and fmt == "onnx" and not compress:
+        quantize = "int8"  # the trial was searched, sized and timed as int8: ship it so
+    precision = "int8" if quantize else "fp32" if rec.precision == "int8" else rec.precision
     seed = int(rec.accuracy_details.get("seed", number))
 
-    dataset = None
-    if data is not None:
-        from autosq.accuracy.datasets import load_dataset
-
-        dataset = load_dataset(data, config.input_size)
-        if dataset.num_classes != config.num_classes:
-            raise UsageError(f"{data} has {dataset.num_classes} classes but trial {number} was "
-                             f"searched for {config.num_classes}")
-    accuracy: dict[str, Any] = {"value": None, "kind": None, "note": "untrained: seeded "
-                                f"initial weights (seed {seed}); pass data to train"}
+    plan_ = plan_training(settings, rec, data, epochs, untrained)
+    dataset = plan_.data
+    if compress and dataset is None:
+        raise UsageError("compress retrains the network: it needs data (the study's, or "
+                         "given)")
+    accuracy: dict[str, Any] = {"value": None, "kind": None,
+                                "note": f"{plan_.note} (seed {seed})"}
     if dataset is not None:
-        from autosq.accuracy.train import Recipe, fit
+        from autosq.accuracy.train import fit
 
-        # By default the final model trains 4 times the search's default budget.
-        recipe = Recipe().longer(4.0) if epochs is None else Recipe(epochs=epochs)
-        model, result = fit(config, dataset, recipe, seed=seed)
+        assert plan_.recipe is not None
+        model, result = fit(config, dataset, plan_.recipe, seed=seed, threads=threads)
         accuracy = {"value": result.val_top1, "kind": "val_top1", "data": dataset.name,
-                    "epochs": result.epochs, "steps": result.steps,
-                    "n_train": len(dataset.train_x),
-                    "n_val": len(dataset.val_x)}
+                    "epochs": result.epochs, "steps": result.steps, "threads": result.threads,
+                    "seed": seed, "n_train": len(dataset.train_x),
+                    "n_val": len(dataset.val_x), "note": plan_.note,
+                    "trial_accuracy": rec.accuracy, "trial_accuracy_kind": rec.accuracy_kind}
         if compress:
             from autosq.outputs.deep_compression import deep_compress, report_rows
 
             container, stages, model = deep_compress(model, config, dataset, bits, density,
-                                                     compress_steps, seed)
+                                                     compress_steps, seed,
+                                                     threads=result.threads)
             accuracy = {**accuracy, "value": stages[-1].val_top1,
                         "note": "after Deep Compression (see deep_compression)"}
         x = dataset.val_x.numpy()
@@ -286,6 +295,10 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
                      "shape": [1, 3, config.input_size, config.input_size]}
     card["output"] = {"name": OUTPUT_NAME, "shape": [1, config.num_classes]}
     payload = fp32
+    if y is not None:
+        # The accuracy of the file itself, by ONNX Runtime on every validation image: what ships
+        # is what was scored (a conversion that lost accuracy shows here).
+        accuracy["onnx_val_top1"] = _ort_top1(fp32, x, y)[0]
     if quantize == "int8":
         payload, card["quantization"] = _quantize_report(fp32, x, y, config, settings, profiles)
     meta = {"autosq_version": __version__, "config": config.to_dict(), "device":
@@ -338,6 +351,9 @@ def _quantize_report(fp32: bytes, x: np.ndarray, y: np.ndarray | None,
         "size_bytes": {"fp32": len(fp32), "int8": len(int8)},
         "latency_ms": {"fp32": before.latency_ms, "int8": after.latency_ms,
                        "kind": before.latency_kind, "timed": "together, interleaved"},
+        # On some CPUs ONNX Runtime's int8 kernels lose to fp32: say so, it is a reason to ship
+        # fp32 there.
+        "slower_than_fp32": after.latency_ms > before.latency_ms,
         "accuracy": {"fp32": acc_fp32 if y is not None else 1.0, "int8": acc_int8,
                      "kind": kind},
     }

@@ -37,7 +37,8 @@ class RefineChange:
 
 
 def refine_front(study: optuna.Study, storage: str, top: int, epochs: float | None = None,
-                 on_train: OnStep | None = None) -> list[RefineChange]:
+                 on_train: OnStep | None = None,
+                 threads: int | None = None) -> list[RefineChange]:
     """Train the ``top`` front members nearest the knee for ``epochs`` (default: 4 times the
     search's training budget); returns what changed.
 
@@ -67,7 +68,7 @@ def refine_front(study: optuna.Study, storage: str, top: int, epochs: float | No
         member = members[i]
         record = member.record
         seed = int(record.accuracy_details.get("seed", member.trial))
-        out = train(record.config, data, recipe, seed=seed, on_step=on_train)
+        out = train(record.config, data, recipe, seed=seed, on_step=on_train, threads=threads)
         write_refinement(study, member.trial, Refinement(
             accuracy=out.val_top1, epochs=out.epochs, details=out.to_dict(), at=time.time()))
         changes.append(RefineChange(member.trial, member.accuracy, out.val_top1, out.epochs,

@@ -294,6 +294,7 @@ def run_search(
     protocol: TimingProtocol | None = None,
     predict: bool = True,
     worker: int = 0,
+    threads: int | None = None,
     on_trials_done: Callable[[], None] | None = None,
     on_progress: OnProgress | None = None,
     on_start: OnStart | None = None,
@@ -311,7 +312,8 @@ def run_search(
     epochs but at least 500 optimizer steps) and its validation top-1 is the accuracy;
     without, a zero-cost ``proxy`` scores it. ``refine=K`` then trains the K front members
     nearest the knee for ``refine_epochs`` (default: 4 times the search's budget) and
-    recomputes the front.
+    recomputes the front. Every training uses ``threads`` threads (default:
+    :func:`autosq.accuracy.threads.default_threads`), recorded with each trial.
 
     Running again with the same study resumes it and runs only the trials still missing to reach
     ``trials``. Several processes (``worker`` 0, 1, ...: it seeds each one's sampler apart) may
@@ -352,7 +354,7 @@ def run_search(
                            "or give one") from None
     make_sampler(sampler, None)  # a bad name fails before anything is created
     estimator, classes = make_accuracy(accuracy, proxy, data, epochs, batch_size, size,
-                                       num_classes, sp, seed or 0, on_train)
+                                       num_classes, sp, seed or 0, on_train, threads)
     settings = settings_for(profile, sp, max_mb, max_ms, max_ram_mb, size, classes,
                             estimator.describe(), chosen)
     timer = timer_for(profile, protocol or TimingProtocol.confirm())
@@ -377,7 +379,7 @@ def run_search(
     if refine:
         from autosq.searching.refine import refine_front
 
-        refine_front(st, storage, refine, refine_epochs, on_train=on_train)
+        refine_front(st, storage, refine, refine_epochs, on_train=on_train, threads=threads)
     return build_result(st, storage, retime=timer if retime else None)
 
 

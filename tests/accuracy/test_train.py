@@ -40,7 +40,7 @@ def test_folding_batchnorm_is_exact() -> None:
                 m.bias.uniform_(-0.2, 0.2)
     model.eval()
     x = torch.randn(4, 3, 48, 48)
-    model.classifier[2] = torch.nn.ReLU()  # compare with the deployed head
+    assert isinstance(model.classifier[2], torch.nn.ReLU)  # the deployed head, trained as is
     with torch.no_grad():
         expected = model(x)
         folded = deployed_form(model)
@@ -86,6 +86,10 @@ def test_search_with_data_gives_val_top1_and_refine_recomputes(tmp_path: Path) -
     assert result.members and all(m.record.accuracy_kind == "val_top1" for m in result.members)
     assert all(0.0 <= m.accuracy <= 1.0 for m in result.members)
     assert result.settings.num_classes == 10  # follows the data
+    from autosq.accuracy.threads import default_threads
+
+    # the thread count is recorded with each trial (it decides the last bits of an accuracy)
+    assert {m.record.accuracy_details["threads"] for m in result.members} == {default_threads()}
     before = {m.trial: m for m in result.members}
     refined = _search(url, refine=2, refine_epochs=3.0)
     study = optuna.load_study(study_name=refined.study_name, storage=url)
@@ -193,3 +197,64 @@ def test_the_default_budget_learns_a_small_real_data_set(tmp_path: Path) -> None
     result = train(preset("squeezenet1_1", input_size=32, num_classes=10), data, Recipe(),
                    seed=0)
     assert result.steps == 500 and result.val_top1 >= 0.85
+
+
+# The issue's configurations: trained forms that learnt, deployed at chance by the old head.
+ISSUE_CONFIGS = (
+    {"macro": "v1.1", "base_e": 208, "incr_e": 0, "freq": 3, "pct_3x3": 0.1, "sr": 0.0625,
+     "bypass": "simple"},
+    {"macro": "v1.0", "base_e": 160, "incr_e": 240, "freq": 1, "pct_3x3": 0.05, "sr": 0.0625,
+     "bypass": "simple"},
+)
+
+
+@pytest.mark.parametrize("values", ISSUE_CONFIGS, ids=["v1.1", "v1.0"])
+def test_the_deployed_network_answers_as_the_trained_one(values: dict[str, Any],
+                                                          monkeypatch: pytest.MonkeyPatch
+                                                          ) -> None:
+    from autosq.accuracy import train as train_module
+    from autosq.arch.config import SqueezeNetConfig
+
+    data = load_dataset("builtin:shapes:30", 32)
+    config = SqueezeNetConfig(input_size=32, num_classes=10, **values)
+    seen: dict[str, torch.Tensor] = {}
+    real = train_module.deployed_form
+
+    def spy(model: Any) -> Any:  # the training form's answers, just before folding
+        model.eval()
+        with torch.no_grad():
+            seen["trained"] = model(data.val_x)
+        return real(model)
+
+    monkeypatch.setattr(train_module, "deployed_form", spy)
+    model, result = fit(config, data, Recipe(epochs=2.0, batch_size=32), seed=1, threads=1)
+    with torch.no_grad():
+        deployed = model(data.val_x)
+    assert torch.equal(deployed.argmax(1), seen["trained"].argmax(1))
+    assert torch.allclose(deployed, seen["trained"], atol=1e-4 * float(deployed.abs().max()))
+    assert result.val_top1 == int((deployed.argmax(1) == data.val_y).sum()) / len(data.val_y)
+
+
+def test_a_conversion_that_changes_the_answers_fails_the_training(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from autosq.accuracy import train as train_module
+    from autosq.errors import TrainingError
+
+    class Shifted(torch.nn.Module):  # answers the class after the trained network's answer
+        def __init__(self, inner: torch.nn.Module) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            logits = self.inner(x)
+            wrong = torch.nn.functional.one_hot((logits.argmax(1) + 1) % 10, 10)
+            return logits + 1e3 * wrong
+
+    def broken(model: Any) -> Any:  # a deployment that does not compute what was trained
+        return Shifted(deployed_form(model))
+
+    monkeypatch.setattr(train_module, "deployed_form", broken)
+    data = load_dataset("builtin:shapes:20", 32)
+    with pytest.raises(TrainingError, match="answers differently from the trained one"):
+        fit(preset("squeezenet1_1", input_size=32, num_classes=10), data,
+            Recipe(epochs=1.0), seed=0, threads=1)

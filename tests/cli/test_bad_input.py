@@ -298,8 +298,6 @@ def test_a_folder_given_as_a_model(cli: Cli, tmp_path: Path) -> None:
 @pytest.mark.parametrize(("args", "needle"), [
     (["search", "--epochs", "2"], "need --data"),
     (["search", "--batch-size", "8"], "need --data"),
-    (["export", "--study", "s", "--trial", "0", "--out", "m.onnx", "--epochs", "2"],
-     "it needs --data"),
 ])
 def test_training_flags_without_data(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
                                      args: list[str], needle: str) -> None:

@@ -196,10 +196,20 @@ def test_int8_in_the_space_finds_what_fp32_cannot(tmp_path: Path) -> None:
     assert fp32.to_json() == [] and "nothing fits" in str(fp32.nearest_miss)
     assert both.to_json() and all(r["config"]["precision"] == "int8" for r in both.to_json())
     assert all(r["size_mb"] <= 2 for r in both.to_json())
+    # An int8 trial ships as int8 without being told: what the search sized and timed.
+    report = export_candidate(study=both.study_name, storage=f"sqlite:///{tmp_path}/b.db",
+                              out=tmp_path / "q.onnx", trial=both.to_json()[0]["trial"])
+    assert report.card["precision"] == "int8" and "quantization" in report.card
+    assert isinstance(report.card["quantization"]["slower_than_fp32"], bool)
 
 
 def test_export_cli(cli: Any, study: tuple[str, str], tmp_path: Path) -> None:
     name, url = study
+    code, _, err = cli("export", "--study", name, "--storage", url, "--trial", "0",
+                       "--out", str(tmp_path / "e.onnx"), "--epochs", "2")
+    assert code == 2 and "--epochs sets the training before export: it needs --data (study " \
+        f"'{name}' was searched without data)" in err and len(err.strip().splitlines()) == 1
+    assert not (tmp_path / "e.onnx").exists()
     code, out, err = cli("export", "--study", name, "--storage", url, "--recommended",
                          "--out", str(tmp_path / "m.onnx"))
     assert code == 0, err
@@ -251,3 +261,60 @@ def test_export_compress_reports_every_stage(cli: Any, study: tuple[str, str],
                            "--out", str(tmp_path / "n.onnx"), *args)
         assert code == 2 and needle in err and len(err.strip().splitlines()) == 1, err
         assert not (tmp_path / "n.onnx").exists()
+
+
+@pytest.fixture
+def trained_study(tmp_path: Path) -> tuple[str, str]:
+    """A study searched with data (builtin:shapes:20 at 32 px, 1 epoch a candidate)."""
+    url = f"sqlite:///{tmp_path / 'd.db'}"
+    run_search(device="host", max_mb=6, max_ms=0, space=_space(tmp_path), trials=1,
+               input_size=32, storage=url, protocol=FAST, retime=False, study="d",
+               data="builtin:shapes:20", epochs=1.0)
+    return "d", url
+
+
+def test_an_export_trains_on_the_study_data_and_scores_the_file_itself(
+        cli: Any, trained_study: tuple[str, str], tmp_path: Path) -> None:
+    name, url = trained_study
+    # Fewer steps than the search gave each candidate: said plainly.
+    with pytest.warns(UserWarning, match=r"0.5 epochs are \d+ steps on \d+ training images, "
+                                         "fewer than the"):
+        code, out, err = cli("export", "--study", name, "--storage", url, "--trial", "0",
+                             "--out", str(tmp_path / "m.onnx"), "--epochs", "0.5",
+                             "--threads", "1")
+    assert code == 0, err
+    assert "trained on the study's data builtin:shapes:20" in out
+    acc = json.loads((tmp_path / "m.onnx.json").read_text())["accuracy"]
+    assert acc["data"] == "builtin:shapes:20" and acc["threads"] == 1 and acc["epochs"] == 0.5
+    # What ships is what was scored: ONNX Runtime on the file gives the trained accuracy.
+    assert acc["onnx_val_top1"] == pytest.approx(acc["value"], abs=1.5 / acc["n_val"])
+    assert acc["trial_accuracy_kind"] == "val_top1"
+
+
+def test_an_untrained_export_is_asked_for(cli: Any, trained_study: tuple[str, str],
+                                          tmp_path: Path) -> None:
+    name, url = trained_study
+    code, _, err = cli("export", "--study", name, "--storage", url, "--trial", "0",
+                       "--out", str(tmp_path / "u.onnx"), "--untrained")
+    assert code == 0, err
+    card = json.loads((tmp_path / "u.onnx.json").read_text())
+    assert card["accuracy"]["value"] is None and "untrained" in card["accuracy"]["note"]
+    code, _, err = cli("export", "--study", name, "--storage", url, "--trial", "0",
+                       "--out", str(tmp_path / "v.onnx"), "--untrained", "--epochs", "1")
+    assert code == 2 and "--untrained exports the seeded initial weights" in err
+
+
+def test_the_study_data_gone_is_one_line(trained_study: tuple[str, str], tmp_path: Path,
+                                         monkeypatch: pytest.MonkeyPatch) -> None:
+    from autosq.errors import DataError
+    from autosq.searching.records import STUDY_ATTR
+
+    name, url = trained_study
+    st = optuna.load_study(study_name=name, storage=url)
+    stored = dict(st.user_attrs[STUDY_ATTR])
+    stored["accuracy"] = {**stored["accuracy"], "data": str(tmp_path / "gone")}
+    st.set_user_attr(STUDY_ATTR, stored)
+    with pytest.raises(DataError, match=r"the study was searched on .*gone, which cannot be "
+                                        r"loaded now"):
+        export_candidate(study=name, storage=url, out=tmp_path / "g.onnx", trial=0)
+    assert not (tmp_path / "g.onnx").exists()
