@@ -75,20 +75,22 @@ def compare(
 
 def refine(*, study: str, top: int = 3, epochs: float | None = None,
            storage: str = DEFAULT_STORAGE, on_train: OnStep | None = None,
-           threads: int | None = None) -> list[RefineChange]:
+           threads: int | None = None, pretrained: str | None = None) -> list[RefineChange]:
     """Train the ``top`` front members of a study searched with data nearest the knee for
     ``epochs`` (default: 4 times the search's training budget) with ``threads`` threads; their
-    new accuracy replaces the search's wherever the study is read."""
+    new accuracy replaces the search's wherever the study is read. They start from the study's
+    pretrained source (``pretrained``: another SOURCE) and teacher, when it had them."""
     from autosq.searching.refine import refine_front
     from autosq.searching.storage import load_study
 
     return refine_front(load_study(storage, study), storage, top, epochs, on_train=on_train,
-                        threads=threads)
+                        threads=threads, pretrained=pretrained)
 
 
 def export(*, study: str, out: str | Path, trial: int | None = None, recommended: bool = False,
            fmt: str = "onnx", quantize: str | None = None, data: str | None = None,
            epochs: float | None = None, untrained: bool = False, threads: int | None = None,
+           pretrained: str | None = None, teacher: str | None = None,
            storage: str = DEFAULT_STORAGE,
            profiles: Sequence[str | Path] = ()) -> ExportReport:
     """Write a study's ``trial`` (or its ``recommended`` member) as a checked ONNX file (or a
@@ -99,7 +101,7 @@ def export(*, study: str, out: str | Path, trial: int | None = None, recommended
     return export_candidate(study=study, out=out, storage=storage, trial=trial,
                             recommended=recommended, fmt=fmt, quantize=quantize, data=data,
                             epochs=epochs, untrained=untrained, threads=threads,
-                            profiles=profiles)
+                            pretrained=pretrained, teacher=teacher, profiles=profiles)
 
 
 __all__ = [

@@ -36,6 +36,16 @@ class DataError(UsageError):
     """A dataset is missing, empty or malformed."""
 
 
+class WeightsError(UsageError):
+    """A weights file (a pretrained source, a teacher) is not what is expected: the message
+    names the file, what is wrong and what is expected."""
+
+
+class WeightsUnavailable(AutosqError):
+    """Published weights that cannot be had here (offline, a failed download): the message says
+    which file to put where."""
+
+
 class StudyError(UsageError):
     """A study or trial does not exist or is not in the state asked for."""
 

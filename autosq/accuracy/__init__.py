@@ -26,6 +26,11 @@ class AccuracySetting:
     min_steps: int | None = None
     default_epochs: float | None = None
     supernet_steps: int | None = None
+    lr: float | None = None  # when not the default recipe's (a fine-tune's)
+    # Where each candidate's weights start (a pretrained source, its file and SHA-256), how its
+    # inputs are normalised then, and the teacher that guides its training.
+    pretrained: dict[str, Any] | None = None
+    teacher: dict[str, Any] | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form: the fields that apply to this kind."""

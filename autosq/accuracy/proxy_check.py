@@ -15,7 +15,7 @@ import random
 import statistics
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 from autosq.accuracy.correlation import bootstrap_interval, kendall, spearman
@@ -108,13 +108,15 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
                     short_budgets: tuple[int, ...] = DEFAULT_SHORT_BUDGETS,
                     supernet: bool = True, spread_archs: int = 8,
                     on_arch: Callable[[int, int, ArchRow], None] | None = None,
-                    threads: int | None = None) -> ProxyCheck:
+                    threads: int | None = None, pretrained: str | None = None) -> ProxyCheck:
     """Run the study on ``n`` architectures of ``space`` (see the module docstring); every
-    training uses ``threads`` threads (default: the training default)."""
+    training uses ``threads`` threads (default: the training default). With ``pretrained`` (a
+    SOURCE), each short budget is also measured fine-tuning from the inherited weights
+    (``pretrained N steps``)."""
     from autosq.accuracy.oneshot import SupernetAccuracy
     from autosq.accuracy.proxies import proxy_score
     from autosq.accuracy.threads import resolve_threads
-    from autosq.accuracy.train import Recipe, train
+    from autosq.accuracy.train import Recipe, finetune_recipe, train
 
     threads = resolve_threads(threads)
 
@@ -122,7 +124,17 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
                        seed=seed)
     reference = Recipe(min_steps=reference_steps, default_epochs=0.0)
     shorts = {f"train {s} steps": Recipe(min_steps=s, default_epochs=0.0) for s in short_budgets}
-    cost: dict[str, float] = {name: 0.0 for name in [*PROXIES, *shorts]}
+    init, tuned_data = None, data
+    finetunes: dict[str, Recipe] = {}
+    if pretrained is not None:
+        from autosq.arch.pretrained import load_pretrained
+
+        init = load_pretrained(pretrained, tuple(sorted({str(v) for v in space.values_of(
+            "macro", "v1.0")})))
+        tuned_data = data.renormalised(init.normalisation)
+        finetunes = {f"pretrained {s} steps": replace(finetune_recipe(), min_steps=s)
+                     for s in short_budgets}
+    cost: dict[str, float] = {name: 0.0 for name in [*PROXIES, *shorts, *finetunes]}
     sn = SupernetAccuracy(data, space, seed=seed, threads=threads) if supernet else None
     archs = sample_archs(space, n, seed, data.input_size, data.num_classes)
     if len(archs) < 3:
@@ -139,6 +151,10 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
             cost[name] += time.perf_counter() - t0
         for name, recipe in shorts.items():
             r = train(config, data, recipe, seed=seed, threads=threads)
+            scores[name] = r.val_top1
+            cost[name] += r.seconds
+        for name, recipe in finetunes.items():
+            r = train(config, tuned_data, recipe, seed=seed, threads=threads, init=init)
             scores[name] = r.val_top1
             cost[name] += r.seconds
         if sn is not None:

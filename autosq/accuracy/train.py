@@ -41,12 +41,14 @@ from torch import nn
 
 from autosq.accuracy.threads import resolve_threads
 from autosq.arch.config import SqueezeNetConfig
-from autosq.arch.model import build, deployed_form, training_form
+from autosq.arch.model import build, deployed_form, training_form, training_form_from
 from autosq.errors import TrainingError, UsageError
 
 if TYPE_CHECKING:
     from autosq.accuracy.datasets import Dataset
+    from autosq.accuracy.distill import Teacher
     from autosq.arch.model import SqueezeNet
+    from autosq.arch.pretrained import Pretrained
 
 OnStep = Callable[[int, int, float, float], None]
 """on_step(step, steps, loss, images_per_s), called every few steps while a candidate trains."""
@@ -56,6 +58,17 @@ DEFAULT_EPOCHS = 2.0
 # The floor of the default budget, in optimizer steps: see bench/learning_curves.py for the
 # curves it was chosen from (a budget in epochs alone starves small data sets).
 DEFAULT_MIN_STEPS = 500
+# Fine-tuning from inherited weights (--pretrained): a shorter budget at a lower learning rate,
+# chosen by bench/pretrained_curves.py.
+FINETUNE_MIN_STEPS = 100
+FINETUNE_LR = 1e-3
+
+
+def finetune_recipe(epochs: float | None = None, batch_size: int = 64) -> Recipe:
+    """The recipe of a candidate fine-tuned from inherited weights: :data:`FINETUNE_MIN_STEPS`
+    optimizer steps at :data:`FINETUNE_LR` (``epochs`` when given)."""
+    return Recipe(epochs=epochs, batch_size=batch_size, min_steps=FINETUNE_MIN_STEPS,
+                  default_epochs=0.0, lr=FINETUNE_LR)
 
 
 @dataclass(frozen=True)
@@ -106,9 +119,11 @@ class Recipe:
                        default_epochs=self.default_epochs * factor)
 
     def describe(self) -> str:
-        """``2 epochs, at least 500 steps`` or ``5 epochs``."""
+        """``2 epochs, at least 500 steps``, ``100 steps`` or ``5 epochs``."""
         if self.epochs is not None:
             return f"{self.epochs:g} epochs"
+        if not self.default_epochs:
+            return f"{self.min_steps} steps"
         return f"{self.default_epochs:g} epochs, at least {self.min_steps} steps"
 
 
@@ -126,6 +141,12 @@ class TrainResult:
     diverged: bool
     threads: int = 0
     seed: int = 0
+    # Where the weights started (a pretrained source and what was inherited; None: seeded
+    # random weights), the teacher that guided the training, and the accuracy before training
+    # (when it was measured).
+    init: dict[str, Any] | None = None
+    teacher: dict[str, Any] | None = None
+    start_top1: float | None = None
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -165,15 +186,19 @@ def seeded(seed: int, threads: int) -> Iterator[None]:
 
 
 def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, seed: int = 0,
-        on_step: OnStep | None = None, threads: int | None = None
-        ) -> tuple[SqueezeNet, TrainResult]:
-    """Train ``config`` on ``data`` from a seeded initialisation.
+        on_step: OnStep | None = None, threads: int | None = None, *,
+        init: Pretrained | None = None, teacher: Teacher | None = None,
+        evaluate_start: bool = False) -> tuple[SqueezeNet, TrainResult]:
+    """Train ``config`` on ``data`` from a seeded initialisation, or from the weights it
+    inherits from ``init`` (:mod:`autosq.arch.pretrained`; the data must be normalised as the
+    source expects), guided by ``teacher`` (:mod:`autosq.accuracy.distill`) when given.
 
     Returns the trained model in its deployed form (plain SqueezeNet, eval mode) and the
-    result, whose ``val_top1`` is measured on that deployed model. ``on_step(step, steps,
-    loss, images_per_s)`` is called every few steps for progress. ``threads`` defaults to
+    result, whose ``val_top1`` is measured on that deployed model (``evaluate_start``: also
+    before training, ``start_top1``). ``on_step(step, steps, loss, images_per_s)`` is called
+    every few steps for progress. ``threads`` defaults to
     :func:`~autosq.accuracy.threads.default_threads`; the result is reproducible for a seed,
-    data and thread count.
+    data, start, teacher and thread count.
     """
     recipe = recipe or Recipe()
     if config.num_classes != data.num_classes:
@@ -184,12 +209,30 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
                          f"loaded at {data.input_size}px")
     if not isinstance(seed, int) or seed < 0:
         raise UsageError(f"seed must be an integer >= 0; got {seed!r}")
+    if init is not None and not data.normalised_as(init.normalisation):
+        raise UsageError(f"{data.name} was normalised with mean {data.mean} and std "
+                         f"{data.std}, but {init.spec} expects {init.normalisation.to_dict()}: "
+                         "load the data with the source's normalisation")
     check_training_memory(config, recipe.batch_for(len(data.train_x)))
     threads = resolve_threads(threads)
+    inherited = None
+    start_top1 = None
+    if teacher is not None:
+        teacher.adapt(data.normalisation)
     with seeded(seed, threads):
-        model = training_form(build(config, seed=seed))
+        if init is None:
+            plain = build(config, seed=seed)
+        else:
+            from autosq.arch.pretrained import inherited_model
+
+            plain, inherited = inherited_model(config, init, seed)
+        if evaluate_start:
+            start_top1 = evaluate_top1(plain, data.val_x, data.val_y)
+        model = (training_form(plain) if init is None
+                 else training_form_from(plain, data.train_x[:CALIBRATION_IMAGES]))
         t0 = time.perf_counter()
-        steps, seen, loss_avg, diverged = _train_loop(model, data, recipe, seed, on_step)
+        steps, seen, loss_avg, diverged = _train_loop(model, data, recipe, seed, on_step,
+                                                      teacher)
         seconds = time.perf_counter() - t0
         model = _deploy_checked(model, data.val_x[:GUARD_IMAGES], diverged)
         top1 = (1.0 / data.num_classes if diverged
@@ -198,9 +241,14 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
     return model, TrainResult(val_top1=top1, train_loss=loss_avg, epochs=steps / per_epoch,
                               steps=steps, images=seen, seconds=seconds,
                               images_per_s=seen / max(seconds, 1e-9), diverged=diverged,
-                              threads=threads, seed=seed)
+                              threads=threads, seed=seed,
+                              init=None if inherited is None else inherited.to_dict(),
+                              teacher=None if teacher is None else teacher.describe(),
+                              start_top1=start_top1)
 
 
+# Images whose statistics start an inherited network's BatchNorms as the identity.
+CALIBRATION_IMAGES = 128
 GUARD_IMAGES = 256
 # The deployed form must give the trained form's top-1 on (nearly) every probe image; folding is
 # exact up to float rounding, so only near-ties may flip.
@@ -244,9 +292,11 @@ def check_training_memory(config: SqueezeNetConfig, batch: int) -> None:
 
 
 def _train_loop(model: SqueezeNet, data: Dataset, recipe: Recipe, seed: int,
-                on_step: OnStep | None) -> tuple[int, int, float, bool]:
+                on_step: OnStep | None, teacher: Teacher | None = None
+                ) -> tuple[int, int, float, bool]:
     """The optimizer steps of :func:`fit`: (steps, images seen, smoothed loss, diverged)."""
     from autosq.accuracy.augment import augment
+    from autosq.accuracy.distill import distill_loss
 
     decay = [p for p in model.parameters() if p.dim() == 4]  # conv weights only
     rest = [p for p in model.parameters() if p.dim() != 4]
@@ -278,7 +328,12 @@ def _train_loop(model: SqueezeNet, data: Dataset, recipe: Recipe, seed: int,
             xb = augment(xb, gen)
         for group in opt.param_groups:
             group["lr"] = lr_at(step)
-        loss = loss_fn(model(xb), yb)
+        out = model(xb)
+        if teacher is None:
+            loss = loss_fn(out, yb)
+        else:
+            loss = distill_loss(out, teacher.logits(xb), yb, loss_fn, teacher.temperature,
+                                teacher.weight)
         if not torch.isfinite(loss):
             return steps, seen, loss_avg, True  # scored at chance by the caller
         opt.zero_grad(set_to_none=True)
@@ -294,6 +349,7 @@ def _train_loop(model: SqueezeNet, data: Dataset, recipe: Recipe, seed: int,
 
 
 def train(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, seed: int = 0,
-          on_step: OnStep | None = None, threads: int | None = None) -> TrainResult:
+          on_step: OnStep | None = None, threads: int | None = None, *,
+          init: Pretrained | None = None, teacher: Teacher | None = None) -> TrainResult:
     """:func:`fit` without the model: validation top-1 and how it was obtained."""
-    return fit(config, data, recipe, seed, on_step, threads)[1]
+    return fit(config, data, recipe, seed, on_step, threads, init=init, teacher=teacher)[1]

@@ -161,3 +161,36 @@ def deployed_form(model: SqueezeNet) -> SqueezeNet:
                     conv.bias.copy_((conv.bias - bn.running_mean) * scale + bn.bias)
                 setattr(module, name, conv)
     return model
+
+
+def training_form_from(model: SqueezeNet, probe: torch.Tensor) -> SqueezeNet:
+    """The training form of a network whose weights already mean something (inherited from a
+    pretrained source): each BatchNorm starts as the identity on ``probe``'s statistics (its
+    running mean and variance are the conv's outputs', its scale their standard deviation and
+    its shift their mean), so that in eval mode the training form computes exactly what the
+    plain network does, and in training mode very nearly."""
+    stats: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
+
+    def record(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
+        stats[module] = (output.mean((0, 2, 3)), output.var((0, 2, 3), unbiased=False))
+
+    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
+    hooks = [c.register_forward_hook(record) for c in convs]
+    model.eval()
+    try:
+        with torch.no_grad():
+            model(probe)
+    finally:
+        for h in hooks:
+            h.remove()
+    training_form(model)
+    with torch.no_grad():
+        for m in model.modules():
+            if isinstance(m, _ConvBN):
+                mean, var = stats[m.conv]
+                assert m.bn.running_mean is not None and m.bn.running_var is not None
+                m.bn.running_mean.copy_(mean)
+                m.bn.running_var.copy_(var)
+                m.bn.weight.copy_(torch.sqrt(var + m.bn.eps))
+                m.bn.bias.copy_(mean)
+    return model

@@ -92,6 +92,14 @@ class SearchSpace:
             values[dim.name] = dim.suggest(trial)
         return values
 
+    def values_of(self, name: str, default: Any = None) -> tuple[Any, ...]:
+        """The values a categorical or fixed parameter takes (``(default,)`` when the space
+        leaves it out)."""
+        for dim in self.dims:
+            if dim.name == name:
+                return tuple(dim.choices) if dim.kind == "categorical" else ()
+        return (self.fixed.get(name, default),)
+
     @property
     def precisions(self) -> tuple[str, ...]:
         """The weight precisions this space may produce."""

@@ -97,6 +97,22 @@ def threads_option() -> Any:
                         "OMP_NUM_THREADS if set, else half the CPUs autosq may use).")
 
 
+def pretrained_option() -> Any:
+    """``--pretrained SOURCE``: the weights candidates start from."""
+    return typer.Option(None, "--pretrained", metavar="SOURCE", help="Start each candidate from "
+                        "the weights it inherits from SOURCE: a .pth state_dict in "
+                        "torchvision's SqueezeNet layout, an autosq export (.pt/.onnx), "
+                        "torchvision:squeezenet1_0 / torchvision:squeezenet1_1, or torchvision "
+                        "(each macro's own); then fine-tune it.")
+
+
+def teacher_option() -> Any:
+    """``--teacher MODEL``: distil from this model while training."""
+    return typer.Option(None, "--teacher", metavar="MODEL", help="Distil from this model while "
+                        "training: an autosq export (.onnx/.pt) or an ONNX model with the "
+                        "data's classes and input.")
+
+
 def check_threads(threads: int | None) -> None:
     """Refuse a --threads value no CPU set allows, before any work."""
     from autosq.accuracy.threads import resolve_threads

@@ -13,8 +13,10 @@ from autosq.cli._options import (
     density_option,
     one_of,
     positive,
+    pretrained_option,
     profiles_option,
     storage_option,
+    teacher_option,
     threads_option,
 )
 
@@ -41,6 +43,8 @@ def export(
     untrained: bool = typer.Option(False, "--untrained", help="Export the seeded initial "
                                    "weights, even for a study searched with data."),
     threads: int | None = threads_option(),
+    pretrained: str | None = pretrained_option(),
+    teacher: str | None = teacher_option(),
     storage: str = storage_option(),
     profiles: list[Path] = profiles_option(),
     compress: bool = typer.Option(False, "--compress", help="Deep Compression after training "
@@ -62,26 +66,29 @@ def export(
         raise UsageError(f"--out must end with {suffix} for --format {fmt}; got {out}")
     if quantize and fmt != "onnx":
         raise UsageError("--quantize int8 makes an ONNX model: use --format onnx")
-    if untrained and (data is not None or epochs is not None or compress):
+    if untrained and (data is not None or epochs is not None or compress
+                      or pretrained is not None or teacher is not None):
         raise UsageError("--untrained exports the seeded initial weights: it does not take "
-                         "--data, --epochs or --compress")
+                         "--data, --epochs, --compress, --pretrained or --teacher")
     if compress and quantize:
         raise UsageError("--compress retrains the network: it does not combine with "
                          "--quantize (its codes are the quantization)")
     check_threads(threads)
     check_destination(out, fmt)
-    if (compress or epochs is not None) and data is None:
+    if (compress or epochs is not None or teacher is not None) and data is None:
         from autosq.searching.records import read_settings
         from autosq.searching.storage import load_study
 
         if read_settings(load_study(storage, study)).accuracy.data is None:
-            flag = "--compress retrains the network" if compress else \
-                "--epochs sets the training before export"
+            flag = ("--compress retrains the network" if compress else
+                    "--epochs sets the training before export" if epochs is not None else
+                    "--teacher guides the training before export")
             raise UsageError(f"{flag}: it needs --data (study {study!r} was searched without "
                              "data)")
     report = export_candidate(study=study, out=out, storage=storage, trial=trial,
                               recommended=recommended, fmt=fmt, quantize=quantize, data=data,
                               epochs=epochs, untrained=untrained, threads=threads,
+                              pretrained=pretrained, teacher=teacher,
                               profiles=profiles, compress=compress, bits=int(bits),
                               density=density, compress_steps=compress_steps)
     card = report.card
@@ -95,8 +102,23 @@ def export(
                    f"{acc['epochs']:.3g} epochs, {acc['threads']} threads); trial "
                    f"{card['trial']} scored {acc['trial_accuracy']:.4g} "
                    f"{acc['trial_accuracy_kind']} in the search")
+        if acc.get("before_training") is not None:
+            typer.echo(f"  before fine-tuning (inherited weights): {acc['before_training']:.4f}")
     else:
         typer.echo(f"accuracy: {acc['note'].replace('pass data', 'pass --data')}")
+    inherited = card.get("lineage", {}).get("pretrained")
+    if inherited:
+        how = "exactly" if inherited["exact"] else f"{inherited['share_inherited']:.0%} of its " \
+            "conv weights"
+        typer.echo(f"weights: inherited {how} from {inherited['source']} (SHA-256 "
+                   f"{inherited['sha256'][:12]}...)")
+    norm = card.get("input_normalisation")
+    if norm:
+        def three(values: list[float]) -> str:
+            return ", ".join(f"{v:.4g}" for v in values)
+
+        typer.echo(f"inputs: RGB in [0, 1], minus mean ({three(norm['mean'])}), divided by std "
+                   f"({three(norm['std'])}) ({norm.get('name') or 'see the card'})")
     if "checks" in card:
         c = card["checks"]
         typer.echo(f"checks: {c['onnx_checker']}; ONNX Runtime vs torch max abs diff "

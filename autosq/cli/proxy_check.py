@@ -6,7 +6,14 @@ import json
 
 import typer
 
-from autosq.cli._options import at_least, between, check_threads, json_option, threads_option
+from autosq.cli._options import (
+    at_least,
+    between,
+    check_threads,
+    json_option,
+    pretrained_option,
+    threads_option,
+)
 
 MAX_STEPS = 1_000_000  # training steps of one candidate: more is a typo (days of CPU)
 
@@ -29,6 +36,7 @@ def proxy_check(
     seed: int = typer.Option(0, "--seed", callback=between(0, 2**32 - 1),
                              help="Seed of the sample and the training."),
     threads: int | None = threads_option(),
+    pretrained: str | None = pretrained_option(),
     as_json: bool = json_option(),
 ) -> None:
     """Train a spread sample of architectures stand-alone, score them with every estimator,
@@ -59,7 +67,7 @@ def proxy_check(
 
     check = run_proxy_check(ds, sp, archs, seed=seed, reference_steps=steps,
                             short_budgets=short, supernet=supernet, on_arch=on_arch,
-                            threads=threads)
+                            threads=threads, pretrained=pretrained)
     if as_json:
         typer.echo(json.dumps(check.to_dict(), indent=2))
     else:

@@ -9,6 +9,7 @@ from autosq.cli._options import (
     check_threads,
     json_option,
     positive,
+    pretrained_option,
     storage_option,
     threads_option,
 )
@@ -24,6 +25,7 @@ def refine(
                                         "training budget)."),
     storage: str = storage_option(),
     threads: int | None = threads_option(),
+    pretrained: str | None = pretrained_option(),
     as_json: bool = json_option("the new front as JSON"),
 ) -> None:
     """Train the front members nearest the knee longer; update their accuracy and the front."""
@@ -35,7 +37,8 @@ def refine(
     check_threads(threads)
     st = load_study(storage, study)
     with search_progress(enabled=not as_json) as (_, _p, on_train):
-        changes = refine_front(st, storage, top, epochs, on_train=on_train, threads=threads)
+        changes = refine_front(st, storage, top, epochs, on_train=on_train, threads=threads,
+                               pretrained=pretrained)
     if not as_json:
         for c in changes:
             typer.echo(f"trial {c.trial}: {c.before:.4f} {c.before_kind} -> {c.after:.4f} "

@@ -25,8 +25,10 @@ from autosq.cli._options import (
     one_of,
     plot_option,
     positive,
+    pretrained_option,
     profiles_option,
     storage_option,
+    teacher_option,
     threads_option,
 )
 from autosq.cli.front import KNEE_HELP, emit
@@ -104,6 +106,8 @@ def search(
     batch_size: int = typer.Option(64, "--batch-size", callback=at_least(1),
                                    help="Training batch size."),
     threads: int | None = threads_option(),
+    pretrained: str | None = pretrained_option(),
+    teacher: str | None = teacher_option(),
     refine: int = typer.Option(0, "--refine", callback=at_least(0),
                                help="Then train the K front members nearest the knee longer "
                                "and recompute the front."),
@@ -145,6 +149,10 @@ def search(
         raise UsageError("--epochs, --batch-size and --threads set the training of each "
                          "candidate: they need --data")
     check_threads(threads)
+    for flag, value in (("--pretrained", pretrained), ("--teacher", teacher)):
+        if value is not None and (data is None or accuracy in ("proxy", "supernet")):
+            raise UsageError(f"{flag} sets how each candidate is trained: it needs --data "
+                             "(and --accuracy train, the default with data)")
     if epochs is not None and accuracy in ("proxy", "supernet"):
         raise UsageError(f"--epochs sets each candidate's training (--accuracy train); "
                          f"--accuracy {accuracy} does not use it")
@@ -173,7 +181,7 @@ def search(
                 batch_size=batch_size, refine=refine if worker == 0 else 0,
                 refine_epochs=refine_epochs, profiles=profiles,
                 retime=not no_retime and worker == 0, predict=not no_predict, worker=worker,
-                threads=threads,
+                threads=threads, pretrained=pretrained, teacher=teacher,
                 on_start=on_start_all, on_progress=on_progress, on_train=on_train,
                 on_trials_done=lambda: wait_workers(started))
         except KeyboardInterrupt as exc:

@@ -22,7 +22,7 @@ from autosq.arch.plan import plan
 from autosq.compress.estimate import DC_PRECISIONS
 from autosq.errors import MeasurementError, StudyError, UsageError
 from autosq.measure.graph import INPUT_NAME, OPSET, OUTPUT_NAME
-from autosq.outputs.training import plan_training
+from autosq.outputs.training import plan_training, ship
 from autosq.searching.records import SearchSettings, TrialRecord, load_record, read_settings
 from autosq.searching.result import FrontMember, build_result
 from autosq.searching.storage import DEFAULT_STORAGE, load_study, redact
@@ -153,7 +153,8 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
                      trial: int | None = None, recommended: bool = False, fmt: str = "onnx",
                      quantize: str | None = None, data: str | None = None,
                      epochs: float | None = None, untrained: bool = False,
-                     threads: int | None = None,
+                     threads: int | None = None, pretrained: str | None = None,
+                     teacher: str | None = None,
                      profiles: Sequence[str | Path] = (), compress: bool = False,
                      bits: int = 6, density: float = 1 / 3,
                      compress_steps: int = 200) -> ExportReport:
@@ -166,16 +167,19 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
     behind the trial's accuracy (the search's recipe, or its refinement), from the trial's own
     seed; fewer steps than the search gave each candidate are warned about. ``threads``: the
     training's threads (default :func:`autosq.accuracy.threads.default_threads`).
+    ``pretrained`` (a SOURCE) starts the network from the weights it inherits (default: the
+    study's source, when it had one), exported as inherited when there is no data;
+    ``teacher`` (default: the study's) distils into the training. The card records the
+    lineage (source and its SHA-256, teacher, steps, accuracy before and after) and the input
+    normalisation the deployed model expects.
 
     ``fmt`` is ``onnx`` or ``pt``; ``quantize="int8"`` writes the static int8 model and times
     it against fp32 on the study's device (found in ``profiles`` folders first).
     ``compress=True`` runs Deep Compression on the trained network (prune to ``density``,
     retrain ``compress_steps`` steps, cluster at ``bits``, retrain the centroids) and writes
     the ``.dcz`` container beside ``out``, the stage-by-stage report in the card."""
-    import numpy as np
 
     from autosq import __version__
-    from autosq.arch.model import build
     from autosq.measure.profiles import search_dirs
 
     out = Path(out)
@@ -201,38 +205,22 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
     precision = "int8" if quantize else "fp32" if rec.precision == "int8" else rec.precision
     seed = int(rec.accuracy_details.get("seed", number))
 
-    plan_ = plan_training(settings, rec, data, epochs, untrained)
-    dataset = plan_.data
+    training = plan_training(settings, rec, data, epochs, untrained, pretrained, teacher)
+    dataset = training.data
     if compress and dataset is None:
         raise UsageError("compress retrains the network: it needs data (the study's, or "
                          "given)")
-    accuracy: dict[str, Any] = {"value": None, "kind": None,
-                                "note": f"{plan_.note} (seed {seed})"}
-    if dataset is not None:
-        from autosq.accuracy.train import fit
+    shipped = ship(training, rec, seed, threads)
+    model, accuracy, x, y = shipped.model, shipped.accuracy, shipped.inputs, shipped.labels
+    if compress:
+        from autosq.outputs.deep_compression import deep_compress, report_rows
 
-        assert plan_.recipe is not None
-        model, result = fit(config, dataset, plan_.recipe, seed=seed, threads=threads)
-        accuracy = {"value": result.val_top1, "kind": "val_top1", "data": dataset.name,
-                    "epochs": result.epochs, "steps": result.steps, "threads": result.threads,
-                    "seed": seed, "n_train": len(dataset.train_x),
-                    "n_val": len(dataset.val_x), "note": plan_.note,
-                    "trial_accuracy": rec.accuracy, "trial_accuracy_kind": rec.accuracy_kind}
-        if compress:
-            from autosq.outputs.deep_compression import deep_compress, report_rows
-
-            container, stages, model = deep_compress(model, config, dataset, bits, density,
-                                                     compress_steps, seed,
-                                                     threads=result.threads)
-            accuracy = {**accuracy, "value": stages[-1].val_top1,
-                        "note": "after Deep Compression (see deep_compression)"}
-        x = dataset.val_x.numpy()
-        y: np.ndarray | None = dataset.val_y.numpy()
-    else:
-        model = build(config, seed=seed).eval()
-        x = np.random.default_rng(seed).standard_normal(
-            (64, 3, config.input_size, config.input_size)).astype(np.float32)
-        y = None
+        assert dataset is not None
+        container, stages, model = deep_compress(model, config, dataset, bits, density,
+                                                 compress_steps, seed,
+                                                 threads=accuracy["threads"])
+        accuracy = {**accuracy, "value": stages[-1].val_top1,
+                    "note": "after Deep Compression (see deep_compression)"}
     if member is not None:
         lat: tuple[float | None, str | None] = (member.latency_ms, member.latency_kind)
     elif rec.latency is not None:
@@ -249,9 +237,10 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
         "search_accuracy_kind": rec.accuracy_kind, "accuracy": accuracy, "format": fmt,
         "exported_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
     }
-    if dataset is not None:
-        card["input_normalisation"] = {"mean": dataset.describe()["mean"],
-                                       "std": dataset.describe()["std"]}
+    card["lineage"] = shipped.lineage
+    if shipped.normalisation is not None:
+        # How the deployed model's inputs must be prepared: RGB in [0, 1], minus mean, / std.
+        card["input_normalisation"] = shipped.normalisation
     card_path = out.with_name(out.name + ".json")
     extra: list[tuple[Path, bytes]] = []
     if compress:
@@ -278,7 +267,8 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
 
         buf = io.BytesIO()
         torch.save({"config": config.to_dict(), "state_dict": model.state_dict(),
-                    "autosq": {k: card[k] for k in ("study", "trial", "arch_id")}}, buf)
+                    "autosq": {**{k: card[k] for k in ("study", "trial", "arch_id")},
+                               "input_normalisation": shipped.normalisation}}, buf)
         card["size_bytes"] = len(buf.getvalue())
         card["weights_bytes"] = sum(v.numel() * v.element_size()
                                     for v in model.state_dict().values())
@@ -306,6 +296,10 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
             "latency_kind": lat[1], "accuracy": accuracy.get("value"),
             "accuracy_kind": accuracy.get("kind"), "study": study, "trial": number,
             "precision": precision}
+    if shipped.normalisation is not None:
+        meta["input_normalisation"] = shipped.normalisation
+    if "pretrained" in shipped.lineage:
+        meta["pretrained"] = shipped.lineage["pretrained"]
     payload = _with_metadata(payload, meta)
     card["size_bytes"] = len(payload)
     card["weights_bytes"] = initializer_bytes(payload)

@@ -97,7 +97,8 @@ class SearchSettings:
     objectives: Objectives = field(default_factory=Objectives)
 
     def default_study_name(self) -> str:
-        """``DEVICE-5mb-100ms-SPACE-224px[-10cls][-val_top1][-size-objective]``."""
+        """``DEVICE-5mb-100ms-SPACE-224px[-10cls][-val_top1][-pretrained][-distilled]
+        [-size-objective]``."""
         b = self.budget
         parts = [self.device, f"{b.max_mb:g}mb"]
         if b.max_ms is not None:
@@ -107,6 +108,10 @@ class SearchSettings:
             parts.append(f"{self.num_classes}cls")
         if self.accuracy.kind != "proxy":
             parts.append(self.accuracy.kind)
+        if self.accuracy.pretrained:
+            parts.append("pretrained")
+        if self.accuracy.teacher:
+            parts.append("distilled")
         if self.objectives.third:
             parts.append(f"{self.objectives.third}-objective")
         return "-".join(parts)

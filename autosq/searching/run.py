@@ -295,6 +295,8 @@ def run_search(
     predict: bool = True,
     worker: int = 0,
     threads: int | None = None,
+    pretrained: str | None = None,
+    teacher: str | None = None,
     on_trials_done: Callable[[], None] | None = None,
     on_progress: OnProgress | None = None,
     on_start: OnStart | None = None,
@@ -313,7 +315,10 @@ def run_search(
     without, a zero-cost ``proxy`` scores it. ``refine=K`` then trains the K front members
     nearest the knee for ``refine_epochs`` (default: 4 times the search's budget) and
     recomputes the front. Every training uses ``threads`` threads (default:
-    :func:`autosq.accuracy.threads.default_threads`), recorded with each trial.
+    :func:`autosq.accuracy.threads.default_threads`), recorded with each trial. ``pretrained``
+    (a SOURCE: a weights file, ``torchvision:squeezenet1_0`` / ``_1``, or ``torchvision`` for
+    each macro's own) starts every candidate from the weights it inherits and fine-tunes it
+    briefly; ``teacher`` (a model file) distils into every candidate's training.
 
     Running again with the same study resumes it and runs only the trials still missing to reach
     ``trials``. Several processes (``worker`` 0, 1, ...: it seeds each one's sampler apart) may
@@ -354,7 +359,8 @@ def run_search(
                            "or give one") from None
     make_sampler(sampler, None)  # a bad name fails before anything is created
     estimator, classes = make_accuracy(accuracy, proxy, data, epochs, batch_size, size,
-                                       num_classes, sp, seed or 0, on_train, threads)
+                                       num_classes, sp, seed or 0, on_train, threads,
+                                       pretrained, teacher)
     settings = settings_for(profile, sp, max_mb, max_ms, max_ram_mb, size, classes,
                             estimator.describe(), chosen)
     timer = timer_for(profile, protocol or TimingProtocol.confirm())

@@ -318,3 +318,39 @@ def test_the_study_data_gone_is_one_line(trained_study: tuple[str, str], tmp_pat
                                         r"loaded now"):
         export_candidate(study=name, storage=url, out=tmp_path / "g.onnx", trial=0)
     assert not (tmp_path / "g.onnx").exists()
+
+
+def test_a_pretrained_export_without_data_is_its_source(cli: Any, tmp_path: Path) -> None:
+    """squeezenet1_0 with 1000 classes at 224 px, exported with --pretrained FILE.pth and no
+    data: the ONNX file gives the source's outputs and states ImageNet's normalisation."""
+    space = tmp_path / "v10.toml"
+    space.write_text('name = "v10"\n[fixed]\nmacro = "v1.0"\nbase_e = 128\nincr_e = 128\n'
+                     'freq = 2\npct_3x3 = 0.5\nsr = 0.125\n[params.bypass]\n'
+                     'type = "categorical"\nchoices = ["none"]\n')
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    run_search(device="host", max_mb=6, max_ms=0, space=str(space), trials=1, input_size=224,
+               storage=url, protocol=FAST, retime=False, study="v10")
+    source = build(preset("squeezenet1_0"), seed=11)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.add_(torch.randn(p.shape, generator=torch.Generator().manual_seed(1)) * 0.01)
+    torch.save(source.state_dict(), tmp_path / "imagenet.pth")
+    out = tmp_path / "m.onnx"
+    code, text, err = cli("export", "--study", "v10", "--storage", url, "--trial", "0",
+                          "--pretrained", str(tmp_path / "imagenet.pth"), "--out", str(out))
+    assert code == 0, err
+    assert "inherited exactly from" in text and "0.485, 0.456, 0.406" in text
+    card = json.loads((tmp_path / "m.onnx.json").read_text())
+    assert card["input_normalisation"]["mean"] == [0.485, 0.456, 0.406]
+    assert card["lineage"]["pretrained"]["exact"]
+    import onnxruntime as ort
+
+    x = np.random.default_rng(0).standard_normal((2, 3, 224, 224)).astype(np.float32)
+    sess = ort.InferenceSession(str(out), providers=["CPUExecutionProvider"])
+    got = np.concatenate([sess.run(None, {"input": x[i:i + 1]})[0] for i in range(2)])
+    with torch.no_grad():
+        expected = source.eval()(torch.from_numpy(x)).numpy()
+    assert np.abs(got - expected).max() <= 1e-4 * np.abs(expected).max()
+    assert (np.argsort(-got, 1)[:, :5] == np.argsort(-expected, 1)[:, :5]).all()
+    meta = {p.key: p.value for p in onnx.load(str(out)).metadata_props}
+    assert json.loads(meta["input_normalisation"])["std"] == [0.229, 0.224, 0.225]

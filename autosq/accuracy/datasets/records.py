@@ -3,11 +3,13 @@ what the caches hold (:class:`RawDataset`, uint8 images), and the normalisation 
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     import torch
+
+    from autosq.arch.weights import Normalisation
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 EXT_LIST = ", ".join(IMAGE_EXTENSIONS)
@@ -30,11 +32,37 @@ class Dataset:
     # The per-channel statistics the images were normalised with (of [0, 1] pixel values).
     mean: list[float] = field(default_factory=list)
     std: list[float] = field(default_factory=list)
+    norm_name: str = "the data's own"
 
     @property
     def num_classes(self) -> int:
         """How many classes (the width of a classifier's output)."""
         return len(self.classes)
+
+    @property
+    def normalisation(self) -> Normalisation:
+        """The normalisation the images were given."""
+        from autosq.arch.weights import Normalisation
+
+        return Normalisation(tuple(self.mean), tuple(self.std), self.norm_name)  # type: ignore[arg-type]
+
+    def normalised_as(self, norm: Normalisation) -> bool:
+        """Whether the images were normalised with ``norm``'s mean and std."""
+        return all(abs(a - b) < 1e-6 for a, b in zip((*self.mean, *self.std),
+                                                     (*norm.mean, *norm.std), strict=True))
+
+    def renormalised(self, norm: Normalisation) -> Dataset:
+        """The same images normalised with ``norm`` (new tensors; a pretrained source's
+        convention, say)."""
+        import torch
+
+        old_m, old_s = torch.tensor(self.mean), torch.tensor(self.std)
+        new_m, new_s = torch.tensor(norm.mean), torch.tensor(norm.std)
+        scale = (old_s / new_s).view(1, 3, 1, 1)
+        shift = ((old_m - new_m) / new_s).view(1, 3, 1, 1)
+        return replace(self, train_x=self.train_x * scale + shift,
+                       val_x=self.val_x * scale + shift, mean=list(norm.mean),
+                       std=list(norm.std), norm_name=norm.name)
 
     def describe(self) -> dict[str, Any]:
         """A JSON-ready summary: name, classes, split sizes, input size, skipped count, split."""

@@ -1,0 +1,326 @@
+"""Weights files a candidate can start from: read, checked, and named with their hash.
+
+A SOURCE is one of
+
+- ``torchvision:squeezenet1_0`` or ``torchvision:squeezenet1_1``: torchvision's published
+  ImageNet weights, read from torch's hub cache (``$TORCH_HOME/hub/checkpoints/``, torch's own
+  folder), downloaded there when missing and the machine is online, the file's SHA-256 checked
+  against the prefix in its published name, as torch.hub does;
+- a state_dict file in torchvision's SqueezeNet layout (``.pth``/``.pt``; a bare state_dict, or
+  one under ``state_dict`` or ``model``, ``module.`` prefixes removed), read with
+  ``weights_only=True``: its tensors' shapes say its architecture;
+- an autosq export: a ``.pt`` (config + state_dict) or an fp32 ``.onnx`` whose metadata holds
+  the config and the input normalisation.
+
+torchvision's weights (and any state_dict in its layout) expect RGB in [0, 1] normalised by the
+ImageNet mean and std (:data:`IMAGENET`); an autosq export states its own. Files are bounded
+(:data:`MAX_FILE_MB`) and every value is checked before it is used: a file that is not a
+SqueezeNet, holds code, is truncated or lies about its shapes is one :class:`WeightsError`.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from autosq.arch.inherit import NetShape, shape_of_plan, shape_of_state
+from autosq.errors import WeightsError, WeightsUnavailable
+
+if TYPE_CHECKING:
+    import torch
+
+    from autosq.arch.config import SqueezeNetConfig
+
+MAX_FILE_MB = 512
+TORCHVISION = {  # name -> published file (its name holds its SHA-256's first 8 hex digits)
+    "squeezenet1_0": "squeezenet1_0-b66bff10.pth",
+    "squeezenet1_1": "squeezenet1_1-b8a52dc0.pth",
+}
+TORCHVISION_URL = "https://download.pytorch.org/models/"
+URL_ENV = "AUTOSQ_TORCHVISION_URL"  # another base URL (a mirror); tests point it at loopback
+
+
+@dataclass(frozen=True)
+class Normalisation:
+    """How images are fed to a network: RGB in [0, 1], minus ``mean``, divided by ``std``."""
+
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    name: str = ""
+
+    def to_dict(self) -> dict[str, Any]:
+        """The stored form (cards, metadata, studies)."""
+        return {"mean": list(self.mean), "std": list(self.std), "name": self.name}
+
+    @classmethod
+    def from_dict(cls, data: Any, where: str = "normalisation") -> Normalisation:
+        """Read the stored form, checked (three finite numbers each, std > 0)."""
+        try:
+            mean = tuple(float(v) for v in data["mean"])
+            std = tuple(float(v) for v in data["std"])
+            name = str(data.get("name", ""))[:100]
+        except (KeyError, TypeError, ValueError, AttributeError):
+            raise WeightsError(f"{where} is not a normalisation; expected {{'mean': [3 "
+                               "numbers], 'std': [3 numbers > 0]}") from None
+        if len(mean) != 3 or len(std) != 3 or not all(-1e3 < v < 1e3 for v in mean) or \
+                not all(1e-6 < v < 1e3 for v in std):
+            raise WeightsError(f"{where} is not a normalisation; expected 3 means and 3 "
+                               "stds > 0 for R, G, B")
+        return cls(mean, std, name)
+
+
+IMAGENET = Normalisation((0.485, 0.456, 0.406), (0.229, 0.224, 0.225), "imagenet")
+
+
+@dataclass
+class WeightsFile:
+    """A read and checked weights file: its state_dict (torchvision's names), what it is, and
+    how its inputs are normalised."""
+
+    spec: str
+    path: Path
+    sha256: str
+    state: dict[str, torch.Tensor]
+    shape: NetShape
+    normalisation: Normalisation
+    config: SqueezeNetConfig | None = None  # an autosq export's own
+
+    def describe(self) -> dict[str, Any]:
+        """The lineage a study or card records."""
+        return {"source": self.spec, "file": str(self.path), "sha256": self.sha256,
+                "macro": self.shape.macro, "num_classes": self.shape.num_classes,
+                "normalisation": self.normalisation.to_dict()}
+
+
+def hub_dir() -> Path:
+    """torch's hub checkpoints folder (``$TORCH_HOME/hub/checkpoints``), as torch.hub finds it."""
+    home = os.environ.get("TORCH_HOME") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
+    return Path(home).expanduser() / "hub" / "checkpoints"
+
+
+def resolve(spec: str) -> tuple[Path, str]:
+    """The file of a SOURCE (downloading torchvision's when missing) and the name it goes by."""
+    if spec.startswith("torchvision:"):
+        name = spec.split(":", 1)[1]
+        if name not in TORCHVISION:
+            raise WeightsError(f"unknown torchvision weights {name!r}; known: "
+                               f"{', '.join('torchvision:' + n for n in TORCHVISION)}")
+        path = hub_dir() / TORCHVISION[name]
+        if not path.is_file():
+            _download(TORCHVISION[name], path)
+        return path, spec
+    path = Path(spec).expanduser()
+    if not path.exists():
+        raise WeightsError(f"weights file {spec} does not exist; expected a .pth/.pt state_dict "
+                           "in torchvision's SqueezeNet layout, an autosq export (.pt or "
+                           ".onnx), or torchvision:squeezenet1_0 / torchvision:squeezenet1_1")
+    if not path.is_file():
+        raise WeightsError(f"weights file {spec} is not a regular file")
+    return path, str(path)
+
+
+def _download(file: str, path: Path) -> None:
+    """Fetch a published torchvision file into torch's hub cache, checking its SHA-256 prefix;
+    nothing is left behind when it fails."""
+    import tempfile
+    import urllib.error
+    import urllib.request
+
+    url = os.environ.get(URL_ENV, TORCHVISION_URL).rstrip("/") + "/" + file
+    hint = (f"put {file} (from {TORCHVISION_URL}{file}) in {path.parent}/, or give the weights "
+            "file itself")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        digest = hashlib.sha256()
+        with urllib.request.urlopen(url, timeout=60) as answer, tempfile.NamedTemporaryFile(
+                dir=path.parent, prefix=f".{file}.", delete=False) as tmp:
+            size = 0
+            while chunk := answer.read(1 << 20):
+                size += len(chunk)
+                if size > MAX_FILE_MB << 20:
+                    raise WeightsUnavailable(f"{url} sent more than {MAX_FILE_MB} MB: refused")
+                digest.update(chunk)
+                tmp.write(chunk)
+    except (urllib.error.URLError, OSError, TimeoutError) as exc:
+        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
+        raise WeightsUnavailable(f"cannot download torchvision's weights ({reason}): {hint}") \
+            from None
+    prefix = re.search(r"-([0-9a-f]{8,})\.", file)
+    if prefix and not digest.hexdigest().startswith(prefix.group(1)):
+        os.unlink(tmp.name)
+        raise WeightsUnavailable(f"the file downloaded from {url} has SHA-256 "
+                                 f"{digest.hexdigest()[:16]}..., not {prefix.group(1)}... as "
+                                 f"published: refused; {hint}")
+    os.replace(tmp.name, path)
+
+
+def read_weights(spec: str) -> WeightsFile:
+    """Read and check the weights of a SOURCE (see the module docstring)."""
+    path, name = resolve(spec)
+    size = path.stat().st_size
+    if size > MAX_FILE_MB << 20:
+        raise WeightsError(f"weights file {name} has {size / 2**20:,.0f} MB; a SqueezeNet's "
+                           f"weights are a few MB (at most {MAX_FILE_MB} MB read)")
+    blob = path.read_bytes()
+    sha = hashlib.sha256(blob).hexdigest()
+    if path.suffix.lower() == ".onnx":
+        return _from_onnx(blob, path, name, sha)
+    return _from_torch(path, name, sha)
+
+
+def _from_torch(path: Path, name: str, sha: str) -> WeightsFile:
+    import pickle
+    import warnings
+
+    import torch
+
+    try:
+        with warnings.catch_warnings():  # torch's notes on pickle protocols are not for users
+            warnings.simplefilter("ignore")
+            loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except pickle.UnpicklingError:
+        raise WeightsError(f"{name} holds objects torch will not load safely (code or classes, "
+                           "refused with weights_only=True); expected a plain state_dict of "
+                           "tensors") from None
+    except Exception as exc:  # zip errors, EOF, "invalid load key": not a whole torch file
+        raise WeightsError(f"{name} cannot be read as a torch file (truncated or another "
+                           f"format: {type(exc).__name__}); expected a .pth/.pt state_dict") \
+            from None
+    config, norm = None, IMAGENET
+    if isinstance(loaded, dict) and "config" in loaded and "state_dict" in loaded:
+        config = _config(loaded["config"], name)  # an autosq .pt export
+        stated = loaded.get("autosq")
+        stated = stated.get("input_normalisation") if isinstance(stated, dict) else None
+        norm = (Normalisation.from_dict(stated, f"{name}'s input_normalisation")
+                if stated is not None else _card_normalisation(path))
+    state = _state_dict(loaded, name)
+    shape = shape_of_state({k: tuple(v.shape) for k, v in state.items()}, name)
+    if config is not None:
+        shape = _matching(config, shape, name)
+    return WeightsFile(name, path, sha, state, shape, norm, config)
+
+
+def _state_dict(loaded: object, name: str) -> dict[str, torch.Tensor]:
+    """The tensors of a loaded file: a state_dict, or one under ``state_dict`` or ``model``."""
+    import torch
+
+    for key in ("state_dict", "model"):
+        if isinstance(loaded, dict) and isinstance(loaded.get(key), dict):
+            loaded = loaded[key]
+            break
+    if not isinstance(loaded, dict) or not loaded:
+        raise WeightsError(f"{name} is not a state_dict (a mapping of names to tensors); got "
+                           f"{type(loaded).__name__}")
+    state: dict[str, torch.Tensor] = {}
+    for key, value in loaded.items():
+        if not isinstance(key, str) or not isinstance(value, torch.Tensor):
+            continue  # optimizer state, counters: not weights
+        if not value.is_floating_point():
+            raise WeightsError(f"{name}: {key[:100]} holds {value.dtype} values; expected float "
+                               "weights (a quantized model cannot be a starting point)")
+        if not bool(torch.isfinite(value).all()):
+            raise WeightsError(f"{name}: {key[:100]} holds NaN or infinite values")
+        state[key.removeprefix("module.")] = value.float()
+    return state
+
+
+def _config(raw: object, name: str) -> SqueezeNetConfig:
+    """An autosq export's config, read without trusting it (no repr of what is not plain)."""
+    from autosq.arch.config import SqueezeNetConfig
+    from autosq.errors import ConfigError
+
+    plain = (int, float, str, bool, type(None))
+    if not isinstance(raw, dict) or len(raw) > 64 or not all(
+            isinstance(k, str) and isinstance(v, plain) for k, v in raw.items()):
+        raise WeightsError(f"{name} has a 'config' that is not a SqueezeNet configuration (a "
+                           "flat mapping of names to numbers and strings)")
+    try:
+        return SqueezeNetConfig.from_dict(raw)
+    except ConfigError as exc:
+        raise WeightsError(f"{name} has an invalid config: {exc}") from None
+
+
+def _matching(config: SqueezeNetConfig, shape: NetShape, name: str) -> NetShape:
+    """The config's shapes, when the tensors have them (an export that lies is refused)."""
+    from autosq.arch.plan import plan
+
+    planned = shape_of_plan(plan(config))
+    if planned.convs() != shape.convs():
+        raise WeightsError(f"{name}: its tensors do not have the shapes its config says (the "
+                           "config or the weights were edited); expected an unmodified autosq "
+                           "export")
+    return planned
+
+
+def _card_normalisation(path: Path) -> Normalisation:
+    """The normalisation an older autosq export's card states (beside it), else ImageNet's."""
+    card = path.with_name(path.name + ".json")
+    if not card.is_file() or card.stat().st_size > 1 << 20:
+        return IMAGENET
+    try:
+        data = json.loads(card.read_text())
+        norm = data.get("input_normalisation") if isinstance(data, dict) else None
+    except (OSError, ValueError, RecursionError):
+        return IMAGENET
+    return IMAGENET if norm is None else Normalisation.from_dict(norm, f"{card}")
+
+
+def _from_onnx(blob: bytes, path: Path, name: str, sha: str) -> WeightsFile:
+    import onnx
+    import torch
+    from onnx import numpy_helper
+
+    from autosq.arch.plan import plan
+
+    try:
+        model = onnx.load_from_string(blob)
+    except Exception:
+        raise WeightsError(f"{name} is not an ONNX model (truncated or another format)") \
+            from None
+    meta = {p.key: p.value for p in model.metadata_props}
+    if "config" not in meta:
+        raise WeightsError(f"{name} carries no autosq config in its metadata; expected an ONNX "
+                           "file written by 'autosq export' (or a torchvision-layout .pth)")
+    try:
+        raw = json.loads(meta["config"])
+    except (ValueError, RecursionError):
+        raise WeightsError(f"{name} has a config in its metadata that is not JSON") from None
+    config = _config(raw, name)
+    if any(n.op_type in ("QuantizeLinear", "DequantizeLinear", "QLinearConv")
+           for n in model.graph.node):
+        raise WeightsError(f"{name} is a quantized model: it cannot be a starting point; "
+                           "export the trial in fp32")
+    tensors = {t.name: t for t in model.graph.initializer}
+    alias = {n.output[0]: n.input[0] for n in model.graph.node if n.op_type == "Identity"}
+    convs = [layer for layer in plan(config).layers if layer.kind == "conv"]
+    nodes = [n for n in model.graph.node if n.op_type == "Conv"]
+    if len(nodes) != len(convs):
+        raise WeightsError(f"{name} has {len(nodes)} convolutions where its config says "
+                           f"{len(convs)}: expected an unmodified autosq export")
+    state: dict[str, torch.Tensor] = {}
+    for layer, node in zip(convs, nodes, strict=True):
+        for role, i in (("weight", 1), ("bias", 2)):
+            key = node.input[i] if len(node.input) > i else ""
+            key = alias.get(key, key)
+            if key not in tensors:
+                raise WeightsError(f"{name}: a convolution reads {key[:100]!r}, which is not a "
+                                   "weight of the file")
+            state[f"{layer.module}.{role}"] = torch.from_numpy(
+                numpy_helper.to_array(tensors[key]).copy())
+    state = _state_dict(state, name)
+    shape = _matching(config, shape_of_state({k: tuple(v.shape) for k, v in state.items()},
+                                             name), name)
+    norm = IMAGENET
+    if "input_normalisation" in meta:
+        try:
+            norm = Normalisation.from_dict(json.loads(meta["input_normalisation"]),
+                                           f"{name}'s input_normalisation")
+        except (ValueError, RecursionError):
+            raise WeightsError(f"{name}: its input_normalisation is not JSON") from None
+    return WeightsFile(name, path, sha, state, shape, norm, config)
