@@ -143,28 +143,13 @@ def _torch_teacher(spec: str, sha: str) -> Teacher:
 
 
 def _onnx_teacher(spec: str, blob: bytes, sha: str, input_size: int) -> Teacher:
-    import json
-
-    import onnx
     import onnxruntime as ort
 
-    from autosq.arch.weights import Normalisation
+    from autosq.arch.weights import onnx_metadata
     from autosq.measure.local import LocalTimer
     from autosq.measure.protocol import TimingProtocol
 
-    try:
-        proto = onnx.load_from_string(blob)
-    except Exception:
-        raise WeightsError(f"teacher {spec} is not an ONNX model (truncated or another format)") \
-            from None
-    meta = {p.key: p.value for p in proto.metadata_props}
-    norm = None
-    if "input_normalisation" in meta:
-        try:
-            norm = Normalisation.from_dict(json.loads(meta["input_normalisation"]),
-                                           f"teacher {spec}'s input_normalisation")
-        except (ValueError, RecursionError):
-            raise WeightsError(f"teacher {spec}: its input_normalisation is not JSON") from None
+    _, _, norm = onnx_metadata(blob, f"teacher {spec}")
     # A hostile model (an endless loop, a huge allocation) fails here, contained.
     probe = TimingProtocol(warmup_runs=1, warmup_seconds=0.0, block_runs=1, block_seconds=0.0,
                            min_blocks=1, target_gap=1.0, max_seconds=5.0)

@@ -271,12 +271,10 @@ def _card_normalisation(path: Path) -> Normalisation:
     return IMAGENET if norm is None else Normalisation.from_dict(norm, f"{card}")
 
 
-def _from_onnx(blob: bytes, path: Path, name: str, sha: str) -> WeightsFile:
+def onnx_metadata(blob: bytes, name: str) -> tuple[Any, dict[str, str], Normalisation | None]:
+    """(the ONNX model, its metadata, the input normalisation it states or None) of a file;
+    :class:`WeightsError` for what is not an ONNX model."""
     import onnx
-    import torch
-    from onnx import numpy_helper
-
-    from autosq.arch.plan import plan
 
     try:
         model = onnx.load_from_string(blob)
@@ -284,6 +282,23 @@ def _from_onnx(blob: bytes, path: Path, name: str, sha: str) -> WeightsFile:
         raise WeightsError(f"{name} is not an ONNX model (truncated or another format)") \
             from None
     meta = {p.key: p.value for p in model.metadata_props}
+    norm = None
+    if "input_normalisation" in meta:
+        try:
+            norm = Normalisation.from_dict(json.loads(meta["input_normalisation"]),
+                                           f"{name}'s input_normalisation")
+        except (ValueError, RecursionError):
+            raise WeightsError(f"{name}: its input_normalisation is not JSON") from None
+    return model, meta, norm
+
+
+def _from_onnx(blob: bytes, path: Path, name: str, sha: str) -> WeightsFile:
+    import torch
+    from onnx import numpy_helper
+
+    from autosq.arch.plan import plan
+
+    model, meta, stated = onnx_metadata(blob, name)
     if "config" not in meta:
         raise WeightsError(f"{name} carries no autosq config in its metadata; expected an ONNX "
                            "file written by 'autosq export' (or a torchvision-layout .pth)")
@@ -316,11 +331,4 @@ def _from_onnx(blob: bytes, path: Path, name: str, sha: str) -> WeightsFile:
     state = _state_dict(state, name)
     shape = _matching(config, shape_of_state({k: tuple(v.shape) for k, v in state.items()},
                                              name), name)
-    norm = IMAGENET
-    if "input_normalisation" in meta:
-        try:
-            norm = Normalisation.from_dict(json.loads(meta["input_normalisation"]),
-                                           f"{name}'s input_normalisation")
-        except (ValueError, RecursionError):
-            raise WeightsError(f"{name}: its input_normalisation is not JSON") from None
-    return WeightsFile(name, path, sha, state, shape, norm, config)
+    return WeightsFile(name, path, sha, state, shape, stated or IMAGENET, config)
