@@ -39,7 +39,8 @@ ISSUE_CONFIGS = (
 
 def _before(config, data, seed):  # type: ignore[no-untyped-def]
     """The previous training form and deployment (LeakyReLU head, ReLU restored)."""
-    from autosq.accuracy.train import Recipe, _train_loop, evaluate_top1, seeded
+    from autosq.accuracy.device import TrainDevice
+    from autosq.accuracy.train import Recipe, _train_loop, evaluate, seeded
     from autosq.arch.model import _ConvBN, build, deployed_form
 
     with seeded(seed, 1):
@@ -50,12 +51,12 @@ def _before(config, data, seed):  # type: ignore[no-untyped-def]
                 if isinstance(child, nn.Conv2d) and child is not final:
                     setattr(module, name, _ConvBN(child))
         model.classifier[2] = nn.LeakyReLU(0.1)
-        _train_loop(model, data, Recipe(), seed, None)
+        _train_loop(model, data, Recipe(), seed, None, None, TrainDevice("cpu"), 0)
         model.eval()
-        trained = evaluate_top1(model, data.val_x, data.val_y)
+        trained = evaluate(model, data)
         model = deployed_form(model)
         model.classifier[2] = nn.ReLU(inplace=True)
-        return trained, evaluate_top1(model, data.val_x, data.val_y)
+        return trained, evaluate(model, data)
 
 
 def _after(config, data, seed):  # type: ignore[no-untyped-def]
@@ -67,7 +68,7 @@ def _after(config, data, seed):  # type: ignore[no-untyped-def]
 
     def spy(model):  # type: ignore[no-untyped-def]
         model.eval()
-        seen["trained"] = T.evaluate_top1(model, data.val_x, data.val_y)
+        seen["trained"] = T.evaluate(model, data)
         return real(model)
 
     T.deployed_form = spy

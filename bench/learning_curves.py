@@ -51,8 +51,8 @@ def main() -> None:
         print(f"{default_threads()} threads; input {SIZE}x{SIZE}; AdamW, warm-up + cosine; "
               f"batch 64; val top-1 per budget (seconds of training)")
         for dname, ds in data.items():
-            print(f"\n{dname}: {len(ds.train_x)} train / {len(ds.val_x)} val images, "
-                  f"{ds.num_classes} classes ({-(-len(ds.train_x) // 64)} steps per epoch)")
+            print(f"\n{dname}: {len(ds.train)} train / {len(ds.val)} val images, "
+                  f"{ds.num_classes} classes ({-(-len(ds.train) // 64)} steps per epoch)")
             for cname, cfg in configs(ds.num_classes).items():
                 cells = []
                 for steps in budgets:

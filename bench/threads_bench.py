@@ -34,7 +34,7 @@ def _child(folder: str, size: int, steps: int, threads: int) -> None:
     from autosq.arch.presets import preset
 
     data = load_dataset(folder, size)
-    n = len(data.train_x)
+    n = len(data.train)
     recipe = Recipe(epochs=steps * 64 / n)
     _, r = fit(preset("squeezenet1_1", input_size=size, num_classes=data.num_classes), data,
                recipe, seed=0, threads=threads)

@@ -66,8 +66,8 @@ class TrainedAccuracy:
 
         result = train(config, self.data, self.recipe, seed=seed, on_step=self.on_step,
                        threads=self.threads, init=self.init, teacher=self.teacher)
-        return result.val_top1, {"data": self.data.name, "n_train": len(self.data.train_x),
-                                 "n_val": len(self.data.val_x), **result.to_dict()}
+        return result.val_top1, {"data": self.data.name, "n_train": len(self.data.train),
+                                 "n_val": len(self.data.val), **result.to_dict()}
 
     def describe(self) -> AccuracySetting:
         """``val_top1``, on which data, for how long."""

@@ -36,6 +36,7 @@ import torch.nn.functional as F
 
 from autosq._io import cache_dir, write_file
 from autosq.accuracy import AccuracySetting
+from autosq.accuracy.datasets.stream import train_batches
 from autosq.accuracy.supernet import (
     MAX_SUPERNET_PARAMS,
     SubnetSpec,
@@ -47,7 +48,7 @@ from autosq.accuracy.supernet import (
 from autosq.accuracy.threads import resolve_threads
 from autosq.accuracy.train import (
     OnStep,
-    evaluate_top1,
+    evaluate,
     seeded,
     warmup_cosine,
 )
@@ -122,10 +123,12 @@ def plain(spec: SubnetSpec) -> SubnetSpec:
 
 
 def data_digest(data: Dataset) -> str:
-    """A content hash of a dataset's images and labels (part of a supernet's cache key)."""
-    h = hashlib.sha1()
-    for t in (data.train_x, data.train_y, data.val_x, data.val_y):
-        h.update(t.contiguous().numpy().tobytes())
+    """What a dataset's images are, as a hash (part of a supernet's cache key): the key of its
+    pixels (a folder's files' fingerprint, or the generated set), its splits and normalisation."""
+    h = hashlib.sha1(data.key.encode())
+    for t in (data.train.rows, data.val.rows):
+        h.update(t.tobytes())
+    h.update(repr((data.mean, data.std)).encode())
     return h.hexdigest()
 
 
@@ -146,30 +149,19 @@ def check_space(space: SearchSpace, input_size: int, num_classes: int) -> None:
 def train_supernet(space: SearchSpace, data: Dataset, macro: str, recipe: SupernetRecipe,
                    seed: int, on_step: OnStep | None = None) -> SuperNet:
     """Train the supernet of ``space``'s ``macro`` candidates on ``data`` (seeded)."""
-    from autosq.accuracy.augment import augment
-
     check_space(space, data.input_size, data.num_classes)
     largest, smallest = space_widths(space, macro, data.input_size, data.num_classes)
     if not recipe.bypass:
         largest = plain(largest)
     net = SuperNet(macro, largest, data.num_classes, recipe.bypass and complex_possible(space))
     rng = random.Random(seed)
-    gen = torch.Generator().manual_seed(seed)
     decay = [p for p in net.parameters() if p.dim() == 4]
     rest = [p for p in net.parameters() if p.dim() != 4]
     opt = torch.optim.AdamW([{"params": decay, "weight_decay": recipe.weight_decay},
                              {"params": rest, "weight_decay": 0.0}], lr=recipe.lr)
-    n = len(data.train_x)
-    batch = min(recipe.batch_size, n)
-    order, pos = torch.randperm(n, generator=gen), 0
     net.train()
     t0 = time.perf_counter()
-    for step in range(recipe.steps):
-        if pos + batch > n:
-            order, pos = torch.randperm(n, generator=gen), 0
-        idx = order[pos:pos + batch]
-        pos += batch
-        xb, yb = augment(data.train_x[idx], gen), data.train_y[idx]
+    for step, (xb, yb) in enumerate(train_batches(data, recipe.batch_size, recipe.steps, seed)):
         for group in opt.param_groups:
             group["lr"] = warmup_cosine(recipe.lr, step, recipe.steps,
                                         max(1, round(recipe.warmup * recipe.steps)))
@@ -187,7 +179,7 @@ def train_supernet(space: SearchSpace, data: Dataset, macro: str, recipe: Supern
         torch.nn.utils.clip_grad_norm_(net.parameters(), recipe.clip_norm)
         opt.step()
         if on_step is not None and (step % 10 == 0 or step == recipe.steps - 1):
-            seen = (step + 1) * batch * (1 + len(students))
+            seen = (step + 1) * len(yb) * (1 + len(students))
             on_step(step + 1, recipe.steps, float(loss), seen / (time.perf_counter() - t0))
     return net.eval()
 
@@ -262,17 +254,15 @@ class SupernetAccuracy:
         stats: dict[str, tuple[torch.Tensor, torch.Tensor]] = {}
         for name, rows, _ in net.layout(spec):
             stats[name] = (torch.zeros(len(rows)), torch.ones(len(rows)))
-        gen = torch.Generator().manual_seed(self.seed)
-        n = len(self.data.train_x)
         with seeded(self.seed, self.threads), torch.no_grad():
             net.train()  # BatchNorm in training mode: it updates the running statistics
-            order = torch.randperm(n, generator=gen)
-            for k in range(r.calib_batches):
-                idx = order[(k * r.calib_batch_size + torch.arange(r.calib_batch_size)) % n]
-                net(self.data.train_x[idx], spec, stats, momentum=1.0 / (k + 1))
+            calibration = train_batches(self.data, r.calib_batch_size, r.calib_batches,
+                                        self.seed, augment=False)
+            for k, (xb, _) in enumerate(calibration):
+                net(xb, spec, stats, momentum=1.0 / (k + 1))
             net.eval()
             model = net.deployed(config, stats)
-            top1 = evaluate_top1(model, self.data.val_x, self.data.val_y)
+            top1 = evaluate(model, self.data, workers=0)
         return top1, {"data": self.data.name, "supernet": key[:12],
                       "supernet_steps": r.steps, "calib_batches": r.calib_batches,
                       "seconds": time.perf_counter() - t0, "seed": seed}

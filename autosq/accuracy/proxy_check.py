@@ -140,7 +140,7 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
     if len(archs) < 3:
         raise UsageError(f"space {space.name!r} has {len(archs)} distinct valid architectures "
                          f"at {data.input_size}px; a rank correlation needs at least 3")
-    images = data.train_x[:64]
+    images = data.sample("train", 64)[0]
     for i, values in enumerate(archs):
         config = make_config(values, data.input_size, data.num_classes)
         ref = train(config, data, reference, seed=seed, threads=threads)

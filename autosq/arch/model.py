@@ -163,19 +163,23 @@ def deployed_form(model: SqueezeNet) -> SqueezeNet:
     return model
 
 
-def training_form_from(model: SqueezeNet, probe: torch.Tensor) -> SqueezeNet:
+def training_form_from(model: SqueezeNet, probe: torch.Tensor,
+                       kept: dict[str, tuple[int, ...]] | None = None) -> SqueezeNet:
     """The training form of a network whose weights already mean something (inherited from a
-    pretrained source): each BatchNorm starts as the identity on ``probe``'s statistics (its
+    pretrained source): the BatchNorm of each inherited filter (``kept``: module path ->
+    filter indices; None: every filter) starts as the identity on ``probe``'s statistics (its
     running mean and variance are the conv's outputs', its scale their standard deviation and
-    its shift their mean), so that in eval mode the training form computes exactly what the
-    plain network does, and in training mode very nearly."""
+    its shift their mean), so that in eval mode the training form computes what the plain
+    network does, and in training mode very nearly. The other filters (a fresh classifier, new
+    filters) get an ordinary BatchNorm: an identity on their tiny initial outputs would scale
+    their gradients down a hundredfold."""
     stats: dict[nn.Module, tuple[torch.Tensor, torch.Tensor]] = {}
 
     def record(module: nn.Module, _inputs: object, output: torch.Tensor) -> None:
         stats[module] = (output.mean((0, 2, 3)), output.var((0, 2, 3), unbiased=False))
 
-    convs = [m for m in model.modules() if isinstance(m, nn.Conv2d)]
-    hooks = [c.register_forward_hook(record) for c in convs]
+    paths = {m: name for name, m in model.named_modules() if isinstance(m, nn.Conv2d)}
+    hooks = [c.register_forward_hook(record) for c in paths]
     model.eval()
     try:
         with torch.no_grad():
@@ -188,9 +192,12 @@ def training_form_from(model: SqueezeNet, probe: torch.Tensor) -> SqueezeNet:
         for m in model.modules():
             if isinstance(m, _ConvBN):
                 mean, var = stats[m.conv]
+                path = paths[m.conv]
+                rows = torch.arange(len(mean)) if kept is None else torch.tensor(
+                    kept.get(path, ()), dtype=torch.long)
                 assert m.bn.running_mean is not None and m.bn.running_var is not None
-                m.bn.running_mean.copy_(mean)
-                m.bn.running_var.copy_(var)
-                m.bn.weight.copy_(torch.sqrt(var + m.bn.eps))
-                m.bn.bias.copy_(mean)
+                m.bn.running_mean[rows] = mean[rows]
+                m.bn.running_var[rows] = var[rows]
+                m.bn.weight[rows] = torch.sqrt(var[rows] + m.bn.eps)
+                m.bn.bias[rows] = mean[rows]
     return model

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 import torch
 from torch import nn
 
-from autosq.accuracy.train import evaluate_top1, seeded
+from autosq.accuracy.train import evaluate, seeded
 from autosq.arch.plan import plan
 from autosq.compress.codec import prune, share
 from autosq.compress.container import to_bytes
@@ -59,14 +59,13 @@ def _params(model: SqueezeNet, names: list[str]) -> list[nn.Conv2d]:
 def _retrain(model: SqueezeNet, data: Dataset, steps: int, seed: int, lr: float,
              after_step: Any) -> None:
     """``steps`` seeded SGD steps on the training split; ``after_step()`` after each."""
-    gen = torch.Generator().manual_seed(seed)
+    from autosq.accuracy.datasets.stream import train_batches
+
     opt = torch.optim.SGD(model.parameters(), lr=lr, momentum=0.9)
     model.train()
-    n = len(data.train_x)
-    for _ in range(steps):
-        idx = torch.randint(0, n, (min(64, n),), generator=gen)
+    for xb, yb in train_batches(data, 64, steps, seed):
         opt.zero_grad()
-        loss = nn.functional.cross_entropy(model(data.train_x[idx]), data.train_y[idx])
+        loss = nn.functional.cross_entropy(model(xb), yb)
         torch.autograd.backward(loss)
         torch.nn.utils.clip_grad_norm_(model.parameters(), 5.0)
         after_step(opt)
@@ -84,7 +83,7 @@ def deep_compress(model: SqueezeNet, config: SqueezeNetConfig, data: Dataset, bi
     fp32 = 4 * sum(p.numel() for p in model.parameters())
     total = sum(c.weight.numel() for c in convs)
     dens = plan_densities(p, density)
-    stages = [Stage("trained", evaluate_top1(model, data.val_x, data.val_y), fp32, 1.0)]
+    stages = [Stage("trained", evaluate(model, data), fp32, 1.0)]
     with seeded(seed, threads), torch.no_grad():
         masks = []
         for n, c in zip(names, convs, strict=True):
@@ -98,7 +97,7 @@ def deep_compress(model: SqueezeNet, config: SqueezeNetConfig, data: Dataset, bi
         nnz = sum(int(torch.count_nonzero(c.weight)) for c in convs)
         return int(nnz * 4.5) + 4 * sum(c.out_channels for c in convs)
 
-    stages.append(Stage("pruned (sparse fp32)", evaluate_top1(model, data.val_x, data.val_y),
+    stages.append(Stage("pruned (sparse fp32)", evaluate(model, data),
                         sizes(), kept))
 
     def hold_zeros(opt: torch.optim.Optimizer) -> None:
@@ -110,7 +109,7 @@ def deep_compress(model: SqueezeNet, config: SqueezeNetConfig, data: Dataset, bi
     with seeded(seed, threads):
         _retrain(model, data, steps, seed, lr, hold_zeros)
     stages.append(Stage("pruned + retrained (sparse fp32)",
-                        evaluate_top1(model, data.val_x, data.val_y), sizes(), kept))
+                        evaluate(model, data), sizes(), kept))
 
     # Cluster: each layer's kept weights share 2**bits - 1 values.
     books, codes = [], []
@@ -132,7 +131,7 @@ def deep_compress(model: SqueezeNet, config: SqueezeNetConfig, data: Dataset, bi
         return to_bytes(compress_network(config, state, 1.0, bits))
 
     stages.append(Stage(f"clustered ({bits} bits)",
-                        evaluate_top1(model, data.val_x, data.val_y), len(container()), kept))
+                        evaluate(model, data), len(container()), kept))
 
     def move_centroids(opt: torch.optim.Optimizer) -> None:
         # The paper: a shared value's gradient is the sum of its weights' gradients. Convs'
@@ -153,7 +152,7 @@ def deep_compress(model: SqueezeNet, config: SqueezeNetConfig, data: Dataset, bi
         _retrain(model, data, steps, seed + 1, lr, move_centroids)
     data_bytes = container()
     stages.append(Stage("clustered + centroids retrained + Huffman",
-                        evaluate_top1(model, data.val_x, data.val_y), len(data_bytes), kept))
+                        evaluate(model, data), len(data_bytes), kept))
     return data_bytes, stages, model
 
 

@@ -32,6 +32,7 @@ if TYPE_CHECKING:
     import optuna
     import torch
 
+    from autosq.accuracy.datasets import Dataset
     from autosq.arch.config import SqueezeNetConfig
 
 FORMATS = ("onnx", "pt")
@@ -136,17 +137,23 @@ def _with_metadata(data: bytes, meta: dict[str, Any]) -> bytes:
     return bytes(proto.SerializeToString())
 
 
-def _ort_top1(data: bytes, x: np.ndarray, y: np.ndarray | None,
-              reference: np.ndarray | None = None) -> tuple[float, np.ndarray]:
-    """(top-1 on labels y, or agreement with ``reference`` predictions; predictions)."""
+def _ort_predict(model: bytes, x: np.ndarray) -> np.ndarray:
+    """ONNX Runtime's top-1 class for each image of ``x`` (the model takes batch 1)."""
     import numpy as np
     import onnxruntime as ort
 
-    sess = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-    pred = np.concatenate([sess.run(None, {INPUT_NAME: x[i:i + 1]})[0].argmax(1)
-                           for i in range(len(x))])
-    target = y if y is not None else reference
-    return (1.0 if target is None else float((pred == target).mean())), pred
+    sess = ort.InferenceSession(model, providers=["CPUExecutionProvider"])
+    return np.array([int(sess.run(None, {INPUT_NAME: x[i:i + 1]})[0].argmax())
+                     for i in range(len(x))])
+
+
+def _ort_top1(model: bytes, data: Dataset) -> float:
+    """Top-1 of the ONNX file on every validation image of ``data``, streamed."""
+    correct = total = 0
+    for xb, yb in data.batches("val", 256):
+        correct += int((_ort_predict(model, xb.numpy()) == yb.numpy()).sum())
+        total += len(yb)
+    return correct / max(1, total)
 
 
 def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STORAGE,
@@ -211,7 +218,7 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
         raise UsageError("compress retrains the network: it needs data (the study's, or "
                          "given)")
     shipped = ship(training, rec, seed, threads)
-    model, accuracy, x, y = shipped.model, shipped.accuracy, shipped.inputs, shipped.labels
+    model, accuracy, x = shipped.model, shipped.accuracy, shipped.inputs
     if compress:
         from autosq.outputs.deep_compression import deep_compress, report_rows
 
@@ -285,12 +292,13 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
                      "shape": [1, 3, config.input_size, config.input_size]}
     card["output"] = {"name": OUTPUT_NAME, "shape": [1, config.num_classes]}
     payload = fp32
-    if y is not None:
+    if shipped.data is not None:
         # The accuracy of the file itself, by ONNX Runtime on every validation image: what ships
         # is what was scored (a conversion that lost accuracy shows here).
-        accuracy["onnx_val_top1"] = _ort_top1(fp32, x, y)[0]
+        accuracy["onnx_val_top1"] = _ort_top1(fp32, shipped.data)
     if quantize == "int8":
-        payload, card["quantization"] = _quantize_report(fp32, x, y, config, settings, profiles)
+        payload, card["quantization"] = _quantize_report(fp32, x, shipped.data, config,
+                                                         settings, profiles)
     meta = {"autosq_version": __version__, "config": config.to_dict(), "device":
             settings.device, "budget": settings.budget.to_dict(), "latency_ms": lat[0],
             "latency_kind": lat[1], "accuracy": accuracy.get("value"),
@@ -317,28 +325,35 @@ def initializer_bytes(model: bytes) -> int:
                for t in onnx.load_from_string(model).graph.initializer)
 
 
-def _quantize_report(fp32: bytes, x: np.ndarray, y: np.ndarray | None,
+def _quantize_report(fp32: bytes, x: np.ndarray, data: Dataset | None,
                      config: SqueezeNetConfig, settings: SearchSettings,
                      profiles: Sequence[str | Path]) -> tuple[bytes, dict[str, Any]]:
     """Quantize (calibrated on real inputs) and measure size, latency, accuracy before/after."""
+    import numpy as np
+
     from autosq.measure import timer_for
     from autosq.measure.profiles import load_profile
     from autosq.measure.quantize import quantize_bytes
 
-    if y is None:
+    if data is None:
         from autosq.accuracy.datasets import load_dataset
 
-        calib = load_dataset("builtin:shapes", config.input_size).train_x[:64].numpy()
-        source = "builtin:shapes (64 training images)"
+        # Generated shapes (a small set: 70 training images) stand in for images.
+        calib = load_dataset("builtin:shapes:7", config.input_size).sample("train", 64)[0]
+        source = "builtin:shapes (64 generated training images)"
     else:
-        calib = x[:64]
-        source = f"{len(calib)} images of the data"
-    int8 = quantize_bytes(fp32, config.input_size, calib)
+        calib = data.sample("train", 64)[0]
+        source = f"{len(calib)} training images of the data"
+    int8 = quantize_bytes(fp32, config.input_size, calib.numpy())
     timer = timer_for(load_profile(settings.device, profiles))
     before, after = timer.time_many([fp32, int8])
-    acc_fp32, pred = _ort_top1(fp32, x, y)
-    acc_int8, _ = _ort_top1(int8, x, y, reference=pred)
-    kind = "val_top1" if y is not None else "top-1 agreement with fp32 on random inputs"
+    if data is not None:
+        acc_fp32, acc_int8 = _ort_top1(fp32, data), _ort_top1(int8, data)
+        kind = "val_top1"
+    else:
+        acc_fp32 = 1.0
+        acc_int8 = float(np.mean(_ort_predict(int8, x) == _ort_predict(fp32, x)))
+        kind = "top-1 agreement with fp32 on random inputs"
     return int8, {
         "method": "static, per-channel, QDQ (ONNX Runtime, after quant_pre_process)",
         "calibration": source,
@@ -348,6 +363,6 @@ def _quantize_report(fp32: bytes, x: np.ndarray, y: np.ndarray | None,
         # On some CPUs ONNX Runtime's int8 kernels lose to fp32: say so, it is a reason to ship
         # fp32 there.
         "slower_than_fp32": after.latency_ms > before.latency_ms,
-        "accuracy": {"fp32": acc_fp32 if y is not None else 1.0, "int8": acc_int8,
+        "accuracy": {"fp32": acc_fp32, "int8": acc_int8,
                      "kind": kind},
     }

@@ -130,8 +130,8 @@ class Shipped:
 
     model: Any
     accuracy: dict[str, Any]
-    inputs: Any  # np.ndarray
-    labels: Any  # np.ndarray | None
+    inputs: Any  # np.ndarray: at most 64 validation images (or random inputs without data)
+    data: Dataset | None  # the data it was trained and is scored on
     normalisation: dict[str, Any] | None
     lineage: dict[str, Any]
 
@@ -160,7 +160,8 @@ def ship(training: ExportTraining, record: TrialRecord, seed: int,
         accuracy: dict[str, Any] = {
             "value": result.val_top1, "kind": "val_top1", "data": data.name,
             "epochs": result.epochs, "steps": result.steps, "threads": result.threads,
-            "seed": seed, "n_train": len(data.train_x), "n_val": len(data.val_x),
+            "seed": seed, "n_train": len(data.train), "n_val": len(data.val),
+            "device": result.device, "augmentation": result.augmentation,
             "note": training.note, "trial_accuracy": record.accuracy,
             "trial_accuracy_kind": record.accuracy_kind}
         if result.start_top1 is not None:
@@ -168,7 +169,7 @@ def ship(training: ExportTraining, record: TrialRecord, seed: int,
         if result.init is not None:
             lineage["pretrained"] = result.init
         norm = data.normalisation.to_dict()
-        return Shipped(model, accuracy, data.val_x.numpy(), data.val_y.numpy(), norm, lineage)
+        return Shipped(model, accuracy, data.sample("val", 64)[0].numpy(), data, norm, lineage)
     if training.init is not None:
         from autosq.arch.pretrained import inherited_model
 

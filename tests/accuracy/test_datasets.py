@@ -14,11 +14,10 @@ import torch
 from PIL import Image
 
 import autosq.accuracy.datasets as data
-from autosq.accuracy.augment import augment
-from autosq.accuracy.datasets import Dataset, load_dataset
 from autosq.accuracy.datasets import cache as data_cache
-from autosq.accuracy.datasets import folder as data_folder
+from autosq.accuracy.datasets import load_dataset
 from autosq.accuracy.datasets import shapes as data_shapes
+from autosq.accuracy.datasets import sources as data_sources
 from autosq.accuracy.datasets.shapes import SHAPES_CLASSES
 from autosq.errors import DataError, UsageError
 
@@ -56,6 +55,11 @@ def fresh_memory(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(data_cache, "_MEMORY", type(data_cache._MEMORY)())
 
 
+def pixels(ds: Any, split: str = "train") -> torch.Tensor:
+    """Every image of a split, validation-transformed and normalised (small sets only)."""
+    return torch.cat([x for x, _ in ds.batches(split, 64, workers=0)])
+
+
 # ---------------------------------------------------------------------------------------------
 # builtin:shapes
 
@@ -65,9 +69,9 @@ def test_shapes_shapes_and_dtypes(size: int) -> None:
     ds = load_dataset(SMALL, size)
     assert ds.classes == list(SHAPES_CLASSES)
     assert ds.num_classes == 10
-    assert ds.train_x.shape == (200, 3, size, size)
-    assert ds.val_x.shape == (40, 3, size, size)
-    assert ds.train_x.dtype == ds.val_x.dtype == torch.float32
+    assert pixels(ds).shape == (200, 3, size, size)
+    assert pixels(ds, "val").shape == (40, 3, size, size)
+    assert pixels(ds).dtype == pixels(ds, "val").dtype == torch.float32
     assert ds.train_y.dtype == ds.val_y.dtype == torch.int64
     assert ds.input_size == size
     assert ds.split == "generated"
@@ -92,38 +96,41 @@ def test_shapes_deterministic_per_seed(isolated_cache: Path) -> None:
     for f in _cache_files(isolated_cache):
         f.unlink()
     b = load_dataset(SMALL, 32, seed=3)
-    assert b.train_x is not a.train_x
-    assert torch.equal(a.train_x, b.train_x) and torch.equal(a.train_y, b.train_y)
-    assert torch.equal(a.val_x, b.val_x) and torch.equal(a.val_y, b.val_y)
+    assert torch.equal(pixels(a), pixels(b)) and torch.equal(a.train_y, b.train_y)
+    assert torch.equal(pixels(a, "val"), pixels(b, "val")) and torch.equal(a.val_y, b.val_y)
     c = load_dataset(SMALL, 32, seed=4)
-    assert not torch.equal(a.train_x, c.train_x)
-    assert not torch.equal(a.val_x, c.val_x)
+    assert not torch.equal(pixels(a), pixels(c))
+    assert not torch.equal(pixels(a, "val"), pixels(c, "val"))
 
 
 def test_shapes_generation_is_deterministic_without_caches() -> None:
-    x1, y1 = data_shapes._generate_shapes(5, 24, seed=7, stream=0)
-    x2, y2 = data_shapes._generate_shapes(5, 24, seed=7, stream=0)
-    x3, _ = data_shapes._generate_shapes(5, 24, seed=8, stream=0)
-    assert (x1 == x2).all() and (y1 == y2).all()
+    import numpy as np
+
+    def draw(seed: int) -> tuple[Any, Any]:
+        labels, images = data_shapes._generate_shapes(30, 24, seed=seed, stream=0)
+        return np.concatenate(list(images())), labels  # 300 images: two chunks
+
+    (x1, y1), (x2, y2), (x3, _) = draw(7), draw(7), draw(8)
+    assert x1.shape == (300, 3, 24, 24) and (x1 == x2).all() and (y1 == y2).all()
     assert not (x1 == x3).all()
 
 
 def test_shapes_train_and_val_disjoint() -> None:
     ds = load_dataset(SMALL, 32)
-    train = {bytes(t.numpy().tobytes()) for t in ds.train_x}
-    val = {bytes(t.numpy().tobytes()) for t in ds.val_x}
-    assert len(train) == len(ds.train_x) and len(val) == len(ds.val_x)
+    train = {bytes(t.numpy().tobytes()) for t in pixels(ds)}
+    val = {bytes(t.numpy().tobytes()) for t in pixels(ds, "val")}
+    assert len(train) == len(ds.train) and len(val) == len(ds.val)
     assert not train & val
 
 
 def test_normalised_with_train_statistics() -> None:
     ds = load_dataset(SMALL, 32)
-    mean = ds.train_x.mean(dim=(0, 2, 3))
-    std = ds.train_x.std(dim=(0, 2, 3))
+    mean = pixels(ds).mean(dim=(0, 2, 3))
+    std = pixels(ds).std(dim=(0, 2, 3))
     assert torch.allclose(mean, torch.zeros(3), atol=1e-4)
     assert torch.allclose(std, torch.ones(3), atol=1e-2)
     # Validation uses the train statistics: close to, not exactly, standardised.
-    assert ds.val_x.mean(dim=(0, 2, 3)).abs().max() < 0.3
+    assert pixels(ds, "val").mean(dim=(0, 2, 3)).abs().max() < 0.3
     info = ds.describe()
     assert info["n_train"] == 200 and info["n_val"] == 40
     assert info["classes"] == list(SHAPES_CLASSES)
@@ -149,42 +156,6 @@ def test_returned_lists_are_not_the_cached_ones() -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# augment
-
-
-def test_augment_keeps_shape_changes_and_repeats() -> None:
-    x = load_dataset(SMALL, 32).train_x[:32]
-    before = x.clone()
-    a = augment(x, torch.Generator().manual_seed(0))
-    b = augment(x, torch.Generator().manual_seed(0))
-    c = augment(x, torch.Generator().manual_seed(1))
-    assert a.shape == x.shape and a.dtype == x.dtype
-    assert torch.equal(x, before)  # the input is left alone
-    assert not torch.equal(a, x)
-    assert torch.equal(a, b)
-    assert not torch.equal(a, c)
-
-
-def test_augment_is_a_flip_and_a_bounded_shift() -> None:
-    # One bright pixel: after augmenting it is still there (unless shifted off), at most side/8
-    # away from where it was or from its mirror image.
-    x = torch.zeros(64, 1, 16, 16)
-    x[:, 0, 5, 3] = 1.0
-    out = augment(x, torch.Generator().manual_seed(2))
-    assert out.shape == x.shape
-    for img in out[:, 0]:
-        hits = img.nonzero().tolist()
-        assert len(hits) == 1 and img.sum() == 1.0  # zero fill, nothing duplicated
-        r, c = hits[0]
-        assert abs(r - 5) <= 2 and min(abs(c - 3), abs(c - 12)) <= 2
-
-
-def test_augment_rejects_a_single_image() -> None:
-    with pytest.raises(ValueError, match="batch"):
-        augment(torch.zeros(3, 8, 8), torch.Generator())
-
-
-# ---------------------------------------------------------------------------------------------
 # Image folders
 
 
@@ -194,30 +165,31 @@ def test_folder_seeded_split(tmp_path: Path) -> None:
     assert ds.classes == ["blue", "green", "red"]
     assert ds.name == str(root)
     assert ds.split == "seeded split 80/20 (seed 1)"
-    assert ds.train_x.shape == (18, 3, 16, 16) and ds.val_x.shape == (4, 3, 16, 16)
+    assert pixels(ds).shape == (18, 3, 16, 16) and pixels(ds, "val").shape == (4, 3, 16, 16)
     # Stratified: every class in both splits, in proportion.
     assert torch.bincount(ds.train_y, minlength=3).tolist() == [8, 5, 5]
     assert torch.bincount(ds.val_y, minlength=3).tolist() == [2, 1, 1]
     # Reproducible for a seed (rebuilt, not cached), different for another.
     fresh = load_dataset(str(root), 16, seed=1)
-    assert torch.equal(ds.train_x, fresh.train_x)
+    assert torch.equal(pixels(ds), pixels(fresh))
     data_cache._MEMORY.clear()
     for f in (tmp_path / "cache" / "data").iterdir():
         f.unlink()
     again = load_dataset(str(root), 16, seed=1)
-    assert torch.equal(ds.train_x, again.train_x) and torch.equal(ds.val_x, again.val_x)
+    assert torch.equal(pixels(ds), pixels(again))
+    assert torch.equal(pixels(ds, "val"), pixels(again, "val"))
     other = load_dataset(str(root), 16, seed=2)
     assert other.split == "seeded split 80/20 (seed 2)"
-    assert not torch.equal(ds.val_x, other.val_x)
+    assert ds.val.rows.tolist() != other.val.rows.tolist()
 
 
 def test_folder_colours_survive_resize_and_crop(tmp_path: Path) -> None:
     root = make_folder(tmp_path / "ds", {"red": 3, "blue": 3}, size=(40, 12), ext=".JPG")
     ds = load_dataset(str(root), 16, val_fraction=0.34)
     # Undo the normalisation: red images are red, blue images blue.
-    pixels = ds.train_x * torch.tensor(ds.std)[None, :, None, None]
-    pixels = pixels + torch.tensor(ds.mean)[None, :, None, None]
-    for img, label in zip(pixels, ds.train_y, strict=True):
+    rgb = pixels(ds) * torch.tensor(ds.std)[None, :, None, None]
+    rgb = rgb + torch.tensor(ds.mean)[None, :, None, None]
+    for img, label in zip(rgb, ds.train_y, strict=True):
         r, _, b = img.mean(dim=(1, 2)).tolist()
         assert (r > b) == (ds.classes[int(label)] == "red")
 
@@ -347,7 +319,7 @@ def test_bad_arguments(kwargs: dict[str, Any], message: str) -> None:
 
 
 def _cache_files(cache: Path) -> list[Path]:
-    return sorted((cache / "data").glob("*.pt"))
+    return sorted((cache / "data").glob("*.u8"))
 
 
 def test_disk_cache_used_by_a_fresh_process(
@@ -356,14 +328,15 @@ def test_disk_cache_used_by_a_fresh_process(
     first = load_dataset(SMALL, 32)
     files = _cache_files(isolated_cache)
     assert len(files) == 1 and not list((isolated_cache / "data").glob("*.tmp"))
+    assert first.describe()["pixels"] == f"decoded cache {files[0]}"
 
     def boom(*args: object, **kwargs: object) -> None:
         raise AssertionError("generated again instead of read from the cache")
 
-    monkeypatch.setattr(data_shapes, "_generate_shapes", boom)
+    monkeypatch.setattr(data_cache, "build_cache", boom)
     fresh_memory(monkeypatch)
     second = load_dataset(SMALL, 32)
-    assert torch.equal(first.train_x, second.train_x)
+    assert torch.equal(pixels(first), pixels(second))
     assert torch.equal(first.val_y, second.val_y)
     assert first.describe() == second.describe()
     # Another key is not served from that file.
@@ -371,11 +344,11 @@ def test_disk_cache_used_by_a_fresh_process(
         load_dataset(SMALL, 32, seed=1)
 
 
-def test_memory_cache_returns_same_tensors(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_memory_cache_keeps_the_loaded_record(monkeypatch: pytest.MonkeyPatch) -> None:
     first = load_dataset(SMALL, 32)
-    monkeypatch.setattr(data_cache, "_read_cache", lambda *a: pytest.fail("read the disk again"))
+    monkeypatch.setattr(data_cache, "open_cache", lambda *a: pytest.fail("read the disk again"))
     second = load_dataset(SMALL, 32)
-    assert second.train_x is first.train_x
+    assert second.train.source is first.train.source
 
 
 def test_corrupt_cache_file_is_rebuilt(
@@ -386,27 +359,27 @@ def test_corrupt_cache_file_is_rebuilt(
     path.write_bytes(path.read_bytes()[:100])  # truncated, as by a full disk
     fresh_memory(monkeypatch)
     second = load_dataset(SMALL, 32)
-    assert torch.equal(first.train_x, second.train_x)
+    assert torch.equal(pixels(first), pixels(second))
     assert path.stat().st_size > 1000  # written again, whole
-    path.write_bytes(b"not a torch file")
+    path.write_bytes(b"not a cache file")
     fresh_memory(monkeypatch)
-    assert torch.equal(load_dataset(SMALL, 32).val_x, first.val_x)
+    assert torch.equal(pixels(load_dataset(SMALL, 32), "val"), pixels(first, "val"))
 
 
 def test_folder_cache_and_invalidation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     root = make_folder(tmp_path / "ds", {"red": 5, "green": 5})
     first = load_dataset(str(root), 16)
-    real_decode = data_folder._decode_image
+    real_decode = data_sources.decode_image
     calls: list[Path] = []
 
     def counting(path: Path, size: int) -> Any:
         calls.append(path)
         return real_decode(path, size)
 
-    monkeypatch.setattr(data_folder, "_decode_image", counting)
+    monkeypatch.setattr(data_sources, "decode_image", counting)
     fresh_memory(monkeypatch)
     second = load_dataset(str(root), 16)
-    assert calls == [] and torch.equal(first.train_x, second.train_x)
+    assert calls == [] and torch.equal(pixels(first), pixels(second))
     # A changed folder is a new key: decoded again, with the new image.
     Image.new("RGB", (8, 8), (0, 0, 0)).save(root / "green" / "new.png")
     third = load_dataset(str(root), 16)
@@ -414,39 +387,72 @@ def test_folder_cache_and_invalidation(tmp_path: Path, monkeypatch: pytest.Monke
     assert len(third.train_y) + len(third.val_y) == 11
 
 
-def test_unwritable_cache_still_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    def fail(*args: object, **kwargs: object) -> None:
-        raise OSError(28, "No space left on device")
+def test_a_full_disk_only_costs_time(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    real = data_cache.build_cache
 
-    monkeypatch.setattr(torch, "save", fail)
+    def full(key: str, count: int, side: int, images: Any, on_decode: Any = None) -> Any:
+        def failing() -> Any:
+            yield from images
+            raise OSError(28, "No space left on device")
+
+        return real(key, count, side, failing(), on_decode)
+
+    monkeypatch.setattr(data_cache, "build_cache", full)
+    ds = load_dataset(SMALL, 32)  # generated shapes: held in memory instead
+    assert len(ds.train_y) == 200 and ds.describe()["pixels"].startswith("decoded in memory")
+    root = make_folder(tmp_path / "ds", {"red": 4, "green": 4})
+    with pytest.warns(UserWarning, match=r"no decoded cache for .*\(writing it failed \(No "
+                                         r"space left on device\)\): its images are decoded"):
+        folder = load_dataset(str(root), 16)
+    assert folder.describe()["pixels"].startswith("decoded from the files")
+    assert pixels(folder).shape == (6, 3, 16, 16)
+    assert not list((tmp_path / "cache" / "data").glob("*"))  # no half file left
+
+
+def test_a_data_set_bigger_than_the_room_is_read_from_its_files(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+    from collections import namedtuple
+
+    usage = namedtuple("usage", "total used free")
+    monkeypatch.setattr(shutil, "disk_usage", lambda path: usage(10**9, 10**9, 1000))
+    root = make_folder(tmp_path / "ds", {"red": 4, "green": 4})
+    with pytest.warns(UserWarning, match=r"the decoded images would take 0.00 GiB and .* has "
+                                         r"0.00 GiB free"):
+        ds = load_dataset(str(root), 16)
+    assert len(ds.train) + len(ds.val) == 8
+
+
+def test_an_image_gone_while_training_is_replaced_and_said(tmp_path: Path,
+                                                            monkeypatch: pytest.MonkeyPatch
+                                                            ) -> None:
+    from autosq.accuracy.datasets.stream import train_batches
+
+    monkeypatch.setattr(data_cache, "room_for", lambda count, side: "no room (test)")
+    root = make_folder(tmp_path / "ds", {"red": 6, "green": 6})
+    with pytest.warns(UserWarning, match="no decoded cache"):
+        ds = load_dataset(str(root), 16)
+    first = ds.train.source.paths[int(ds.train.rows[0])]  # type: ignore[attr-defined]
+    first.write_bytes(b"corrupted in the middle of an epoch")
+    with pytest.warns(UserWarning, match="cannot be read now: replaced by the next one"):
+        batches = list(train_batches(ds, 4, 3, seed=0))
+    assert len(batches) == 3 and all(x.shape == (4, 3, 16, 16) for x, _ in batches)
+
+
+def test_unwritable_cache_still_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(data_cache, "cache_path", lambda key: None)
     ds = load_dataset(SMALL, 32)
     assert len(ds.train_y) == 200
-    assert not list((tmp_path / "cache" / "data").glob("*"))
+    assert not list((tmp_path / "cache").glob("**/*.u8"))
 
 
 def test_import_is_cheap() -> None:
-    code = ("import sys, autosq.accuracy.datasets; "
+    code = ("import sys, autosq.accuracy.datasets, autosq.accuracy.datasets.records; "
             "print(sorted({'torch', 'numpy', 'PIL'} & set(sys.modules)))")
     out = subprocess.run(
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, env=os.environ
     )
     assert out.stdout.strip() == "[]"
-
-
-def test_dataset_is_a_plain_dataclass() -> None:
-    ds = Dataset(
-        name="x",
-        classes=["a", "b"],
-        train_x=torch.zeros(2, 3, 8, 8),
-        train_y=torch.tensor([0, 1]),
-        val_x=torch.zeros(1, 3, 8, 8),
-        val_y=torch.tensor([1]),
-        input_size=8,
-        skipped=[],
-        split="train/val folders",
-    )
-    assert ds.num_classes == 2
-    assert ds.describe()["n_val"] == 1 and ds.describe()["mean"] == []
 
 
 def test_unusable_cache_folder_still_loads(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -471,4 +477,4 @@ def test_folder_image_modes_and_formats(tmp_path: Path) -> None:
     ds = load_dataset(str(root), 24, val_fraction=0.34)
     assert ds.skipped == []
     assert len(ds.train_y) == 4 and len(ds.val_y) == 2
-    assert ds.train_x.shape[1:] == (3, 24, 24)
+    assert pixels(ds).shape[1:] == (3, 24, 24)

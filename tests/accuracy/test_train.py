@@ -219,20 +219,21 @@ def test_the_deployed_network_answers_as_the_trained_one(values: dict[str, Any],
     config = SqueezeNetConfig(input_size=32, num_classes=10, **values)
     seen: dict[str, torch.Tensor] = {}
     real = train_module.deployed_form
+    val_x, val_y = data.sample("val", len(data.val))
 
     def spy(model: Any) -> Any:  # the training form's answers, just before folding
         model.eval()
         with torch.no_grad():
-            seen["trained"] = model(data.val_x)
+            seen["trained"] = model(val_x)
         return real(model)
 
     monkeypatch.setattr(train_module, "deployed_form", spy)
     model, result = fit(config, data, Recipe(epochs=2.0, batch_size=32), seed=1, threads=1)
     with torch.no_grad():
-        deployed = model(data.val_x)
+        deployed = model(val_x)
     assert torch.equal(deployed.argmax(1), seen["trained"].argmax(1))
     assert torch.allclose(deployed, seen["trained"], atol=1e-4 * float(deployed.abs().max()))
-    assert result.val_top1 == int((deployed.argmax(1) == data.val_y).sum()) / len(data.val_y)
+    assert result.val_top1 == int((deployed.argmax(1) == val_y).sum()) / len(val_y)
 
 
 def test_a_conversion_that_changes_the_answers_fails_the_training(

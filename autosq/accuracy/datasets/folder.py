@@ -1,9 +1,10 @@
 """Image folders in the ImageFolder layout: scan (with clear errors), fingerprint for the cache
-key, decode with Pillow (unreadable images skipped and listed), split seeded and stratified."""
+key, the files in their row order, and the seeded, stratified split over the readable ones."""
 
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -11,13 +12,11 @@ from autosq.accuracy.datasets.records import (
     BUILTIN_SHAPES,
     EXT_LIST,
     IMAGE_EXTENSIONS,
-    RawDataset,
 )
 from autosq.errors import DataError
 
 if TYPE_CHECKING:
-    import numpy as np
-    import torch
+    pass
 
 
 def scan(root: Path) -> dict[str, dict[str, list[Path]]]:
@@ -122,96 +121,77 @@ def _cap(paths: list[Path], cap: int | None, seed: int, salt: list[int]) -> list
     return [paths[i] for i in keep]
 
 
-def build_folder(
-    root: Path,
-    layout: dict[str, dict[str, list[Path]]],
-    size: int,
-    seed: int,
-    val_fraction: float,
-    max_per_class: int | None,
-) -> RawDataset:
-    import numpy as np
-    import torch
+@dataclass(frozen=True)
+class FolderRows:
+    """Every image file of a dataset folder in row order (class by class; train/ then val/ for
+    that layout), its class, and its part ("all", "train" or "val")."""
 
-    skipped: list[str] = []
+    root: Path
+    classes: list[str]
+    paths: list[Path]
+    labels: list[int]
+    parts: list[str]
+    empty: frozenset[int]  # rows whose file is empty: unreadable without decoding
 
-    def read(folder: Path, name: str, paths: list[Path]) -> list[np.ndarray]:
-        images = []
-        for path in paths:
-            image = _decode_image(path, size)
-            if image is None:
-                skipped.append(str(path))
-            else:
-                images.append(image)
-        if not images:
-            raise DataError(
-                f"class {name!r} in {folder} has no readable images ({len(paths)} unreadable, "
-                f"first: {paths[0]}); expected images Pillow can open ({EXT_LIST})"
-            )
-        return images
 
-    def stack(images: list[np.ndarray], labels: list[int]) -> tuple[torch.Tensor, torch.Tensor]:
-        x = torch.from_numpy(np.stack(images))
-        return x, torch.tensor(labels, dtype=torch.int64)
-
-    parts: dict[str, tuple[list[np.ndarray], list[int]]] = {"train": ([], []), "val": ([], [])}
-    if "all" in layout:
-        classes = list(layout["all"])
+def folder_rows(root: Path, layout: dict[str, dict[str, list[Path]]], seed: int,
+                max_per_class: int | None, sizes: dict[Path, int]) -> FolderRows:
+    """The files of ``layout`` (capped per class, seeded) in row order; ``sizes`` are the files'
+    byte sizes from the fingerprint."""
+    classes = list(layout.get("all") or layout["train"])
+    paths: list[Path] = []
+    labels: list[int] = []
+    parts: list[str] = []
+    for part, salt in (("all", 0), ("train", 0), ("val", 2)):
+        if part not in layout:
+            continue
         for ci, name in enumerate(classes):
-            paths = _cap(layout["all"][name], max_per_class, seed, [0, ci])
-            images = read(root, name, paths)
-            n = len(images)
+            kept = _cap(layout[part][name], max_per_class, seed, [salt, ci])
+            paths += kept
+            labels += [ci] * len(kept)
+            parts += [part] * len(kept)
+    empty = frozenset(i for i, p in enumerate(paths) if sizes.get(p, 1) == 0)
+    return FolderRows(root, classes, paths, labels, parts, empty)
+
+
+def split_rows(rows: FolderRows, bad: set[int], seed: int,
+               val_fraction: float) -> tuple[list[int], list[int], str]:
+    """(train rows, val rows, how they were split) over the readable rows: with train/ and
+    val/ folders as they are; otherwise each class seeded and stratified, ``val_fraction`` of it
+    (at least one image) to validation. Raises :class:`DataError` for a class without readable
+    images or too few to split."""
+    import numpy as np
+
+    by_class: dict[tuple[str, int], list[int]] = {}
+    unreadable: dict[tuple[str, int], list[int]] = {}
+    for r, (label, part) in enumerate(zip(rows.labels, rows.parts, strict=True)):
+        (unreadable if r in bad else by_class).setdefault((part, label), []).append(r)
+    train: list[int] = []
+    val: list[int] = []
+    for part in dict.fromkeys(rows.parts):
+        folder = rows.root if part == "all" else rows.root / part
+        for ci, name in enumerate(rows.classes):
+            readable = by_class.get((part, ci), [])
+            if not readable:
+                lost = unreadable.get((part, ci), [])
+                raise DataError(
+                    f"class {name!r} in {folder} has no readable images ({len(lost)} "
+                    f"unreadable, first: {rows.paths[lost[0]] if lost else '-'}); expected "
+                    f"images Pillow can open ({EXT_LIST})")
+            if part != "all":
+                (train if part == "train" else val).extend(readable)
+                continue
+            n = len(readable)
             n_val = max(1, math.floor(n * val_fraction + 0.5))
             if n_val >= n:
                 raise DataError(
-                    f"class {name!r} in {root} has {n} readable image(s): a validation split of "
-                    f"{val_fraction:g} would leave it no training images; expected at least 2 "
-                    f"images per class, or train/ and val/ folders"
-                )
+                    f"class {name!r} in {rows.root} has {n} readable image(s): a validation "
+                    f"split of {val_fraction:g} would leave it no training images; expected at "
+                    "least 2 images per class, or train/ and val/ folders")
             order = np.random.default_rng([seed, 1, ci]).permutation(n)
-            val_idx, train_idx = sorted(order[:n_val].tolist()), sorted(order[n_val:].tolist())
-            for split, idx in (("train", train_idx), ("val", val_idx)):
-                parts[split][0].extend(images[i] for i in idx)
-                parts[split][1].extend([ci] * len(idx))
+            val += [readable[i] for i in sorted(order[:n_val].tolist())]
+            train += [readable[i] for i in sorted(order[n_val:].tolist())]
+    if "all" in rows.parts:
         pct = round(100 * val_fraction)
-        split_desc = f"seeded split {100 - pct}/{pct} (seed {seed})"
-    else:
-        classes = list(layout["train"])
-        for split, salt in (("train", 0), ("val", 2)):
-            folder = root / split
-            for ci, name in enumerate(classes):
-                paths = _cap(layout[split][name], max_per_class, seed, [salt, ci])
-                images = read(folder, name, paths)
-                parts[split][0].extend(images)
-                parts[split][1].extend([ci] * len(images))
-        split_desc = "train/val folders"
-    train_x, train_y = stack(*parts["train"])
-    val_x, val_y = stack(*parts["val"])
-    return RawDataset(classes, train_x, train_y, val_x, val_y, skipped, split_desc)
-
-
-def _decode_image(path: Path, size: int) -> np.ndarray | None:
-    """(3, size, size) uint8: shorter side resized to ``size``, centre crop; None if unreadable."""
-    import numpy as np
-    from PIL import Image, ImageOps
-
-    # Whatever Pillow raises on a broken file (OSError, SyntaxError, struct errors, decompression
-    # bombs, ...) means the same here: skip this image.
-    try:
-        with Image.open(path) as opened:
-            # JPEG can decode at a reduced scale, still at least size x size: much faster.
-            opened.draft("RGB", (size, size))
-            image = ImageOps.exif_transpose(opened)
-            if image.mode == "P" and "transparency" in image.info:
-                image = image.convert("RGBA")
-            image = image.convert("RGB")
-            w, h = image.size
-            scale = size / min(w, h)
-            nw, nh = max(size, round(w * scale)), max(size, round(h * scale))
-            image = image.resize((nw, nh), Image.Resampling.BILINEAR)
-            left, top = (nw - size) // 2, (nh - size) // 2
-            image = image.crop((left, top, left + size, top + size))
-            array = np.asarray(image, dtype=np.uint8)
-    except Exception:
-        return None
-    return np.ascontiguousarray(array.transpose(2, 0, 1))
+        return train, val, f"seeded split {100 - pct}/{pct} (seed {seed})"
+    return train, val, "train/val folders"

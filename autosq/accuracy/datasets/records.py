@@ -1,12 +1,16 @@
-"""The dataset records: what a loader returns (:class:`Dataset`, normalised float tensors) and
-what the caches hold (:class:`RawDataset`, uint8 images), and the normalisation between them."""
+"""The dataset record: its classes, its two splits (which image of which source, which label),
+how its images are normalised and augmented. It holds no pixels: batches are read, transformed
+and normalised as they are needed (:mod:`autosq.accuracy.datasets.stream`), so memory does not
+grow with the number of images."""
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
+    import numpy as np
     import torch
 
     from autosq.arch.weights import Normalisation
@@ -14,25 +18,58 @@ if TYPE_CHECKING:
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".gif", ".webp")
 EXT_LIST = ", ".join(IMAGE_EXTENSIONS)
 BUILTIN_SHAPES = "builtin:shapes"
+# The training recipe's augmentation and the validation transform (recorded with each trial).
+TRAIN_AUGMENTATION = ("random-resized-crop (area 0.35-1, aspect 3/4-4/3) to the input size, "
+                      "horizontal flip")
+EVAL_TRANSFORM = "resize to 256/224 of the input size, centre crop"
+
+
+class ImageSource(Protocol):
+    """Where images come from (:mod:`autosq.accuracy.datasets.sources`)."""
+
+    @property
+    def side(self) -> int: ...
+
+    def __len__(self) -> int: ...
+
+    def read(self, row: int) -> np.ndarray | None: ...
+
+    def describe(self) -> str: ...
+
+
+@dataclass
+class Split:
+    """One split: rows of a source and their labels."""
+
+    source: ImageSource
+    rows: np.ndarray  # int64 rows of the source
+    labels: torch.Tensor  # int64
+
+    def __len__(self) -> int:
+        return len(self.rows)
 
 
 @dataclass
 class Dataset:
-    """A train and a validation split of normalised images, ready for a training loop."""
+    """A train and a validation split of images, ready to stream into a training loop.
+
+    ``normalisation`` is applied to every image as it is read: the train split's statistics
+    (from a bounded sample), or a pretrained source's convention (:meth:`renormalised`).
+    ``key`` identifies the pixels (a cache key, or the spec); ``pixels`` says where they come
+    from (a decoded cache, memory, or the files themselves)."""
 
     name: str
     classes: list[str]
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
     input_size: int
+    train: Split
+    val: Split
     skipped: list[str]
     split: str
-    # The per-channel statistics the images were normalised with (of [0, 1] pixel values).
-    mean: list[float] = field(default_factory=list)
-    std: list[float] = field(default_factory=list)
-    norm_name: str = "the data's own"
+    normalisation: Normalisation
+    key: str = ""
+    pixels: str = ""
+    augmentation: str = TRAIN_AUGMENTATION
+    notes: list[str] = field(default_factory=list)
 
     @property
     def num_classes(self) -> int:
@@ -40,80 +77,65 @@ class Dataset:
         return len(self.classes)
 
     @property
-    def normalisation(self) -> Normalisation:
-        """The normalisation the images were given."""
-        from autosq.arch.weights import Normalisation
+    def train_y(self) -> torch.Tensor:
+        """The training labels."""
+        return self.train.labels
 
-        return Normalisation(tuple(self.mean), tuple(self.std), self.norm_name)  # type: ignore[arg-type]
+    @property
+    def val_y(self) -> torch.Tensor:
+        """The validation labels."""
+        return self.val.labels
+
+    @property
+    def mean(self) -> list[float]:
+        """The per-channel mean the images are normalised with (of [0, 1] pixel values)."""
+        return list(self.normalisation.mean)
+
+    @property
+    def std(self) -> list[float]:
+        """The per-channel std the images are normalised with."""
+        return list(self.normalisation.std)
 
     def normalised_as(self, norm: Normalisation) -> bool:
-        """Whether the images were normalised with ``norm``'s mean and std."""
+        """Whether the images are normalised with ``norm``'s mean and std."""
         return all(abs(a - b) < 1e-6 for a, b in zip((*self.mean, *self.std),
                                                      (*norm.mean, *norm.std), strict=True))
 
     def renormalised(self, norm: Normalisation) -> Dataset:
-        """The same images normalised with ``norm`` (new tensors; a pretrained source's
-        convention, say)."""
-        import torch
+        """The same images, normalised with ``norm`` (a pretrained source's convention)."""
+        return replace(self, normalisation=norm)
 
-        old_m, old_s = torch.tensor(self.mean), torch.tensor(self.std)
-        new_m, new_s = torch.tensor(norm.mean), torch.tensor(norm.std)
-        scale = (old_s / new_s).view(1, 3, 1, 1)
-        shift = ((old_m - new_m) / new_s).view(1, 3, 1, 1)
-        return replace(self, train_x=self.train_x * scale + shift,
-                       val_x=self.val_x * scale + shift, mean=list(norm.mean),
-                       std=list(norm.std), norm_name=norm.name)
+    # -- pixels, as they are needed ----------------------------------------------------------
+    def sample(self, split: str, n: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """The first ``n`` images of a split (or all), validation-transformed and normalised:
+        for probes (proxies, calibration, checks). Bounded: never more than asked."""
+        from autosq.accuracy.datasets.stream import sample
+
+        return sample(self, split, n)
+
+    def batches(self, split: str, batch_size: int = 256,
+                workers: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Every image of a split, in order, validation-transformed and normalised."""
+        from autosq.accuracy.datasets.stream import eval_batches
+
+        return eval_batches(self, split, batch_size, workers)
 
     def describe(self) -> dict[str, Any]:
-        """A JSON-ready summary: name, classes, split sizes, input size, skipped count, split."""
+        """A JSON-ready summary: name, classes, split sizes, input size, skipped count, split,
+        normalisation, augmentation and where the pixels come from."""
         return {
             "name": self.name,
             "classes": list(self.classes),
             "num_classes": self.num_classes,
-            "n_train": int(self.train_y.shape[0]),
-            "n_val": int(self.val_y.shape[0]),
+            "n_train": len(self.train),
+            "n_val": len(self.val),
             "input_size": self.input_size,
             "skipped": len(self.skipped),
             "split": self.split,
             "mean": [round(m, 6) for m in self.mean],
             "std": [round(s, 6) for s in self.std],
+            "normalisation": self.normalisation.name,
+            "augmentation": self.augmentation,
+            "validation": EVAL_TRANSFORM,
+            "pixels": self.pixels,
         }
-
-
-@dataclass
-class RawDataset:
-    """What the caches hold: uint8 images (N, 3, S, S) and int64 labels, before normalising."""
-
-    classes: list[str]
-    train_x: torch.Tensor
-    train_y: torch.Tensor
-    val_x: torch.Tensor
-    val_y: torch.Tensor
-    skipped: list[str]
-    split: str
-
-
-def normalise(raw: RawDataset, spec: str, input_size: int) -> Dataset:
-    """Float tensors standardised per channel with the train split's mean and std."""
-    train = raw.train_x.float().div_(255.0)
-    mean = train.mean(dim=(0, 2, 3))
-    std = train.std(dim=(0, 2, 3), correction=0)
-    # A constant channel (a grey-scale set, say) has std 0: leave its scale alone.
-    std = std.where(std > 1e-6, std.new_ones(()))
-    scale = (1.0 / std)[None, :, None, None]
-    shift = mean[None, :, None, None]
-    train.sub_(shift).mul_(scale)
-    val = raw.val_x.float().div_(255.0).sub_(shift).mul_(scale)
-    return Dataset(
-        name=spec,
-        classes=list(raw.classes),
-        train_x=train,
-        train_y=raw.train_y,
-        val_x=val,
-        val_y=raw.val_y,
-        input_size=input_size,
-        skipped=list(raw.skipped),
-        split=raw.split,
-        mean=[float(m) for m in mean],
-        std=[float(s) for s in std],
-    )

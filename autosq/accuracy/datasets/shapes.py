@@ -3,10 +3,8 @@ for a seed (see :mod:`autosq.accuracy.datasets`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
-
-from autosq.accuracy.datasets.records import RawDataset
 
 if TYPE_CHECKING:
     import numpy as np
@@ -27,21 +25,19 @@ SHAPES_CLASSES = (
 )
 SHAPES_TRAIN_PER_CLASS = 300
 
-def build_shapes(n_train: int, size: int, seed: int) -> RawDataset:
-    import torch
-
+def shapes_rows(n_train: int, size: int, seed: int
+                ) -> tuple[np.ndarray, np.ndarray, Iterator[np.ndarray]]:
+    """(train labels, val labels, every image in row order: the train split's, then the
+    validation split's), drawn a chunk at a time, so a large set never sits in memory."""
     # Separate streams of one seed: the splits are independent and never share an image.
-    train_x, train_y = _generate_shapes(n_train, size, seed, stream=0)
-    val_x, val_y = _generate_shapes(max(1, n_train // 5), size, seed, stream=1)
-    return RawDataset(
-        classes=list(SHAPES_CLASSES),
-        train_x=torch.from_numpy(train_x),
-        train_y=torch.from_numpy(train_y),
-        val_x=torch.from_numpy(val_x),
-        val_y=torch.from_numpy(val_y),
-        skipped=[],
-        split="generated",
-    )
+    train_y, train_images = _generate_shapes(n_train, size, seed, stream=0)
+    val_y, val_images = _generate_shapes(max(1, n_train // 5), size, seed, stream=1)
+
+    def rows() -> Iterator[np.ndarray]:
+        for chunk in (*train_images(), *val_images()):
+            yield from chunk
+
+    return train_y, val_y, rows()
 
 
 # The difficulty, measured with autosq.accuracy.train.fit (default recipe, one init seed each) on
@@ -56,8 +52,9 @@ _CHUNK = 256  # images drawn at once: bounds the temporaries (~4 MB each at 64 p
 
 def _generate_shapes(
     n_per_class: int, size: int, seed: int, stream: int
-) -> tuple[np.ndarray, np.ndarray]:
-    """``n_per_class`` images of each shape class, shuffled: (N, 3, S, S) uint8, (N,) int64.
+) -> tuple[np.ndarray, Callable[[], Iterator[np.ndarray]]]:
+    """``n_per_class`` images of each shape class, shuffled: (N,) int64 labels, and a function
+    whose iterator draws the (chunk, 3, S, S) uint8 images in order (call it once).
 
     Each image: one shape or textured patch, anti-aliased (coverage from a signed distance),
     at a random position, scale and rotation, in a random colour on a random darker background,
@@ -82,7 +79,20 @@ def _generate_shapes(
     f32 = np.float32
     coords = ((np.arange(size) + 0.5) / size * 2.0 - 1.0).astype(f32)
     gx, gy = coords[None, None, :], coords[None, :, None]
-    out = np.empty((n, 3, size, size), dtype=np.uint8)
+
+    def images() -> Iterator[np.ndarray]:
+        yield from _draw(rng, n, size, labels, scale, centre, spin, mirror, shape_param, phase,
+                         background, foreground, noise_sd, gx, gy)
+
+    return labels, images
+
+
+def _draw(rng: np.random.Generator, n: int, size: int, labels: Arr, scale: Arr, centre: Arr,
+          spin: Arr, mirror: Arr, shape_param: Arr, phase: Arr, background: Arr, foreground: Arr,
+          noise_sd: Arr, gx: Arr, gy: Arr) -> Iterator[np.ndarray]:
+    import numpy as np
+
+    f32 = np.float32
     for start in range(0, n, _CHUNK):
         stop = min(n, start + _CHUNK)
         cover = np.empty((stop - start, 1, size, size), dtype=f32)
@@ -112,8 +122,7 @@ def _generate_shapes(
         image *= 255.0
         image += 0.5
         np.clip(image, 0.0, 255.0, out=image)
-        out[start:stop] = image.astype(np.uint8)
-    return out, labels
+        yield image.astype(np.uint8)
 
 
 def _colours(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarray]:
