@@ -9,8 +9,13 @@ each architecture's curve, then per budget the median accuracy of both and the p
 difference (fine-tuned - scratch) with a bootstrap 95% interval of its mean, and how many steps
 fine-tuning needs to reach what scratch training reaches with the default budget (500 steps).
 
+With ``--reference STEPS`` each architecture is also trained from random weights for that long
+(the stand-alone reference), and every budget's ranking of the architectures is compared with
+the reference's: Kendall tau with a bootstrap 95% interval, and the training cost per candidate.
+
 Usage: python bench/pretrained_curves.py --data digits|shapes [--size 32] [--archs 10]
-       [--scratch 100,500] [--finetune 25,50,100,500] [--lr 0.001] [--jsonl FILE]
+       [--scratch 100,250,500] [--finetune 100,250,500] [--reference 1000] [--lr LR]
+       [--jsonl FILE]
 """
 
 from __future__ import annotations
@@ -40,8 +45,11 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=None)
     parser.add_argument("--archs", type=int, default=10)
     parser.add_argument("--seed", type=int, default=0)
-    parser.add_argument("--scratch", default="100,500")
-    parser.add_argument("--finetune", default="25,50,100,500")
+    parser.add_argument("--scratch", default="100,250,500")
+    parser.add_argument("--finetune", default="100,250,500")
+    parser.add_argument("--reference", type=int, default=0)
+    parser.add_argument("--train-images", type=int, default=0,
+                        help="builtin:shapes:N for shapes (default: 300 a class)")
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--weights", type=Path, default=Path("/work/weights"))
     parser.add_argument("--jsonl", type=Path)
@@ -69,7 +77,8 @@ def main() -> None:
 
             spec = str(write_digits(Path(tmp) / "digits"))
         else:
-            spec = "builtin:shapes"
+            spec = f"builtin:shapes:{args.train_images}" if args.train_images else \
+                "builtin:shapes"
         data = load_dataset(spec, size)
         tuned_data = data.renormalised(init.normalisation)
         space = load_space("default")
@@ -87,15 +96,18 @@ def main() -> None:
         rows = []
         for i, v in enumerate(archs):
             config = make_config(v, size, data.num_classes)
-            row: dict[str, object] = {"arch": i, "values": v, "scratch": {}, "finetune": {}}
-            for s in scratch:
+            row: dict[str, object] = {"arch": i, "values": v, "scratch": {}, "finetune": {},
+                                      "seconds": {}}
+            for s in sorted({*scratch, *([args.reference] if args.reference else [])}):
                 r = train(config, data, Recipe(min_steps=s, default_epochs=0.0), seed=i,
                           threads=1)
                 row["scratch"][s] = r.val_top1  # type: ignore[index]
+                row["seconds"][f"scratch {s}"] = r.seconds  # type: ignore[index]
             for s in tuned:
                 r = train(config, tuned_data, replace(finetune_recipe(), min_steps=s, lr=lr),
                           seed=i, threads=1, init=init)
                 row["finetune"][s] = r.val_top1  # type: ignore[index]
+                row["seconds"][f"finetune {s}"] = r.seconds  # type: ignore[index]
                 row["share_inherited"] = (r.init or {}).get("share_inherited")
             rows.append(row)
             print(json.dumps(row), flush=True)
@@ -125,6 +137,22 @@ def main() -> None:
     print(f"\nsteps fine-tuning needs to reach scratch's {ref}-step accuracy, as a share of "
           f"{ref}: median {statistics.median(ratios):.2f} (per arch: "
           f"{', '.join('never' if x == float('inf') else f'{x:.2f}' for x in ratios)})")
+    if args.reference:
+        from autosq.accuracy.correlation import bootstrap_interval, kendall
+
+        truth = [r["scratch"][args.reference] for r in rows]  # type: ignore[index]
+        print(f"\nranking against the {args.reference}-step stand-alone reference "
+              f"({len(rows)} architectures):")
+        print("| estimator | Kendall tau [95% CI] | seconds per candidate (median) |")
+        print("|---|---|---|")
+        for kind in ("scratch", "finetune"):
+            for s in (scratch if kind == "scratch" else tuned):
+                got = [r[kind][s] for r in rows]  # type: ignore[index]
+                lo, hi = bootstrap_interval(got, truth, kendall, seed=0)
+                sec = statistics.median(r["seconds"][f"{kind} {s}"] for r in rows)  # type: ignore[index]
+                name = "train" if kind == "scratch" else "pretrained"
+                print(f"| {name} {s} steps | {kendall(got, truth):+.3f} [{lo:+.2f}, {hi:+.2f}] "
+                      f"| {sec:.1f} |")
 
 
 if __name__ == "__main__":

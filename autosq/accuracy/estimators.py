@@ -12,6 +12,7 @@ from autosq.errors import UsageError
 
 if TYPE_CHECKING:
     from autosq.accuracy.datasets import Dataset
+    from autosq.accuracy.device import TrainDevice
     from autosq.accuracy.distill import Teacher
     from autosq.accuracy.train import OnStep, Recipe
     from autosq.arch.pretrained import Pretrained
@@ -50,7 +51,7 @@ class TrainedAccuracy:
 
     def __init__(self, data: Dataset, recipe: Recipe, on_step: OnStep | None = None,
                  threads: int | None = None, init: Pretrained | None = None,
-                 teacher: Teacher | None = None) -> None:
+                 teacher: Teacher | None = None, device: TrainDevice | None = None) -> None:
         from autosq.accuracy.threads import resolve_threads
 
         self.data = data
@@ -59,13 +60,15 @@ class TrainedAccuracy:
         self.threads = resolve_threads(threads)
         self.init = init
         self.teacher = teacher
+        self.device = device
 
     def score(self, config: SqueezeNetConfig, seed: int) -> tuple[float, dict[str, Any]]:
         """Validation top-1 after training with the recipe, and how it was obtained."""
         from autosq.accuracy.train import train
 
         result = train(config, self.data, self.recipe, seed=seed, on_step=self.on_step,
-                       threads=self.threads, init=self.init, teacher=self.teacher)
+                       threads=self.threads, init=self.init, teacher=self.teacher,
+                       device=self.device)
         return result.val_top1, {"data": self.data.name, "n_train": len(self.data.train),
                                  "n_val": len(self.data.val), **result.to_dict()}
 
@@ -106,7 +109,8 @@ def make_accuracy(kind: str | None, proxy: str, data: str | None, epochs: float 
                   space: SearchSpace | None = None, seed: int = 0,
                   on_train: OnStep | None = None,
                   threads: int | None = None, pretrained: str | None = None,
-                  teacher: str | None = None) -> tuple[AccuracyEstimator, int]:
+                  teacher: str | None = None,
+                  train_device: str | None = None) -> tuple[AccuracyEstimator, int]:
     """(accuracy estimator, number of classes) for a search.
 
     ``kind`` is ``proxy``, ``train`` or ``supernet`` (None: the proxy without data,
@@ -116,7 +120,9 @@ def make_accuracy(kind: str | None, proxy: str, data: str | None, epochs: float 
     ``pretrained`` (a SOURCE, :mod:`autosq.arch.pretrained`) starts every candidate from the
     weights it inherits and fine-tunes it (:func:`~autosq.accuracy.train.finetune_recipe`), on
     the data normalised as the source expects; ``teacher`` (a model file) distils into every
-    candidate's training. Both need trained accuracy.
+    candidate's training. Both need trained accuracy. ``train_device`` (``auto``, ``cpu`` or
+    ``cuda``: :mod:`autosq.accuracy.device`) is where candidates train (the supernet trains on
+    the CPU).
     """
     if kind is None:
         kind = "proxy" if data is None else DEFAULT_WITH_DATA
@@ -171,7 +177,10 @@ def make_accuracy(kind: str | None, proxy: str, data: str | None, epochs: float 
         guide = load_teacher(teacher, ds.num_classes, input_size)
     recipe = (Recipe(epochs=epochs, batch_size=batch_size) if init is None
               else finetune_recipe(epochs, batch_size))
-    return TrainedAccuracy(ds, recipe, on_train, threads, init, guide), ds.num_classes
+    from autosq.accuracy.device import resolve_device
+
+    return TrainedAccuracy(ds, recipe, on_train, threads, init, guide,
+                           resolve_device(train_device)), ds.num_classes
 
 
 def init_of(setting: AccuracySetting, override: str | None = None) -> Pretrained | None:

@@ -108,7 +108,8 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
                     short_budgets: tuple[int, ...] = DEFAULT_SHORT_BUDGETS,
                     supernet: bool = True, spread_archs: int = 8,
                     on_arch: Callable[[int, int, ArchRow], None] | None = None,
-                    threads: int | None = None, pretrained: str | None = None) -> ProxyCheck:
+                    threads: int | None = None, pretrained: str | None = None,
+                    train_device: str | None = None) -> ProxyCheck:
     """Run the study on ``n`` architectures of ``space`` (see the module docstring); every
     training uses ``threads`` threads (default: the training default). With ``pretrained`` (a
     SOURCE), each short budget is also measured fine-tuning from the inherited weights
@@ -119,6 +120,9 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
     from autosq.accuracy.train import Recipe, finetune_recipe, train
 
     threads = resolve_threads(threads)
+    from autosq.accuracy.device import resolve_device
+
+    device = resolve_device(train_device)
 
     check = ProxyCheck(data=data.describe(), space=space.name, reference_steps=reference_steps,
                        seed=seed)
@@ -143,18 +147,19 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
     images = data.sample("train", 64)[0]
     for i, values in enumerate(archs):
         config = make_config(values, data.input_size, data.num_classes)
-        ref = train(config, data, reference, seed=seed, threads=threads)
+        ref = train(config, data, reference, seed=seed, threads=threads, device=device)
         scores: dict[str, float] = {}
         for name in PROXIES:
             t0 = time.perf_counter()
             scores[name] = proxy_score(name, config, images=images, seed=seed)
             cost[name] += time.perf_counter() - t0
         for name, recipe in shorts.items():
-            r = train(config, data, recipe, seed=seed, threads=threads)
+            r = train(config, data, recipe, seed=seed, threads=threads, device=device)
             scores[name] = r.val_top1
             cost[name] += r.seconds
         for name, recipe in finetunes.items():
-            r = train(config, tuned_data, recipe, seed=seed, threads=threads, init=init)
+            r = train(config, tuned_data, recipe, seed=seed, threads=threads, init=init,
+                      device=device)
             scores[name] = r.val_top1
             cost[name] += r.seconds
         if sn is not None:
@@ -181,7 +186,8 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
             seconds_per_candidate=cost[name] / max(1, len(check.archs))))
     # The reference's own noise: the first few architectures trained again from another seed.
     again = [train(make_config(a.values, data.input_size, data.num_classes), data, reference,
-                   seed=seed + 1, threads=threads).val_top1 for a in check.archs[:spread_archs]]
+                   seed=seed + 1, threads=threads, device=device).val_top1
+             for a in check.archs[:spread_archs]]
     diffs = [b - a.reference_top1 for a, b in zip(check.archs, again, strict=False)]
     if len(diffs) >= 2:
         check.seed_spread = {"archs": float(len(diffs)),

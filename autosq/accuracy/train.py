@@ -53,7 +53,7 @@ from autosq.accuracy.recipe import (
 )
 from autosq.accuracy.threads import resolve_threads
 from autosq.arch.config import SqueezeNetConfig
-from autosq.arch.model import build, deployed_form, training_form, training_form_from
+from autosq.arch.model import build, deployed_form, training_form
 from autosq.errors import TrainingError, UsageError
 
 if TYPE_CHECKING:
@@ -69,8 +69,6 @@ __all__ = ["DEFAULT_EPOCHS", "DEFAULT_MIN_STEPS", "FINETUNE_LR", "FINETUNE_MIN_S
 OnStep = Callable[[int, int, float, float], None]
 """on_step(step, steps, loss, images_per_s), called every few steps while a candidate trains."""
 
-# Images whose statistics start an inherited network's BatchNorms as the identity.
-CALIBRATION_IMAGES = 128
 GUARD_IMAGES = 256
 # The deployed form must give the trained form's top-1 on (nearly) every probe image; folding is
 # exact up to float rounding, so only near-ties may flip.
@@ -136,7 +134,7 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
     :func:`~autosq.accuracy.threads.default_threads`; the result is reproducible for a seed,
     data, start, teacher, thread count and device.
     """
-    from autosq.accuracy.datasets.stream import choose_workers
+    from autosq.accuracy.datasets.stream import choose_workers, eval_batch_size
 
     recipe = recipe or Recipe()
     device = device or TrainDevice("cpu")
@@ -170,14 +168,18 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
             plain, inherited = inherited_model(config, init, seed)
         if evaluate_start:
             start_top1 = evaluate(plain, data, workers=workers)
-        model = (training_form(plain) if inherited is None else training_form_from(
-            plain, data.sample("train", CALIBRATION_IMAGES)[0], inherited.kept))
+        # Inherited or not, the training form is the same: an ordinary BatchNorm after every
+        # conv. (BatchNorms started as the identity of the inherited network learnt less:
+        # bench/pretrained_curves.py.)
+        model = training_form(plain)
         t0 = time.perf_counter()
         with out_of_memory_is_one_line(device, recipe.batch_for(n_train)):
             steps, seen, loss_avg, diverged = _train_loop(model, data, recipe, seed, on_step,
                                                           teacher, device, workers)
         seconds = time.perf_counter() - t0
-        model = _deploy_checked(model.cpu(), data.sample("val", GUARD_IMAGES)[0], diverged)
+        probe = data.sample("val", max(64, min(GUARD_IMAGES, 4 * eval_batch_size(
+            data.input_size))))[0]
+        model = _deploy_checked(model.cpu(), probe, diverged)
         top1 = (1.0 / data.num_classes if diverged
                 else evaluate(model, data, workers=workers))
     per_epoch = max(1, math.ceil(n_train / recipe.batch_for(n_train)))
@@ -199,16 +201,19 @@ def _deploy_checked(model: SqueezeNet, probe: torch.Tensor, diverged: bool) -> S
     """Fold ``model`` into its deployed form, checking on ``probe`` images that it still answers
     as the trained form did: a conversion that changes the answers fails the training with the
     numbers instead of scoring a network nobody trained."""
+    from autosq.accuracy.datasets.stream import eval_batch_size
+
+    step = eval_batch_size(probe.shape[-1])
     model = model.float().eval()
     with torch.no_grad():
         for t in [*model.parameters(), *model.buffers()]:  # channels-last from a GPU training
             t.data = t.data.contiguous()
-        before = model(probe)
+        before = torch.cat([model(probe[i:i + step]) for i in range(0, len(probe), step)])
     model = deployed_form(model)
     if diverged:
         return model
     with torch.no_grad():
-        after = model(probe)
+        after = torch.cat([model(probe[i:i + step]) for i in range(0, len(probe), step)])
     agree = float((before.argmax(1) == after.argmax(1)).float().mean())
     if agree < GUARD_AGREEMENT:
         raise TrainingError(

@@ -90,8 +90,6 @@ class Inheritance:
     exact: bool
     share: float
     fresh: tuple[str, ...]
-    # Per conv (module path): the filters that took the source's weights (not stored).
-    kept: dict[str, tuple[int, ...]] = field(default_factory=dict, compare=False, repr=False)
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form (a trial's details, a card)."""
@@ -131,10 +129,8 @@ def inherit(model: SqueezeNet, source: WeightsFile) -> Inheritance:
                 w[rows[:, None], new_cols[None, :]] = 0.0
                 b[rows] = sb[src_rows]
     fresh = tuple(m.target for m in mapping.layers if m.source is None and not m.zero)
-    kept = {m.target: tuple(i for i, r in enumerate(m.rows) if r != NEW)
-            for m in mapping.layers if m.source is not None}
     return Inheritance(source.spec, source.sha256, mapping.exact,
-                       mapping.share_inherited(target), fresh, kept)
+                       mapping.share_inherited(target), fresh)
 
 
 def inherited_model(config: SqueezeNetConfig, pretrained: Pretrained,

@@ -119,8 +119,11 @@ def _main(argv: list[str] | None) -> int:
     if debug:  # accepted anywhere on the line, as users type it
         args = ["--debug", *(a for a in args if a != "--debug")]
     command = typer.main.get_command(app)
+    from autosq.cli.decoding import decoding_lines
+
     try:
-        result = command.main(args=args, prog_name="autosq", standalone_mode=False)
+        with decoding_lines():  # any command that loads data says how its decoding goes
+            result = command.main(args=args, prog_name="autosq", standalone_mode=False)
     except click_exc.NoArgsIsHelpError:
         return 0  # Typer has printed the help already
     except click_exc.UsageError as exc:

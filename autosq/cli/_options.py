@@ -113,6 +113,19 @@ def teacher_option() -> Any:
                         "data's classes and input.")
 
 
+def train_device_option() -> Any:
+    """``--train-device auto|cpu|cuda``."""
+    return typer.Option("auto", "--train-device", help="Where candidates train: auto (a GPU "
+                        "when torch sees one, else the CPU), cpu or cuda. Timing is unchanged.")
+
+
+def check_train_device(device: str) -> None:
+    """Refuse an unknown --train-device, or cuda where torch sees no GPU, before any work."""
+    from autosq.accuracy.device import resolve_device
+
+    resolve_device(device, "--train-device")
+
+
 def check_threads(threads: int | None) -> None:
     """Refuse a --threads value no CPU set allows, before any work."""
     from autosq.accuracy.threads import resolve_threads

@@ -10,6 +10,7 @@ from autosq.cli._options import (
     between,
     bits_option,
     check_threads,
+    check_train_device,
     density_option,
     one_of,
     positive,
@@ -18,6 +19,7 @@ from autosq.cli._options import (
     storage_option,
     teacher_option,
     threads_option,
+    train_device_option,
 )
 
 FORMATS = ("onnx", "pt")
@@ -43,6 +45,7 @@ def export(
     untrained: bool = typer.Option(False, "--untrained", help="Export the seeded initial "
                                    "weights, even for a study searched with data."),
     threads: int | None = threads_option(),
+    train_device: str = train_device_option(),
     pretrained: str | None = pretrained_option(),
     teacher: str | None = teacher_option(),
     storage: str = storage_option(),
@@ -74,6 +77,7 @@ def export(
         raise UsageError("--compress retrains the network: it does not combine with "
                          "--quantize (its codes are the quantization)")
     check_threads(threads)
+    check_train_device(train_device)
     check_destination(out, fmt)
     if (compress or epochs is not None or teacher is not None) and data is None:
         from autosq.searching.records import read_settings
@@ -88,6 +92,7 @@ def export(
     report = export_candidate(study=study, out=out, storage=storage, trial=trial,
                               recommended=recommended, fmt=fmt, quantize=quantize, data=data,
                               epochs=epochs, untrained=untrained, threads=threads,
+                              train_device=train_device,
                               pretrained=pretrained, teacher=teacher,
                               profiles=profiles, compress=compress, bits=int(bits),
                               density=density, compress_steps=compress_steps)

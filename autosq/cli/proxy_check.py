@@ -10,9 +10,11 @@ from autosq.cli._options import (
     at_least,
     between,
     check_threads,
+    check_train_device,
     json_option,
     pretrained_option,
     threads_option,
+    train_device_option,
 )
 
 MAX_STEPS = 1_000_000  # training steps of one candidate: more is a typo (days of CPU)
@@ -36,6 +38,7 @@ def proxy_check(
     seed: int = typer.Option(0, "--seed", callback=between(0, 2**32 - 1),
                              help="Seed of the sample and the training."),
     threads: int | None = threads_option(),
+    train_device: str = train_device_option(),
     pretrained: str | None = pretrained_option(),
     as_json: bool = json_option(),
 ) -> None:
@@ -56,6 +59,7 @@ def proxy_check(
     if not short or any(not 1 <= b <= MAX_STEPS for b in short):
         raise UsageError(f"--budgets must be step counts in 1..{MAX_STEPS:,}; got {budgets!r}")
     check_threads(threads)
+    check_train_device(train_device)
     sp = load_space(space)
     ds = load_dataset(data, input_size, seed=seed)
     console = get_console(stderr=True)
@@ -67,7 +71,8 @@ def proxy_check(
 
     check = run_proxy_check(ds, sp, archs, seed=seed, reference_steps=steps,
                             short_budgets=short, supernet=supernet, on_arch=on_arch,
-                            threads=threads, pretrained=pretrained)
+                            threads=threads, pretrained=pretrained,
+                            train_device=train_device)
     if as_json:
         typer.echo(json.dumps(check.to_dict(), indent=2))
     else:

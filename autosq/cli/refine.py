@@ -7,11 +7,13 @@ import typer
 from autosq.cli._options import (
     at_least,
     check_threads,
+    check_train_device,
     json_option,
     positive,
     pretrained_option,
     storage_option,
     threads_option,
+    train_device_option,
 )
 from autosq.cli.front import emit
 
@@ -25,6 +27,7 @@ def refine(
                                         "training budget)."),
     storage: str = storage_option(),
     threads: int | None = threads_option(),
+    train_device: str = train_device_option(),
     pretrained: str | None = pretrained_option(),
     as_json: bool = json_option("the new front as JSON"),
 ) -> None:
@@ -35,9 +38,11 @@ def refine(
     from autosq.searching.storage import load_study
 
     check_threads(threads)
+    check_train_device(train_device)
     st = load_study(storage, study)
     with search_progress(enabled=not as_json) as (_, _p, on_train):
         changes = refine_front(st, storage, top, epochs, on_train=on_train, threads=threads,
+                               train_device=train_device,
                                pretrained=pretrained)
     if not as_json:
         for c in changes:

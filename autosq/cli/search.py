@@ -17,6 +17,7 @@ from autosq.cli._options import (
     check_output,
     check_outputs,
     check_threads,
+    check_train_device,
     csv_option,
     invoked_args,
     json_option,
@@ -30,6 +31,7 @@ from autosq.cli._options import (
     storage_option,
     teacher_option,
     threads_option,
+    train_device_option,
 )
 from autosq.cli.front import KNEE_HELP, emit
 from autosq.errors import Interrupted, Terminated
@@ -106,6 +108,7 @@ def search(
     batch_size: int = typer.Option(64, "--batch-size", callback=at_least(1),
                                    help="Training batch size."),
     threads: int | None = threads_option(),
+    train_device: str = train_device_option(),
     pretrained: str | None = pretrained_option(),
     teacher: str | None = teacher_option(),
     refine: int = typer.Option(0, "--refine", callback=at_least(0),
@@ -145,10 +148,12 @@ def search(
         raise UsageError("--refine trains front members: it needs --data")
     if accuracy in ("train", "supernet") and data is None:
         raise UsageError(f"--accuracy {accuracy} trains on images: it needs --data")
-    if data is None and (epochs is not None or batch_size != 64 or threads is not None):
-        raise UsageError("--epochs, --batch-size and --threads set the training of each "
-                         "candidate: they need --data")
+    if data is None and (epochs is not None or batch_size != 64 or threads is not None
+                         or train_device != "auto"):
+        raise UsageError("--epochs, --batch-size, --threads and --train-device set the "
+                         "training of each candidate: they need --data")
     check_threads(threads)
+    check_train_device(train_device)
     for flag, value in (("--pretrained", pretrained), ("--teacher", teacher)):
         if value is not None and (data is None or accuracy in ("proxy", "supernet")):
             raise UsageError(f"{flag} sets how each candidate is trained: it needs --data "
@@ -182,6 +187,7 @@ def search(
                 refine_epochs=refine_epochs, profiles=profiles,
                 retime=not no_retime and worker == 0, predict=not no_predict, worker=worker,
                 threads=threads, pretrained=pretrained, teacher=teacher,
+                train_device=train_device,
                 on_start=on_start_all, on_progress=on_progress, on_train=on_train,
                 on_trials_done=lambda: wait_workers(started))
         except KeyboardInterrupt as exc:

@@ -160,7 +160,8 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
                      trial: int | None = None, recommended: bool = False, fmt: str = "onnx",
                      quantize: str | None = None, data: str | None = None,
                      epochs: float | None = None, untrained: bool = False,
-                     threads: int | None = None, pretrained: str | None = None,
+                     threads: int | None = None, train_device: str | None = None,
+                     pretrained: str | None = None,
                      teacher: str | None = None,
                      profiles: Sequence[str | Path] = (), compress: bool = False,
                      bits: int = 6, density: float = 1 / 3,
@@ -173,7 +174,8 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
     training whatever the study. The budget: ``epochs`` when given, else 4 times the budget
     behind the trial's accuracy (the search's recipe, or its refinement), from the trial's own
     seed; fewer steps than the search gave each candidate are warned about. ``threads``: the
-    training's threads (default :func:`autosq.accuracy.threads.default_threads`).
+    training's threads (default :func:`autosq.accuracy.threads.default_threads`);
+    ``train_device``: where it trains (``auto``, ``cpu``, ``cuda``).
     ``pretrained`` (a SOURCE) starts the network from the weights it inherits (default: the
     study's source, when it had one), exported as inherited when there is no data;
     ``teacher`` (default: the study's) distils into the training. The card records the
@@ -217,7 +219,9 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
     if compress and dataset is None:
         raise UsageError("compress retrains the network: it needs data (the study's, or "
                          "given)")
-    shipped = ship(training, rec, seed, threads)
+    from autosq.accuracy.device import resolve_device
+
+    shipped = ship(training, rec, seed, threads, resolve_device(train_device))
     model, accuracy, x = shipped.model, shipped.accuracy, shipped.inputs
     if compress:
         from autosq.outputs.deep_compression import deep_compress, report_rows

@@ -19,6 +19,7 @@ from autosq.errors import DataError, UsageError
 
 if TYPE_CHECKING:
     from autosq.accuracy.datasets import Dataset
+    from autosq.accuracy.device import TrainDevice
     from autosq.accuracy.distill import Teacher
     from autosq.accuracy.train import Recipe
     from autosq.arch.pretrained import Pretrained
@@ -137,7 +138,7 @@ class Shipped:
 
 
 def ship(training: ExportTraining, record: TrialRecord, seed: int,
-         threads: int | None) -> Shipped:
+         threads: int | None, device: TrainDevice | None = None) -> Shipped:
     """Build the network of ``record`` as ``training`` says: trained (fine-tuned from its
     inherited weights, distilled), inherited as it is, or seeded."""
     import numpy as np
@@ -155,6 +156,7 @@ def ship(training: ExportTraining, record: TrialRecord, seed: int,
 
         assert training.recipe is not None
         model, result = fit(config, data, training.recipe, seed=seed, threads=threads,
+                            device=device,
                             init=training.init, teacher=training.teacher,
                             evaluate_start=training.init is not None)
         accuracy: dict[str, Any] = {

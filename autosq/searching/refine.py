@@ -38,6 +38,7 @@ class RefineChange:
 
 def refine_front(study: optuna.Study, storage: str, top: int, epochs: float | None = None,
                  on_train: OnStep | None = None, threads: int | None = None,
+                 train_device: str | None = None,
                  pretrained: str | None = None) -> list[RefineChange]:
     """Train the ``top`` front members nearest the knee for ``epochs`` (default: 4 times the
     search's training budget); returns what changed.
@@ -70,12 +71,16 @@ def refine_front(study: optuna.Study, storage: str, top: int, epochs: float | No
     if init is not None:
         data = data.renormalised(init.normalisation)
     teacher = teacher_of(acc, data.num_classes, settings.input_size)
+    from autosq.accuracy.device import resolve_device
+
+    device = resolve_device(train_device)
     changes = []
     for i in knee_order([m.point for m in members])[:top]:
         member = members[i]
         record = member.record
         seed = int(record.accuracy_details.get("seed", member.trial))
         out = train(record.config, data, recipe, seed=seed, on_step=on_train, threads=threads,
+                    device=device,
                     init=init, teacher=teacher)
         write_refinement(study, member.trial, Refinement(
             accuracy=out.val_top1, epochs=out.epochs, details=out.to_dict(), at=time.time()))

@@ -295,6 +295,7 @@ def run_search(
     predict: bool = True,
     worker: int = 0,
     threads: int | None = None,
+    train_device: str | None = None,
     pretrained: str | None = None,
     teacher: str | None = None,
     on_trials_done: Callable[[], None] | None = None,
@@ -315,7 +316,8 @@ def run_search(
     without, a zero-cost ``proxy`` scores it. ``refine=K`` then trains the K front members
     nearest the knee for ``refine_epochs`` (default: 4 times the search's budget) and
     recomputes the front. Every training uses ``threads`` threads (default:
-    :func:`autosq.accuracy.threads.default_threads`), recorded with each trial. ``pretrained``
+    :func:`autosq.accuracy.threads.default_threads`) on ``train_device`` (``auto``: a GPU
+    when torch sees one; timing is unchanged), recorded with each trial. ``pretrained``
     (a SOURCE: a weights file, ``torchvision:squeezenet1_0`` / ``_1``, or ``torchvision`` for
     each macro's own) starts every candidate from the weights it inherits and fine-tunes it
     briefly; ``teacher`` (a model file) distils into every candidate's training.
@@ -360,7 +362,7 @@ def run_search(
     make_sampler(sampler, None)  # a bad name fails before anything is created
     estimator, classes = make_accuracy(accuracy, proxy, data, epochs, batch_size, size,
                                        num_classes, sp, seed or 0, on_train, threads,
-                                       pretrained, teacher)
+                                       pretrained, teacher, train_device)
     settings = settings_for(profile, sp, max_mb, max_ms, max_ram_mb, size, classes,
                             estimator.describe(), chosen)
     timer = timer_for(profile, protocol or TimingProtocol.confirm())
@@ -385,7 +387,8 @@ def run_search(
     if refine:
         from autosq.searching.refine import refine_front
 
-        refine_front(st, storage, refine, refine_epochs, on_train=on_train, threads=threads)
+        refine_front(st, storage, refine, refine_epochs, on_train=on_train, threads=threads,
+                     train_device=train_device)
     return build_result(st, storage, retime=timer if retime else None)
 
 

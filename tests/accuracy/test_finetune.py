@@ -14,7 +14,7 @@ from util import FAST
 from autosq.accuracy.datasets import load_dataset
 from autosq.accuracy.distill import distill_loss, load_teacher
 from autosq.accuracy.train import Recipe, finetune_recipe, fit
-from autosq.arch.model import build, training_form_from
+from autosq.arch.model import build
 from autosq.arch.presets import preset
 from autosq.arch.pretrained import load_pretrained
 from autosq.arch.weights import IMAGENET
@@ -42,15 +42,6 @@ def teacher(tmp_path_factory: pytest.TempPathFactory) -> str:
                 "autosq": {"input_normalisation": {"mean": [0.5] * 3, "std": [0.25] * 3}}},
                path)
     return str(path)
-
-
-def test_an_inherited_network_starts_its_training_form_as_itself() -> None:
-    model = build(preset("squeezenet1_1", num_classes=10, input_size=32), seed=1).eval()
-    x = torch.randn(8, 3, 32, 32, generator=torch.Generator().manual_seed(0))
-    with torch.no_grad():
-        expected = model(x)
-        got = training_form_from(model, x).eval()(x)
-    assert torch.allclose(got, expected, atol=1e-5 * float(expected.abs().max()))
 
 
 def test_a_fine_tune_records_its_source_and_its_start(source: str) -> None:

@@ -237,9 +237,8 @@ def _finish(dataset: Dataset, seed: int) -> Dataset:
     squares = torch.zeros(3, dtype=torch.float64)
     count = 0
     for x, _ in probe.batches("train", 256, workers=0):
-        x = x.double()
-        total += x.sum((0, 2, 3))
-        squares += (x * x).sum((0, 2, 3))
+        total += x.sum((0, 2, 3), dtype=torch.float64)
+        squares += x.square_().sum((0, 2, 3), dtype=torch.float64)
         count += x.shape[0] * x.shape[2] * x.shape[3]
     mean = total / count
     std = (squares / count - mean * mean).clamp_min(0).sqrt()

@@ -22,7 +22,8 @@ import shutil
 import struct
 import tempfile
 from collections import OrderedDict
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
+from contextvars import ContextVar
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,6 +48,19 @@ _MEMORY: OrderedDict[str, Dataset] = OrderedDict()
 
 OnDecode = Callable[[int, int], None]
 """on_decode(done, total), called as images are decoded into the cache."""
+
+# Where a load without its own on_decode reports decoding progress (set by the CLI).
+DECODE_PROGRESS: ContextVar[OnDecode | None] = ContextVar("decode_progress", default=None)
+
+
+@contextlib.contextmanager
+def decode_progress(callback: OnDecode) -> Iterator[None]:
+    """Within the block, every dataset load reports its decoding to ``callback``."""
+    token = DECODE_PROGRESS.set(callback)
+    try:
+        yield
+    finally:
+        DECODE_PROGRESS.reset(token)
 
 
 def cache_key(parts: list[Any]) -> str:
@@ -139,6 +153,7 @@ def build_cache(key: str, count: int, side: int, images: Iterable[np.ndarray | N
     path = cache_path(key)
     if path is None:
         return "no usable cache folder"
+    on_decode = on_decode or DECODE_PROGRESS.get()
     blank = np.zeros((3, side, side), dtype=np.uint8)
     bad: list[int] = []
     tmp = None

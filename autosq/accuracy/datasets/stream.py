@@ -141,6 +141,12 @@ class TrainBatches(torch.utils.data.Sampler[list[tuple[int, int]]]):
             epoch += 1
 
 
+def eval_batch_size(size: int, largest: int = 256) -> int:
+    """A batch for evaluation at ``size`` px that keeps its tensors small (256 images at 64 px
+    and below; 21 at 224 px), so memory does not grow with the input size either."""
+    return max(1, min(largest, (64 * 64 * 256) // (size * size)))
+
+
 def _worker_init(_: int) -> None:
     torch.set_num_threads(1)  # a worker prepares images; the training owns the cores
 
@@ -192,10 +198,12 @@ def train_batches(dataset: Dataset, batch: int, steps: int, seed: int, workers: 
 
 def eval_batches(dataset: Dataset, split: str, batch: int = 256, workers: int | None = None,
                  pin: bool = False) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
-    """Every image of ``split`` ("train" or "val"), in order, centre-cropped and normalised."""
+    """Every image of ``split`` ("train" or "val"), in order, centre-cropped and normalised, in
+    batches of at most ``batch`` (fewer at large inputs: :func:`eval_batch_size`)."""
     part = _split(dataset, split)
     norm = dataset.normalisation
     samples = Samples(part, dataset.input_size, norm.mean, norm.std, False)
+    batch = min(batch, eval_batch_size(dataset.input_size))
     keys = [list(range(i, min(i + batch, len(part)))) for i in range(0, len(part), batch)]
     if workers is None:
         from autosq.accuracy.threads import default_threads
