@@ -30,8 +30,10 @@ test: lint
 test-fast: setup
 	$(BIN)/python -m pytest -q -m "not slow"
 
+# make bench: list the benchmarks; make bench NAME=x ARGS="...": run bench/x.py (machine facts
+# and date first).
 bench: setup
-	$(BIN)/python bench/latency_bench.py
+	$(BIN)/python bench/run.py "$(NAME)" $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

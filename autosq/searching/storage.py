@@ -319,7 +319,21 @@ def open_study(
                 + f"); give the same settings to resume it{hint}, or a new study name"
             )
         study.set_user_attr(STUDY_ATTR, wanted)  # the same, now saying its objectives
+    _name_metrics(study, objectives.value_names)
     return study
+
+
+def _name_metrics(study: optuna.Study, names: list[str]) -> None:
+    """Optuna's own names for the objectives (``study.metric_names``, which optuna-dashboard,
+    ``optuna best-trials`` and optuna.visualization read), for new studies and for studies made
+    before autosq set them."""
+    import warnings
+
+    if study.metric_names == names:
+        return
+    with warnings.catch_warnings():  # experimental in Optuna: a note for developers, not users
+        warnings.simplefilter("ignore")
+        study.set_metric_names(names)
 
 
 # Why a trial failed when it does not count towards the number asked for: it was stopped, not

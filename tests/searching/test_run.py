@@ -173,6 +173,10 @@ def test_optuna_tools_open_the_study(storage: str) -> None:
     assert proc.returncode == 0, proc.stderr
     best = json.loads(proc.stdout)
     assert {b["number"] for b in best} >= {r["trial"] for r in result.to_json()}
+    # Optuna's own readers name the objectives (study.set_metric_names), not "values_0".
+    assert all(set(b["values"]) == {"accuracy", "latency_ms"} for b in best), best[0]["values"]
+    study = optuna.load_study(study_name=result.study_name, storage=storage_for(storage))
+    assert study.metric_names == ["accuracy", "latency_ms"]
 
 
 @pytest.mark.parametrize(
