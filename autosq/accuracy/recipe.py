@@ -22,14 +22,16 @@ DEFAULT_MIN_STEPS = 500
 # learning rate (bench/pretrained_curves.py: a lower rate, or BatchNorms started as the identity
 # of the inherited network, learnt less in 100 steps on the digits and the shapes).
 FINETUNE_MIN_STEPS = 250
+FINETUNE_EPOCHS = 1.0
 FINETUNE_LR = 5e-3
 
 
 def finetune_recipe(epochs: float | None = None, batch_size: int = 64) -> Recipe:
-    """The recipe of a candidate fine-tuned from inherited weights: :data:`FINETUNE_MIN_STEPS`
-    optimizer steps at :data:`FINETUNE_LR` (``epochs`` when given)."""
+    """The recipe of a candidate fine-tuned from inherited weights: one epoch, but at least
+    :data:`FINETUNE_MIN_STEPS` optimizer steps, at :data:`FINETUNE_LR` (``epochs`` when
+    given). An export trains four times as long (:meth:`Recipe.longer`)."""
     return Recipe(epochs=epochs, batch_size=batch_size, min_steps=FINETUNE_MIN_STEPS,
-                  default_epochs=0.0, lr=FINETUNE_LR)
+                  default_epochs=FINETUNE_EPOCHS, lr=FINETUNE_LR)
 
 
 @dataclass(frozen=True)

@@ -99,6 +99,7 @@ def _photos(root: Path, n: int, size: int = 256) -> Path:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(1200)  # decoding 3,000 photos and two commands on a loaded 2-core machine
 def test_a_large_folder_at_224_px_trains_and_exports_in_bounded_memory(
         tmp_path: Path) -> None:
     """3,000 photos at 224 px: 1.7 GiB as float32 tensors (what the previous loader held, with a
