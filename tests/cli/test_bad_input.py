@@ -125,9 +125,9 @@ def test_a_path_that_is_not_a_toml_file_is_read_as_a_profile(cli: Cli, tmp_path:
     (["measure", "--preset", "squeezenet1_1", "--num-classes", "100000000", "--device", "host"],
      "parameters needs"),
     (["search", "--data", "builtin:shapes", "--input-size", "4000", "--trials", "1"],
-     "builtin:shapes (3,600 images at 4000px) needs"),
+     "builtin:shapes (3,600 images at 4000px) needs to be held in memory"),
     (["search", "--data", "builtin:shapes:100000000", "--trials", "1"],
-     "builtin:shapes:100000000 (1,200,000,000 images at 224px) needs"),
+     "builtin:shapes:100000000 (1,200,000,000 images at 224px) needs to be held"),
     (["export", "--study", "s", "--trial", "0", "--out", "m.onnx", "--data",
       "builtin:shapes:100000000"], "needs"),
 ])

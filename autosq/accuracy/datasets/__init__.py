@@ -130,19 +130,25 @@ def _shapes(spec: str, key: str, n_train: int, size: int, seed: int,
 
     n_val = max(1, n_train // 5)
     count = 10 * (n_train + n_val)
-    train_y, val_y, images = shapes_rows(n_train, size, seed)
     cached = open_cache(key, count, size)
     notes: list[str] = []
     source: ImageSource
     if cached is None:
+        # Where the images go is decided before any is drawn (or any label array allocated):
+        # the decoded cache, or memory when the cache has no room.
         why = room_for(count, size)
+        if why is not None:
+            _check_memory(spec, count, size, why)
+        train_y, val_y, images = shapes_rows(n_train, size, seed)
         built = build_cache(key, count, size, images, on_decode) if why is None else why
         if isinstance(built, str):  # no cache: a generated set is held in memory instead
-            _check_memory(spec, count, size)
+            _check_memory(spec, count, size, built)
             _, _, images = shapes_rows(n_train, size, seed)
             source = ArraySource(np.stack(list(images)))
         else:
             cached = built
+    else:
+        train_y, val_y, _ = shapes_rows(n_train, size, seed)
     if cached is not None:
         source = cached.file
     train = Split(source, np.arange(len(train_y)), torch.from_numpy(train_y))
@@ -249,15 +255,16 @@ def _finish(dataset: Dataset, seed: int) -> Dataset:
     return replace(dataset, normalisation=norm)
 
 
-def _check_memory(spec: str, images: int, input_size: int) -> None:
+def _check_memory(spec: str, images: int, input_size: int, no_cache: str) -> None:
     """Refuse, with the numbers, a generated set this machine cannot hold in memory (only when
-    there is no decoded cache to put it in)."""
+    there is no decoded cache to put it in: ``no_cache`` says why)."""
     from autosq.memory import check_allocation
 
     check_allocation(images * 3 * input_size * input_size * 1.0,
-                     f"{spec} ({images:,} images at {input_size}px, held in memory for want of a "
-                     "decoded cache)", "ask for fewer images or a smaller input size, or give "
-                     "autosq a cache folder with room (AUTOSQ_CACHE_DIR)")
+                     f"{spec} ({images:,} images at {input_size}px) needs to be held in memory "
+                     f"(no decoded cache: {no_cache}) and",
+                     "ask for fewer images or a smaller input size, or give autosq a cache "
+                     "folder with room (AUTOSQ_CACHE_DIR)")
 
 
 def _check_args(input_size: int, seed: int, val_fraction: float, max_per_class: int | None) -> None:
