@@ -52,9 +52,8 @@ def main() -> None:
         _child(folder, int(size), int(steps), int(threads))
         return
     sys.path.insert(0, str(Path(__file__).parent))
-    from digits import write_digits
-
     import torch
+    from digits import write_digits
 
     from autosq.accuracy.datasets import load_dataset
 

@@ -141,14 +141,21 @@ def check_output(path: Path | None, suffix: str, flag: str) -> None:
     if path is None:
         return
     path = Path(path)
+    from autosq._io import path_problem, shown_path
+
+    if (problem := path_problem(path)) is not None:
+        raise UsageError(f"{flag}: cannot write {shown_path(path)}: the name {problem}")
     if path.suffix.lower() != suffix:
         raise UsageError(f"{flag}: cannot write {path}: expected a {suffix} file name")
     if path.is_dir():
         raise UsageError(f"{flag}: cannot write {path}: it is a folder")
     if not path.parent.is_dir():
         raise UsageError(f"{flag}: cannot write {path}: folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if not os.access(path.parent, os.W_OK):
         raise UsageError(f"{flag}: cannot write {path}: permission denied")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{flag}: cannot replace {path}: it is read-only or immutable "
+                         "(permission denied); choose another file name or make it writable")
     # Permissions do not tell everything (/proc, a read-only mount, root): try it, and leave
     # nothing behind.
     import tempfile

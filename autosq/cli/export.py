@@ -9,12 +9,15 @@ import typer
 from autosq.cli._options import (
     between,
     bits_option,
+    check_output,
     density_option,
+    invoked_args,
     one_of,
     positive,
     profiles_option,
     storage_option,
 )
+from autosq.compress.schedule import DEFAULT_BITS
 
 FORMATS = ("onnx", "pt")
 
@@ -40,14 +43,17 @@ def export(
     compress: bool = typer.Option(False, "--compress", help="Deep Compression after training "
                                   "(needs --data): prune, retrain, cluster, retrain the "
                                   "centroids; writes OUT's .dcz beside it and the stage table."),
-    bits: str = bits_option("6", "With --compress: bits per shared-weight code."),
+    bits: str = bits_option(str(DEFAULT_BITS), "With --compress: bits per shared-weight code "
+                            "(the same default as autosq compress)."),
     density: float = density_option("With --compress: share of weights kept (default 1/3)."),
     compress_steps: int = typer.Option(200, "--compress-steps", callback=between(1, 10**6),
                                        help="With --compress: retraining steps per stage."),
 ) -> None:
     """Rebuild a trial's model, (train it,) check it and write it with metadata and a card."""
+    from autosq.cli._paths import refuse_inputs_as_outputs
     from autosq.errors import UsageError
     from autosq.outputs.export import check_destination, export_candidate
+    from autosq.outputs.model_files import card_path
 
     if (trial is None) == (not recommended):
         raise UsageError("give either --trial N or --recommended")
@@ -61,7 +67,17 @@ def export(
     if compress and (data is None or quantize):
         raise UsageError("--compress retrains the network: it needs --data, and does not "
                          "combine with --quantize (its codes are the quantization)")
+    given = [f for f in ("--bits", "--density", "--compress-steps")
+             if any(a == f or a.startswith(f"{f}=") for a in invoked_args())]
+    if given and not compress:
+        raise UsageError(f"{given[0]} sets Deep Compression: it needs --compress")
     check_destination(out, fmt)
+    outputs = {"--out": out, "--out (its card)": card_path(out)}
+    if compress:
+        outputs["--out (its .dcz)"] = out.with_suffix(".dcz")
+    for flag, path in outputs.items():  # all of them writable before the training starts
+        check_output(path, path.suffix.lower(), flag)
+    refuse_inputs_as_outputs(outputs, {"the data (--data)": data}, storage)
     report = export_candidate(study=study, out=out, storage=storage, trial=trial,
                               recommended=recommended, fmt=fmt, quantize=quantize, data=data,
                               epochs=epochs, profiles=profiles, compress=compress,

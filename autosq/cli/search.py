@@ -126,6 +126,7 @@ def search(
     report: Path | None = typer.Option(None, "--report", help="Also write the study's page "
                                        "(one self-contained .html file; see autosq report)."),
 ) -> None:
+    from autosq.cli._paths import refuse_inputs_as_outputs
     from autosq.cli.progress import search_progress
     from autosq.errors import UsageError
     from autosq.searching.objectives import Objectives
@@ -133,6 +134,8 @@ def search(
 
     check_outputs(csv, plot)
     check_output(report, ".html", "--report")
+    refuse_inputs_as_outputs({"--csv": csv, "--plot": plot, "--report": report},
+                             {"the data (--data)": data}, storage)
     chosen = Objectives.parse(objectives, "--objectives")
     if refine and data is None:
         raise UsageError("--refine trains front members: it needs --data")

@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from autosq.errors import MeasurementError
-from autosq.measure.limits import MIB, Limits
+from autosq.errors import MeasurementError, TimingUnavailable
+from autosq.measure.limits import MIB, Limits, ceiling_text
 
 _LEN = struct.Struct(">Q")
 STARTUP_SECONDS = 60.0  # importing ONNX Runtime on a slow board
@@ -134,7 +134,12 @@ class TimingProcess:
             if blocked:
                 blocked = False
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # may raise now
-            self._read(proc, time.monotonic() + STARTUP_SECONDS)  # the ready frame
+            try:
+                self._read(proc, time.monotonic() + STARTUP_SECONDS)  # the ready frame
+            except (MeasurementError, _Deadline) as exc:
+                why = str(exc) or f"no answer in {STARTUP_SECONDS:g} s"
+                raise TimingUnavailable(f"the timing process could not start: {why}") \
+                    from None
         except BaseException:
             if blocked:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -158,17 +163,17 @@ class TimingProcess:
 
     def _death(self, code: int) -> str:
         if code == 3:  # the worker could not set its limit (see autosq.measure.worker)
-            return (f"the timing process cannot limit its memory to "
-                    f"{self.limits.max_memory_mb:g} MB (--max-memory-mb); use a smaller limit")
+            return (f"it cannot limit its memory to {self.limits.max_memory_mb:g} MB, more "
+                    f"than {ceiling_text()}")
         if code < 0:
             try:
                 name = signal.Signals(-code).name
             except ValueError:
                 name = f"signal {-code}"
             return (f"the timing process was killed ({name}); the model may need more memory "
-                    f"than the {self.limits.max_memory_mb:g} MB allowed (--max-memory-mb)")
+                    f"than the {self.limits.max_memory_mb:g} MB the timing process may use")
         return (f"the timing process exited with code {code}; the model may need more memory "
-                f"than the {self.limits.max_memory_mb:g} MB allowed (--max-memory-mb)")
+                f"than the {self.limits.max_memory_mb:g} MB the timing process may use")
 
     def request(self, header: dict[str, Any], blobs: Sequence[bytes], seconds: float,
                 abandoned: Callable[[], bool] | None = None) -> dict[str, Any]:
