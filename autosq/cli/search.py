@@ -30,7 +30,12 @@ from autosq.cli._options import (
 from autosq.cli.front import KNEE_HELP, emit
 from autosq.errors import Interrupted, Terminated
 from autosq.searching.objectives import DEFAULT as DEFAULT_OBJECTIVES
-from autosq.searching.processes import start_workers, terminate_as_interrupt, wait_workers
+from autosq.searching.processes import (
+    interrupt_workers,
+    start_workers,
+    terminate_as_interrupt,
+    wait_workers,
+)
 from autosq.searching.samplers import SAMPLERS
 
 HELP = f"Search SqueezeNets that fit a device; print the feasible Pareto front. {KNEE_HELP}"
@@ -175,6 +180,7 @@ def search(
                 on_start=on_start_all, on_progress=on_progress, on_train=on_train,
                 on_trials_done=lambda: wait_workers(started))
         except KeyboardInterrupt as exc:
+            interrupt_workers(started)
             raise interrupted(exc, names, storage) from None
         finally:
             wait_workers(started)

@@ -32,8 +32,8 @@ from autosq.outputs.model_files import (
     read_bounded,
 )
 
-# A container is smaller than the fp32 weights it codes (128 MiB at most).
-MAX_CONTAINER_BYTES = 160 << 20
+# A container is smaller than the fp32 weights it codes (64 MiB at most).
+MAX_CONTAINER_BYTES = 80 << 20
 # Card entries that describe the exported file itself, not the network: a decompressed file
 # gets its own.
 _FILE_KEYS = ("size_bytes", "weights_bytes", "checks", "metadata_keys", "format",

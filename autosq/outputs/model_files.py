@@ -32,9 +32,9 @@ from autosq.errors import UsageError, shown
 from autosq.memory import check_allocation
 
 MODEL_SUFFIXES = (".pt", ".onnx")
-# The largest network autosq compresses is 128 MiB of fp32 weights: twice that is room for
-# any file of one, and refuses gigabytes before they are read.
-MAX_MODEL_BYTES = 256 << 20
+# The largest network autosq compresses is 64 MiB of fp32 weights: twice that is room for any
+# file of one, and refuses gigabytes before they are read.
+MAX_MODEL_BYTES = 128 << 20
 MAX_CARD_BYTES = 256 << 10  # a card is a few kilobytes
 _SCALARS = (type(None), bool, int, float, str)
 
@@ -97,12 +97,12 @@ def _config(path: Path, data: Any, where: str) -> SqueezeNetConfig:
     at most the size autosq compresses."""
     if not isinstance(data, dict) or len(data) > 64 or not all(
             isinstance(k, str) and isinstance(v, _SCALARS) for k, v in data.items()):
-        raise UsageError(f"model {path}: its config ({where}) is {shown(data)}; expected an "
+        raise UsageError(f"model {path}: the config in {where} is {shown(data)}; expected an "
                          "object of the metaparameters, as `autosq export` writes")
     try:
         config = SqueezeNetConfig.from_dict(data)
     except UsageError as exc:
-        raise UsageError(f"model {path}: its config ({where}) cannot be built: {exc}") from None
+        raise UsageError(f"model {path}: the config in {where} cannot be built: {exc}") from None
     if (problem := network_size_problem(config)) is not None:
         raise UsageError(f"model {path}: {problem}")
     return config
@@ -112,8 +112,8 @@ def _check_tensor(path: Path, name: str, shape: tuple[int, ...], got: tuple[int,
                   where: str) -> None:
     if got != shape:
         raise UsageError(f"model {path}: tensor {name} has shape {shown(list(got))} but the "
-                         f"config ({where}) describes {list(shape)}: the file's config does not "
-                         "match its weights")
+                         f"config in {where} describes {list(shape)}: the file's config does "
+                         "not match its weights")
 
 
 def _finite(path: Path, state: dict[str, np.ndarray]) -> None:
