@@ -71,12 +71,12 @@ def export(
              if any(a == f or a.startswith(f"{f}=") for a in invoked_args())]
     if given and not compress:
         raise UsageError(f"{given[0]} sets Deep Compression: it needs --compress")
-    check_destination(out, fmt)
     outputs = {"--out": out, "--out (its card)": card_path(out)}
     if compress:
         outputs["--out (its .dcz)"] = out.with_suffix(".dcz")
     for flag, path in outputs.items():  # all of them writable before the training starts
         check_output(path, path.suffix.lower(), flag)
+    check_destination(out, fmt)
     refuse_inputs_as_outputs(outputs, {"the data (--data)": data}, storage)
     report = export_candidate(study=study, out=out, storage=storage, trial=trial,
                               recommended=recommended, fmt=fmt, quantize=quantize, data=data,
