@@ -106,7 +106,8 @@ def _described(compressed: Compressed, container: Path, out: Path,
     source = _table(info.get("source"))
     check = _table(info.get("check")) or None
     done = {"container": container.name, "bits": info.get("bits"),
-            "density": info.get("density"), "retrained": False, "check": check}
+            "density": info.get("density"), "retrained": info.get("retrained") is True,
+            "check": check}
     metadata = {**_strings(source.get("metadata")), "config": json.dumps(config.to_dict()),
                 "deep_compression": json.dumps(done)}
     after = check.get("top1_after") if check and check.get("kind") == "val_top1" else None
@@ -118,10 +119,11 @@ def _described(compressed: Compressed, container: Path, out: Path,
         card.pop(key, None)
     if "accuracy" in card:
         card["accuracy_before_compression"] = card["accuracy"]
+    how = "with retraining" if done["retrained"] else "without retraining"
     card["accuracy"] = {
         "value": after, "kind": "val_top1" if after is not None else None,
-        "note": ("measured after Deep Compression without retraining" if after is not None
-                 else "Deep Compression without retraining; see deep_compression.check")}
+        "note": (f"measured after Deep Compression {how}" if after is not None
+                 else f"Deep Compression {how}; see deep_compression")}
     card.update({"config": config.to_dict(), "format": out.suffix.lower()[1:],
                  "decompressed_from": str(container), "deep_compression": done,
                  "metadata_keys": sorted(metadata)})

@@ -20,15 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autosq.errors import (
-    AutosqError,
-    ConfigError,
-    ProfileError,
-    TimingUnavailable,
-    UsageError,
-)
+from autosq.errors import AutosqError, ConfigError, ProfileError, TimingUnavailable, UsageError
 from autosq.measure.protocol import TimingProtocol
 from autosq.searching.evaluate import Evaluator
+from autosq.searching.failures import storage_errors, storage_failure
 from autosq.searching.objectives import Objectives
 from autosq.searching.records import (
     FAIL_ATTR,
@@ -49,8 +44,6 @@ from autosq.searching.storage import (
     finished_count,
     open_study,
     slot_of,
-    storage_errors,
-    storage_failure,
     tally,
 )
 from autosq.searching.workers import (

@@ -7,15 +7,13 @@ creates a database or a journal file: a missing one is an error naming the path.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autosq._io import not_a_file, path_problem, shown_path
-from autosq.errors import AutosqError, StorageError, StudyError, UsageError
+from autosq.errors import StorageError, StudyError, UsageError
 from autosq.searching.objectives import LEGACY
 from autosq.searching.records import (
     FAIL_ATTR,
@@ -195,56 +193,6 @@ def _check_optuna_tables(url: str, driver_url: str, engine_kwargs: dict[str, Any
     if not {"studies", "trials", "version_info"} <= tables:
         raise StudyError(f"no studies in {redact(url)}: that database has no Optuna tables "
                          "(another program's, or a mistyped name?)")
-
-
-_FULL = ("no space left", "disk is full", "disk full", "quota exceeded")
-
-
-def storage_failure(exc: BaseException) -> BaseException | None:
-    """The storage's own error behind ``exc``, or None: a database driver's (SQLAlchemy,
-    psycopg, sqlite3) or the file system's, found among the causes (Optuna, failing to store a
-    trial, may raise an error of its own while handling the storage's)."""
-    import errno
-
-    seen: set[int] = set()
-    current: BaseException | None = exc
-    while current is not None and id(current) not in seen:
-        seen.add(id(current))
-        if type(current).__module__.split(".")[0] in ("sqlalchemy", "psycopg", "sqlite3"):
-            return current
-        if isinstance(current, OSError) and current.errno in (
-                errno.ENOSPC, errno.EDQUOT, errno.EIO, errno.EROFS):
-            return current
-        current = current.__cause__ or current.__context__
-    return None
-
-
-@contextlib.contextmanager
-def storage_errors(url: str) -> Iterator[None]:
-    """Around work on a study: a storage that fails (a server that went away, a disk that
-    filled up) is one line naming it, password masked, and saying what was kept."""
-    try:
-        yield
-    except AutosqError:
-        raise
-    except Exception as exc:
-        cause = storage_failure(exc)
-        if cause is None:
-            raise
-        text = first_line(cause) if cause is not exc else first_line(exc)
-        path = storage_file(url)
-        if any(word in text.lower() for word in _FULL):
-            filename = getattr(cause, "filename", None)
-            held = filename or path
-            where = f"the device holding {held}" if held else "the database server"
-            raise StorageError(
-                f"no space left on {where} (storage {redact(url)}): the study keeps every "
-                "finished trial and can be read; free some space and run the same command "
-                "again to continue") from None
-        raise StorageError(
-            f"the study storage {redact(url)} failed: {text}; the study keeps every finished "
-            "trial (the running one is marked when a search resumes); run the same command "
-            "again once the storage is back") from None
 
 
 def first_line(exc: BaseException) -> str:
