@@ -42,7 +42,7 @@ def measure(args: list[str]) -> tuple[float, float, int, str]:
 
 
 def main() -> None:
-    from hostile import laughs_pt, split, seal, tiny_config, valid_container, zero_bomb
+    from hostile import laughs_pt, seal, split, tiny_config, valid_container, zero_bomb
 
     from autosq.arch.config import SqueezeNetConfig
     from autosq.compress.container import MAX_WEIGHTS, expected_layers
