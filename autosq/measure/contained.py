@@ -84,10 +84,12 @@ def _block_sigint() -> bool:
     return True
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A function for the child to run before exec: the kernel kills it when this process dies
-    (Linux ``PR_SET_PDEATHSIG``), even while it is still starting. Built here, so that the
-    child only makes one C call."""
+def with_parent(signum: int, gone_code: int | None = None) -> Callable[[], None] | None:
+    """A function for a child to run before exec: the kernel sends it ``signum`` when this
+    process dies, however it dies (Linux ``PR_SET_PDEATHSIG``), even while it is still
+    starting; with ``gone_code``, a child whose parent died before that was armed exits with
+    it at once. Built here, so that the child only makes C calls. None where there is no such
+    thing."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -96,8 +98,14 @@ def _die_with_parent() -> Callable[[], None] | None:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
-    kill = int(signal.SIGKILL)
-    return lambda: prctl(1, kill)
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(1, int(signum))
+        if gone_code is not None and os.getppid() != parent:
+            os._exit(gone_code)
+
+    return arm
 
 
 def _package_root() -> str:
@@ -129,7 +137,8 @@ class TimingProcess:
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, start_new_session=True,
-                                    cwd=self._cwd.name, env=env, preexec_fn=_die_with_parent())
+                                    cwd=self._cwd.name, env=env,
+                                    preexec_fn=with_parent(signal.SIGKILL))
             self._proc = proc
             if blocked:
                 blocked = False

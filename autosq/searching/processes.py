@@ -4,14 +4,14 @@ command, waited for, and told to stop when the search is."""
 from __future__ import annotations
 
 import contextlib
-import os
 import signal
 import subprocess
 import sys
 import threading
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 
 from autosq.errors import Terminated
+from autosq.measure.contained import with_parent
 
 # Flags of the invoking command that only the first process acts on (one value each).
 _FIRST_ONLY = ("--workers", "--csv", "--plot", "--report")
@@ -28,36 +28,16 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
     return [a for a in out if not a.startswith(tuple(f + "=" for f in _FIRST_ONLY))]
 
 
-def _stop_with_parent() -> Callable[[], None] | None:
-    """A function for a worker to run before exec: the kernel sends it SIGTERM when this
-    process dies, however it dies (Linux ``PR_SET_PDEATHSIG``), so a worker never searches on
-    unsupervised; SIGTERM stops it like Ctrl-C (its trial marked, the study kept). A worker
-    whose parent died before that was armed exits at once."""
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-    parent, term = os.getpid(), int(signal.SIGTERM)
-
-    def arm() -> None:
-        prctl(1, term)
-        if os.getppid() != parent:
-            os._exit(143)
-
-    return arm
-
-
 def start_workers(argv: Sequence[str], n: int) -> list[subprocess.Popen[bytes]]:
     """``n`` more processes running ``autosq ARGV`` as workers 1..n (their output is discarded;
-    the study records what they do). They stop when this process dies."""
+    the study records what they do). They stop when this process dies, however it dies (so a
+    worker never searches on unsupervised)."""
     base = worker_argv(argv)
     return [subprocess.Popen([sys.executable, "-m", "autosq", *base, "--worker", str(i + 1),
                               "--no-retime"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL, preexec_fn=_stop_with_parent())
+                             stderr=subprocess.DEVNULL,
+                             # SIGTERM when this process dies: they stop like Ctrl-C.
+                             preexec_fn=with_parent(signal.SIGTERM, gone_code=143))
             for i in range(n)]
 
 

@@ -43,16 +43,10 @@ def _error(err: str) -> str:
 @pytest.fixture(scope="module")
 def own_server() -> Iterator[object]:
     """A PostgreSQL server for this module alone: its tests stop it."""
-    from pgserver import PgServer
+    from pgserver import running_server
 
-    server = PgServer()
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.stop()
-        pytest.skip(str(exc))
-    yield server
-    server.stop()
+    with running_server() as server:
+        yield server
 
 
 def _pg_ctl(server: object, action: str) -> None:
