@@ -58,6 +58,7 @@ from autosq.measure.protocol import LatencyResult
 
 SOCKET_TIMEOUT = 30.0  # seconds a client may stay silent while sending its request
 DRAIN_BYTES = 1 << 20  # a refused body up to this size is read, so the client sees the answer
+DRAIN_SECONDS = 2.0  # ... within this long, from a client without the token
 
 
 class AgentServer(ThreadingHTTPServer):
@@ -269,18 +270,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _drain(self) -> None:
         """Read a refused body, so that the client, still sending it, gets the answer rather
         than a broken pipe: up to --max-model-mb from a client with the token, a small one
-        from others (a larger one is not read: the connection is closed)."""
+        from others, and that within DRAIN_SECONDS (a client without the token cannot hold a
+        slot by trickling a body); a larger one is not read: the connection is closed."""
         try:
             length = self._length()
         except BadRequest:
             return
         limit = self.server.limits.max_model_mb * MIB if self._authorized else DRAIN_BYTES
-        if 0 < length <= limit:
-            with contextlib.suppress(OSError):
-                while length > 0 and (chunk := self.rfile.read(min(length, 1 << 20))):
-                    length -= len(chunk)
-        else:
+        if not 0 < length <= limit:
             self.close_connection = True
+            return
+        deadline = None if self._authorized else time.monotonic() + DRAIN_SECONDS
+        with contextlib.suppress(OSError):
+            while length > 0:
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self.close_connection = True
+                        return
+                    self.connection.settimeout(left)
+                if not (chunk := self.rfile.read1(min(length, 1 << 20))):
+                    return
+                length -= len(chunk)
 
     def do_POST(self) -> None:
         t0 = time.perf_counter()

@@ -105,6 +105,16 @@ def test_a_full_agent_answers_503(gated: AgentServer) -> None:
         time.sleep(0.1)
 
 
+def test_a_client_without_the_token_cannot_hold_a_slot_with_a_slow_body(
+        gated: AgentServer) -> None:
+    s = socket.create_connection(("127.0.0.1", gated.server_port), timeout=30)
+    with s:
+        t0 = time.monotonic()
+        s.sendall(b"POST /time HTTP/1.0\r\nContent-Length: 1000\r\n\r\n" + b"x" * 10)
+        answer = _answer(s)  # the rest never comes: refused, answered, closed
+    assert answer.startswith(b"HTTP/1.0 401") and time.monotonic() - t0 < 15
+
+
 @pytest.mark.parametrize("lengths", [("5", "50"), ("50", "5")])
 def test_conflicting_content_lengths_are_refused(gated: AgentServer,
                                                  lengths: tuple[str, str]) -> None:
