@@ -61,15 +61,23 @@ class OutputChange:
 def data_for_check(data: str | None, card: dict[str, Any] | None) -> tuple[str | None, str]:
     """(the data spec to measure on, where it came from): ``--data``, else the card's data when
     it can be read here, else (None, why not)."""
+    from autosq._io import path_problem, shown_path
+
     if data is not None:
         return data, "--data"
-    spec = (card or {}).get("accuracy", {}).get("data") if isinstance(
-        (card or {}).get("accuracy"), dict) else None
+    spec = _accuracy(card).get("data")
     if not isinstance(spec, str) or not spec:
         return None, "no data (none given, none on the model's card)"
-    if spec.startswith("builtin:") or Path(spec).expanduser().is_dir():
+    if spec.startswith("builtin:") or (path_problem(spec) is None
+                                       and Path(spec).expanduser().is_dir()):
         return spec, "the model's card"
-    return None, f"the card's data {spec} is not here"
+    return None, f"the card's data {shown_path(spec)} is not here"
+
+
+def _accuracy(card: dict[str, Any] | None) -> dict[str, Any]:
+    """The card's ``accuracy`` entry (a card is the file's: anything else is no entry)."""
+    entry = (card or {}).get("accuracy")
+    return entry if isinstance(entry, dict) else {}
 
 
 def _answers(config: SqueezeNetConfig, state: dict[str, np.ndarray], x: Any,
@@ -134,8 +142,7 @@ def retrain_hint(card: dict[str, Any] | None, data: str | None) -> str:
         return shlex.quote(value) if ok else default
 
     card = card or {}
-    accuracy: dict[str, Any] = card["accuracy"] if isinstance(card.get("accuracy"), dict) \
-        else {}
+    accuracy = _accuracy(card)
     trial = card.get("trial")
     storage = plain(card.get("storage"), "")
     where = f" --storage {storage}" if storage and "***" not in storage else ""

@@ -159,7 +159,7 @@ def _load_pt(path: Path, data: bytes) -> ModelFile:
             metadata.update({k: v if isinstance(v, str) else json.dumps(v)
                              for k, v in list(extra.items())[:64]
                              if isinstance(k, str) and isinstance(v, _SCALARS)})
-    return ModelFile(path, config, state, metadata)
+    return ModelFile(path, config, state, _kept(metadata))
 
 
 def _load_onnx(path: Path, data: bytes) -> ModelFile:
@@ -170,8 +170,8 @@ def _load_onnx(path: Path, data: bytes) -> ModelFile:
         model = onnx.load_from_string(data)
     except Exception:  # onnx's parser raises DecodeError and others for foreign bytes
         raise UsageError(_not_ours(path)) from None
-    metadata = {p.key: p.value for p in model.metadata_props}
-    text = metadata.get("config")
+    props = {p.key: p.value for p in model.metadata_props}
+    text = props.get("config")
     if text is None:
         raise UsageError(f"{_not_ours(path)}: it has no autosq config in its metadata")
     try:
@@ -212,7 +212,14 @@ def _load_onnx(path: Path, data: bytes) -> ModelFile:
             except Exception:  # data shorter or longer than its dims
                 raise UsageError(f"model {path}: tensor {key}'s data does not match its "
                                  "shape") from None
-    return ModelFile(path, config, state, metadata)
+    return ModelFile(path, config, state, _kept(props))
+
+
+def _kept(metadata: dict[str, str]) -> dict[str, str]:
+    """The metadata a container carries on: at most 64 entries of at most 64 KiB (an export's
+    are a few hundred bytes; a file's own metadata must not outgrow the container's header)."""
+    small = [(k, v) for k, v in metadata.items() if len(k) <= 200 and len(v) <= 1 << 16]
+    return dict(small[:64])
 
 
 def load_model(path: Path) -> ModelFile:
