@@ -263,7 +263,9 @@ def load_predictor(calibration: Calibration) -> Predictor:
     path = predictor_path(calibration)
     if path.is_file():
         try:
-            return Predictor.from_dict(_read_stored(path))
+            stored = Predictor.from_dict(_read_stored(path))
+            if stored.calibration == calibration:
+                return stored
         except ValueError as exc:
             raise MeasurementError(
                 f"the stored latency predictor {path} is damaged ({exc}); rebuild it with "
