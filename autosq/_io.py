@@ -8,6 +8,7 @@ in between never leaves half a file, and a reader never sees one.
 from __future__ import annotations
 
 import contextlib
+import errno
 import json
 import math
 import os
@@ -35,10 +36,26 @@ def cache_dir(*parts: str, create: bool = True) -> Path:
     """autosq's cache folder (``AUTOSQ_CACHE_DIR``, else ``~/.cache/autosq``), or a folder
     inside it, created. Raises :class:`UsageError` naming the variable when it is unusable.
     With ``create=False`` (readers), only the path: nothing is created or checked."""
-    base = Path(os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "autosq")
+    given = os.environ.get(CACHE_ENV)
+    home = Path(os.path.expanduser("~"))
+    base = Path(given) if given else home / ".cache" / "autosq"
     path = base.joinpath(*parts)
     if not create:
         return path
+    if given and not given.isprintable():  # a newline pasted into the variable, say
+        raise UsageError(f"cannot use the cache folder {shown_path(given)} (from {CACHE_ENV}): "
+                         "its name holds a control character; set it to the folder's name "
+                         "alone")
+    if given and (problem := path_problem(given)) is not None:
+        raise UsageError(f"cannot use the cache folder {shown_path(given)} (from {CACHE_ENV}): "
+                         f"it {problem}")
+    if not given and not home.is_dir():
+        # Never make a home folder (at the file system's root, say): the user's is wrong.
+        raise UsageError(
+            f"cannot use the cache folder {shown_path(path)}: the home folder "
+            f"{shown_path(home)} (HOME) "
+            f"{'is not a folder' if home.exists() else 'does not exist'}; set {CACHE_ENV} to a "
+            "writable folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -88,6 +105,12 @@ def write_files(files: Sequence[tuple[Path, bytes | Callable[[Path], None]]],
                     os.chmod(tmp, mode & ~umask)
             except OSError as exc:  # name the file the user asked for, not the temporary one
                 raise type(exc)(exc.errno, exc.strerror or str(exc), str(path)) from None
+            except RuntimeError:
+                # A library's writer (torch.save) reports a failed write as its own error;
+                # a full disk is then an OSError like any other (a cache skips it).
+                if _nearly_full(path.parent):
+                    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC), str(path)) from None
+                raise
         if len(temps) == 1:  # one file: an atomic replace, never a moment without it
             os.replace(*temps[0])
         else:
@@ -97,6 +120,15 @@ def write_files(files: Sequence[tuple[Path, bytes | Callable[[Path], None]]],
             with contextlib.suppress(OSError):
                 os.unlink(tmp)
         raise
+
+
+def _nearly_full(folder: Path) -> bool:
+    """Whether the file system holding ``folder`` has (almost) no space left."""
+    try:
+        st = os.statvfs(folder)
+    except OSError:
+        return False
+    return st.f_bavail * st.f_frsize < (1 << 20)
 
 
 def _swap_in(temps: list[tuple[str, Path]]) -> None:
@@ -168,9 +200,58 @@ def parse_toml(text: str, where: str, error: type[UsageError]) -> dict[str, Any]
         raise error(f"{where}: not valid TOML: nested too deeply") from None
 
 
+NAME_MAX = 255  # bytes of one file name (Linux file systems, macOS)
+PATH_MAX = 4096  # bytes of a whole path, with its terminating zero
+
+
+def shown_path(path: str | Path) -> str:
+    """A path as a message shows it: as typed when it is printable, else quoted with its
+    escapes (a trailing newline from an environment variable is seen as ``\\n``); a very long
+    one cut in the middle, with its length."""
+    text = str(path)
+    out = text if text.isprintable() else repr(text)
+    if len(out) > 160:
+        out = f"{out[:100]}...{out[-40:]} ({len(text):,} characters)"
+    return out
+
+
+def path_problem(path: str | Path) -> str | None:
+    """Why no file system can hold this path (a name over :data:`NAME_MAX` bytes, a path over
+    :data:`PATH_MAX`), or None. Checked before a file is created or looked up, so that the
+    user reads what is wrong instead of "File name too long"."""
+    text = str(path)
+    longest = max((len(part.encode("utf-8", "surrogateescape"))
+                   for part in Path(text).parts), default=0)
+    if longest > NAME_MAX:
+        return (f"has a file or folder name of {longest:,} bytes; file systems allow at most "
+                f"{NAME_MAX}")
+    if len(text.encode("utf-8", "surrogateescape")) >= PATH_MAX:
+        return f"is {len(text):,} characters long; a path may have at most {PATH_MAX - 1} bytes"
+    return None
+
+
+def os_error_text(exc: OSError) -> str:
+    """An operating system's error as one line saying what happened to which file."""
+    import errno as codes
+
+    name = shown_path(exc.filename) if exc.filename else None
+    if exc.errno in (codes.ENOSPC, codes.EDQUOT):
+        where = f"the device holding {name}" if name else "the device written to"
+        return f"no space left on {where}; free some space and run it again"
+    if exc.errno == codes.ENAMETOOLONG and name:
+        return f"the file name {name} is too long for the file system"
+    if exc.errno in (codes.EPERM, codes.EACCES, codes.EROFS) and name:
+        return (f"{exc.strerror or exc}: {name} (read-only, immutable, or in a folder that "
+                "forbids it)")
+    text = str(exc.strerror or exc)
+    return f"{text}: {name}" if name else text
+
+
 def not_a_file(path: Path) -> str | None:
     """Why ``path`` is not a regular file a user can hand autosq ("is a folder", "does not
     exist", ...), or None when it is one."""
+    if (problem := path_problem(path)) is not None:
+        return problem
     if path.is_file():
         return None
     if path.is_dir():
@@ -186,12 +267,13 @@ def read_text_file(path: Path, what: str, error: type[UsageError]) -> str:
     """The UTF-8 text of a user's file, or ``error`` saying why it cannot be read."""
     try:
         if (problem := not_a_file(path)) is not None:
-            raise error(f"{what} {path} {problem}; expected a .toml file")
+            raise error(f"{what} {shown_path(path)} {problem}; expected a .toml file")
         return path.read_text(encoding="utf-8")
     except UnicodeDecodeError:
-        raise error(f"{what} {path} is not UTF-8 text; expected a .toml file") from None
+        raise error(f"{what} {shown_path(path)} is not UTF-8 text; expected a .toml "
+                    "file") from None
     except OSError as exc:
-        raise error(f"cannot read {what} {path}: {exc.strerror or exc}") from None
+        raise error(f"cannot read {what} {shown_path(path)}: {exc.strerror or exc}") from None
 
 
 _KIND_NAMES = {int: "an integer", str: "a string", float: "a number"}

@@ -7,6 +7,8 @@ space or config), 1 for a runtime failure.
 
 from __future__ import annotations
 
+import reprlib
+
 
 class AutosqError(Exception):
     """Base of every autosq error. ``exit_code`` is what the CLI exits with."""
@@ -63,6 +65,12 @@ class TrainingError(AutosqError):
     trained one, a device ran out of memory): the message says what and what to do."""
 
 
+class TimingUnavailable(MeasurementError):
+    """This machine cannot time any model now (the timing process cannot start or cannot be
+    contained): a failure of the environment, not of the candidate being timed. A search stops
+    on it instead of recording every candidate as failed."""
+
+
 class AgentError(AutosqError):
     """An on-device agent could not be reached or answered badly."""
 
@@ -77,3 +85,16 @@ class Interrupted(AutosqError):
 
 class Terminated(KeyboardInterrupt):
     """SIGTERM, raised like Ctrl-C, so the running trial is marked and the study kept."""
+
+
+_SHOWN = reprlib.Repr()
+_SHOWN.maxlevel, _SHOWN.maxlist, _SHOWN.maxtuple, _SHOWN.maxdict = 2, 4, 4, 4
+_SHOWN.maxset = _SHOWN.maxfrozenset = _SHOWN.maxdeque = _SHOWN.maxarray = 4
+_SHOWN.maxstring, _SHOWN.maxother, _SHOWN.maxlong = 60, 60, 40
+
+
+def shown(value: object) -> str:
+    """``repr(value)`` cut to a few dozen characters, for messages about values read from
+    files: a "billion laughs" list or a megabyte string is shown as its start, in bounded time
+    and memory (a plain repr of either would not end)."""
+    return _SHOWN.repr(value)

@@ -52,16 +52,10 @@ STORAGES = ("sqlite", "journal", "postgresql")
 @pytest.fixture(scope="session")
 def pg_server() -> Iterator[Any]:
     """A real PostgreSQL server on loopback for the whole session (see tests/pgserver.py)."""
-    from pgserver import PgServer
+    from pgserver import running_server
 
-    server = PgServer()
-    try:
-        server.start()
-    except RuntimeError as exc:
-        server.stop()
-        pytest.skip(str(exc))
-    yield server
-    server.stop()
+    with running_server() as server:
+        yield server
 
 
 @pytest.fixture

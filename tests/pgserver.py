@@ -4,6 +4,7 @@ with password authentication, in a temporary folder; stopped at the end of the s
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import itertools
 import os
@@ -11,6 +12,7 @@ import shutil
 import socket
 import subprocess
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 USER = "autosq"
@@ -93,3 +95,21 @@ class PgServer:
             subprocess.run([*self._as, pg_ctl, "-D", str(self.folder / "data"), "-m",
                             "immediate", "stop"], capture_output=True, cwd=self.folder)
         shutil.rmtree(self.folder, ignore_errors=True)
+
+
+@contextlib.contextmanager
+def running_server() -> Iterator[PgServer]:
+    """A started server for a ``with`` block (the test is skipped, saying why, where the server
+    programs are missing or it cannot start); stopped at the end."""
+    import pytest
+
+    server = PgServer()
+    try:
+        server.start()
+    except RuntimeError as exc:
+        server.stop()
+        pytest.skip(str(exc))
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -5,7 +5,8 @@ Training follows the sandwich rule with in-place distillation (Yu et al., slimma
 universally slimmable networks): every step trains the largest subnet on the labels, and the
 smallest and one random subnet of the space on the largest one's predictions. A supernet is
 trained once per (data, space, macro, input size, seed, recipe) and cached on disk, written
-atomically; a cache file that cannot be read is trained again.
+atomically; a cache file that cannot be read, or holds weights that are not finite numbers,
+is trained again, with a one-line warning saying so.
 
 Scoring a candidate: inherit its slice, recalibrate BatchNorm statistics on training batches
 (the shared statistics of a supernet fit no single subnet), fold them into the candidate's plain
@@ -54,7 +55,7 @@ from autosq.accuracy.train import (
 )
 from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.space import make_config
-from autosq.errors import ConfigError, UsageError
+from autosq.errors import ConfigError, UsageError, shown
 
 if TYPE_CHECKING:
     from autosq.accuracy.datasets import Dataset
@@ -180,7 +181,8 @@ def train_supernet(space: SearchSpace, data: Dataset, macro: str, recipe: Supern
         opt.step()
         if on_step is not None and (step % 10 == 0 or step == recipe.steps - 1):
             seen = (step + 1) * len(yb) * (1 + len(students))
-            on_step(step + 1, recipe.steps, float(loss), seen / (time.perf_counter() - t0))
+            on_step(step + 1, recipe.steps, float(loss.detach()),
+                    seen / (time.perf_counter() - t0))
     return net.eval()
 
 
@@ -237,11 +239,21 @@ class SupernetAccuracy:
         bypass = self.recipe.bypass
         net = SuperNet(macro, largest if bypass else plain(largest), self.data.num_classes,
                        bypass and complex_possible(self.space))
+        import warnings
+
         try:
             net.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
-        except Exception:  # truncated, corrupt, or another layout: train it again
-            return None
-        return net.eval()
+        except Exception as exc:  # truncated, corrupt, or another layout: train it again
+            why = f"it cannot be read ({shown(str(exc).splitlines()[0] if str(exc) else exc)})"
+        else:
+            bad = [name for name, t in net.state_dict().items()
+                   if t.is_floating_point() and not torch.isfinite(t).all()]
+            if not bad:
+                return net.eval()
+            why = f"it holds values that are not finite numbers ({bad[0]})"
+        warnings.warn(f"the cached supernet {path} is damaged: {why}; training it again",
+                      stacklevel=2)
+        return None
 
     def score(self, config: SqueezeNetConfig, seed: int) -> tuple[float, dict[str, Any]]:
         """Validation top-1 of the candidate's slice, BatchNorm recalibrated, deployed form."""

@@ -21,7 +21,7 @@ from dataclasses import asdict, dataclass, fields, replace
 from functools import cached_property
 from typing import Any, Literal
 
-from autosq.errors import ConfigError
+from autosq.errors import ConfigError, shown
 
 Macro = Literal["v1.0", "v1.1"]
 Bypass = Literal["none", "simple", "complex"]
@@ -78,37 +78,40 @@ class SqueezeNetConfig:
     def validate(self) -> None:
         """Raise :class:`ConfigError` naming the rule broken and the value seen."""
         if self.macro not in MACROS:
-            raise ConfigError(f"macro must be one of {', '.join(MACROS)}; got {self.macro!r}")
+            raise ConfigError(f"macro must be one of {', '.join(MACROS)}; got "
+                              f"{shown(self.macro)}")
         if self.bypass not in BYPASSES:
-            raise ConfigError(f"bypass must be one of {', '.join(BYPASSES)}; got {self.bypass!r}")
+            raise ConfigError(f"bypass must be one of {', '.join(BYPASSES)}; got "
+                              f"{shown(self.bypass)}")
         for name in ("base_e", "incr_e", "freq", "num_classes", "input_size"):
             value = getattr(self, name)
             if not isinstance(value, int) or isinstance(value, bool):
-                raise ConfigError(f"{name} must be an integer; got {value!r}")
+                raise ConfigError(f"{name} must be an integer; got {shown(value)}")
         for name in ("pct_3x3", "sr", "dropout"):
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or isinstance(value, bool):
-                raise ConfigError(f"{name} must be a number; got {value!r}")
+                raise ConfigError(f"{name} must be a number; got {shown(value)}")
             if not math.isfinite(value):
-                raise ConfigError(f"{name} must be a finite number; got {value!r}")
+                raise ConfigError(f"{name} must be a finite number; got {shown(value)}")
         if self.base_e < 1:
-            raise ConfigError(f"base_e must be >= 1; got {self.base_e}")
+            raise ConfigError(f"base_e must be >= 1; got {shown(self.base_e)}")
         if self.incr_e < 0:
-            raise ConfigError(f"incr_e must be >= 0; got {self.incr_e}")
+            raise ConfigError(f"incr_e must be >= 0; got {shown(self.incr_e)}")
         if self.freq < 1:
-            raise ConfigError(f"freq must be >= 1; got {self.freq}")
+            raise ConfigError(f"freq must be >= 1; got {shown(self.freq)}")
         if not 0.0 <= self.pct_3x3 <= 1.0:
-            raise ConfigError(f"pct_3x3 must be in [0, 1]; got {self.pct_3x3}")
+            raise ConfigError(f"pct_3x3 must be in [0, 1]; got {shown(self.pct_3x3)}")
         if not self.sr > 0:
-            raise ConfigError(f"sr (squeeze ratio) must be > 0; got {self.sr}")
+            raise ConfigError(f"sr (squeeze ratio) must be > 0; got {shown(self.sr)}")
         if self.conv1_filters is not None and (
             not isinstance(self.conv1_filters, int) or self.conv1_filters < 1
         ):
-            raise ConfigError(f"conv1_filters must be an integer >= 1; got {self.conv1_filters!r}")
+            raise ConfigError(f"conv1_filters must be an integer >= 1; got "
+                              f"{shown(self.conv1_filters)}")
         if self.num_classes < 1:
-            raise ConfigError(f"num_classes must be >= 1; got {self.num_classes}")
+            raise ConfigError(f"num_classes must be >= 1; got {shown(self.num_classes)}")
         if not 0.0 <= self.dropout < 1.0:
-            raise ConfigError(f"dropout must be in [0, 1); got {self.dropout}")
+            raise ConfigError(f"dropout must be in [0, 1); got {shown(self.dropout)}")
         if min(self.e(i) for i in range(N_FIRE)) < 2 and 0 < self.pct_3x3 < 1:
             raise ConfigError(
                 "every Fire module needs e_i >= 2 to split into 1x1 and 3x3 expand filters "
@@ -117,7 +120,8 @@ class SqueezeNetConfig:
         smallest = min_input_size(self.macro)
         if self.input_size < smallest:
             raise ConfigError(
-                f"input_size must be >= {smallest} for macro {self.macro}; got {self.input_size}"
+                f"input_size must be >= {smallest} for macro {self.macro}; got "
+                f"{shown(self.input_size)}"
             )
 
     # -- channels -----------------------------------------------------------------------------
@@ -156,7 +160,7 @@ class SqueezeNetConfig:
         unknown = sorted(set(data) - known)
         if unknown:
             raise ConfigError(
-                f"unknown config key(s) {', '.join(unknown)}; "
+                f"unknown config key(s) {', '.join(shown(k) for k in unknown[:5])}; "
                 f"expected some of {', '.join(sorted(known))}"
             )
         return cls(**data)

@@ -36,6 +36,7 @@ from autosq.cli import (
     spaces,
 )
 from autosq.cli._options import set_invoked_args
+from autosq.cli._paths import guard_home
 from autosq.errors import AutosqError
 
 app = typer.Typer(
@@ -105,6 +106,8 @@ def main(argv: list[str] | None = None) -> int:
     previous = signal.signal(signal.SIGINT, _on_sigint)
     try:
         return _main(argv)
+    except KeyboardInterrupt:  # a second Ctrl-C while the first was being handled
+        return 130
     finally:
         signal.signal(signal.SIGINT, previous)
 
@@ -114,6 +117,7 @@ def _main(argv: list[str] | None) -> int:
 
     args = list(sys.argv[1:] if argv is None else argv)
     set_invoked_args(args)
+    guard_home()
     warnings.formatwarning = _one_line_warning
     debug = "--debug" in args
     if debug:  # accepted anywhere on the line, as users type it
@@ -148,7 +152,9 @@ def _main(argv: list[str] | None) -> int:
     except OSError as exc:
         if debug:
             raise
-        _error(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        from autosq._io import os_error_text
+
+        _error(os_error_text(exc))
         return 1
     except Exception as exc:  # a bug: still one line, and the way to see more
         if _interrupted:
@@ -172,5 +178,13 @@ def _main(argv: list[str] | None) -> int:
 
 
 def run() -> None:
-    """Console-script wrapper: exits with :func:`main`'s code."""
-    sys.exit(main())
+    """Console-script wrapper: exits with :func:`main`'s code (130 however many times Ctrl-C
+    is pressed while a command stops)."""
+    import signal
+
+    try:
+        code = main()
+    except KeyboardInterrupt:
+        code = 130
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # nothing is left to interrupt
+    sys.exit(code)

@@ -184,14 +184,21 @@ def check_output(path: Path | None, suffix: str, flag: str) -> None:
     if path is None:
         return
     path = Path(path)
+    from autosq._io import path_problem, shown_path
+
+    if (problem := path_problem(path)) is not None:
+        raise UsageError(f"{flag}: cannot write {shown_path(path)}: the name {problem}")
     if path.suffix.lower() != suffix:
         raise UsageError(f"{flag}: cannot write {path}: expected a {suffix} file name")
     if path.is_dir():
         raise UsageError(f"{flag}: cannot write {path}: it is a folder")
     if not path.parent.is_dir():
         raise UsageError(f"{flag}: cannot write {path}: folder {path.parent} does not exist")
-    if not os.access(path.parent, os.W_OK) or (path.exists() and not os.access(path, os.W_OK)):
+    if not os.access(path.parent, os.W_OK):
         raise UsageError(f"{flag}: cannot write {path}: permission denied")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise UsageError(f"{flag}: cannot replace {path}: it is read-only or immutable "
+                         "(permission denied); choose another file name or make it writable")
     # Permissions do not tell everything (/proc, a read-only mount, root): try it, and leave
     # nothing behind.
     import tempfile
@@ -216,16 +223,30 @@ def max_model_mb_option() -> Any:
 
 
 def max_seconds_option() -> Any:
-    """``--max-seconds``: the wall-clock cap on timing one model."""
-    return typer.Option(120.0, "--max-seconds", callback=positive(),
+    """``--max-seconds``: the wall-clock cap on timing one model (at most a day)."""
+    from autosq.measure.limits import MAX_SECONDS  # a leaf module: standard library only
+
+    return typer.Option(120.0, "--max-seconds", callback=_check(
+        lambda v: math.isfinite(v) and 0 < v <= MAX_SECONDS,
+        f"a number of seconds > 0 and at most {MAX_SECONDS:g} (a day)"),
                         help="Stop timing a model after this many seconds (a model that never "
                         "finishes is killed).")
 
 
+def _memory_limit(param: typer.CallbackParam, value: float) -> float:
+    from autosq.measure.limits import MIN_MEMORY_MB, ceiling_text, memory_ceiling_mb
+
+    if not (math.isfinite(value) and (value == 0 or value >= MIN_MEMORY_MB)):
+        raise UsageError(f"--max-memory-mb must be 0 (the default) or >= {MIN_MEMORY_MB:g}; "
+                         f"got {value!r}")
+    if value > memory_ceiling_mb():
+        raise UsageError(f"--max-memory-mb must be at most {ceiling_text()}; got {value:g}")
+    return value
+
+
 def max_memory_mb_option() -> Any:
     """``--max-memory-mb``: the timing process's memory limit."""
-    return typer.Option(0.0, "--max-memory-mb", callback=_check(
-        lambda v: math.isfinite(v) and (v == 0 or v >= 256), "0 (the default) or >= 256"),
+    return typer.Option(0.0, "--max-memory-mb", callback=_memory_limit,
         help="Memory the timing process may use (MB; 0: half this machine's, at most 8192). "
         "A model's declared input may take a quarter of it.")
 

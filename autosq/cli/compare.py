@@ -46,6 +46,10 @@ def compare(
     from autosq.outputs.compare import parse_budgets, run_compare
 
     check_outputs(csv, plot)
+    if study is not None:
+        from autosq.cli._paths import refuse_inputs_as_outputs
+
+        refuse_inputs_as_outputs({"--csv": csv, "--plot": plot}, {}, storage)
     names = device_names(devices, "--devices")
     result = run_compare(names, parse_budgets(max_mb, "--max-mb"),
                          parse_budgets(max_ms, "--max-ms"), study=study, storage=storage,

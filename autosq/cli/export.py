@@ -9,9 +9,11 @@ import typer
 from autosq.cli._options import (
     between,
     bits_option,
+    check_output,
     check_threads,
     check_train_device,
     density_option,
+    invoked_args,
     one_of,
     positive,
     pretrained_option,
@@ -21,6 +23,7 @@ from autosq.cli._options import (
     threads_option,
     train_device_option,
 )
+from autosq.compress.schedule import DEFAULT_BITS
 
 FORMATS = ("onnx", "pt")
 
@@ -53,14 +56,17 @@ def export(
     compress: bool = typer.Option(False, "--compress", help="Deep Compression after training "
                                   "(needs --data): prune, retrain, cluster, retrain the "
                                   "centroids; writes OUT's .dcz beside it and the stage table."),
-    bits: str = bits_option("6", "With --compress: bits per shared-weight code."),
+    bits: str = bits_option(str(DEFAULT_BITS), "With --compress: bits per shared-weight code "
+                            "(the same default as autosq compress)."),
     density: float = density_option("With --compress: share of weights kept (default 1/3)."),
     compress_steps: int = typer.Option(200, "--compress-steps", callback=between(1, 10**6),
                                        help="With --compress: retraining steps per stage."),
 ) -> None:
     """Rebuild a trial's model, (train it,) check it and write it with metadata and a card."""
+    from autosq.cli._paths import refuse_inputs_as_outputs
     from autosq.errors import UsageError
     from autosq.outputs.export import check_destination, export_candidate
+    from autosq.outputs.model_files import card_path
 
     if (trial is None) == (not recommended):
         raise UsageError("give either --trial N or --recommended")
@@ -78,7 +84,6 @@ def export(
                          "--quantize (its codes are the quantization)")
     check_threads(threads)
     check_train_device(train_device)
-    check_destination(out, fmt)
     if (compress or epochs is not None or teacher is not None) and data is None:
         from autosq.searching.records import read_settings
         from autosq.searching.storage import load_study
@@ -89,6 +94,17 @@ def export(
                     "--teacher guides the training before export")
             raise UsageError(f"{flag}: it needs --data (study {study!r} was searched without "
                              "data)")
+    given = [f for f in ("--bits", "--density", "--compress-steps")
+             if any(a == f or a.startswith(f"{f}=") for a in invoked_args())]
+    if given and not compress:
+        raise UsageError(f"{given[0]} sets Deep Compression: it needs --compress")
+    outputs = {"--out": out, "--out (its card)": card_path(out)}
+    if compress:
+        outputs["--out (its .dcz)"] = out.with_suffix(".dcz")
+    for flag, path in outputs.items():  # all of them writable before the training starts
+        check_output(path, path.suffix.lower(), flag)
+    check_destination(out, fmt)
+    refuse_inputs_as_outputs(outputs, {"the data (--data)": data}, storage)
     report = export_candidate(study=study, out=out, storage=storage, trial=trial,
                               recommended=recommended, fmt=fmt, quantize=quantize, data=data,
                               epochs=epochs, untrained=untrained, threads=threads,

@@ -60,7 +60,9 @@ def front(
     plot: Path | None = plot_option("the front"),
     show_all: bool = all_option(),
 ) -> None:
+    from autosq.cli._paths import refuse_inputs_as_outputs
     from autosq.searching.result import load_result
 
     check_outputs(csv, plot)
+    refuse_inputs_as_outputs({"--csv": csv, "--plot": plot}, {}, storage)
     emit(load_result(study=study, storage=storage), as_json, csv, plot, show_all)

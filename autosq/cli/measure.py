@@ -68,7 +68,7 @@ def measure(
     as_json: bool = json_option("one JSON object"),
 ) -> None:
     """Time a model with ONNX Runtime for a device: measured here, estimated, or on its agent."""
-    from autosq.errors import UsageError
+    from autosq.errors import ConfigError, ProfileError, UsageError
     from autosq.measure.profiles import load_profile
 
     flags: dict[str, Any] = {"base_e": base_e, "incr_e": incr_e, "freq": freq,
@@ -84,7 +84,15 @@ def measure(
     config = None
     if described:
         size = input_size or profile.input_size
-        config = arch_config(preset, {**flags, "input_size": size, "num_classes": num_classes})
+        try:
+            config = arch_config(preset, {**flags, "input_size": size,
+                                          "num_classes": num_classes})
+        except ConfigError as exc:
+            if input_size is not None or "input_size" not in str(exc):
+                raise
+            raise ProfileError(f"{profile.path}: key 'runtime.input_size' ({size}) does not fit "
+                               f"{preset or 'this architecture'}: {exc}; give --input-size or "
+                               "set another in the profile") from None
         what = f"{preset or 'architecture'} @ {size}x{size}" + \
             (f" {precision}" if precision != "fp32" else "")
     else:

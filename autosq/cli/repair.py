@@ -14,7 +14,8 @@ def repair(
     from pathlib import Path
 
     from autosq.errors import UsageError
-    from autosq.searching.storage import JOURNAL_PREFIX, repair_journal
+    from autosq.searching.journal import repair_journal
+    from autosq.searching.storage import JOURNAL_PREFIX
 
     if not storage.startswith(JOURNAL_PREFIX):
         raise UsageError(f"--storage must be a journal (journal:///PATH.log); got {storage!r}:"

@@ -19,9 +19,11 @@ def report(
 ) -> None:
     """Write one HTML page (no network, works offline): the front, the recommended member and
     why, every trial, the devices, the settings and provenance."""
+    from autosq.cli._paths import refuse_inputs_as_outputs
     from autosq.outputs.page import write_report
 
     check_output(out, ".html", "--out")
+    refuse_inputs_as_outputs({"--out": out}, {}, storage)
     names = device_names(devices, "--devices") if devices is not None else []
     size = write_report(study=study, out=out, storage=storage, devices=names,
                         profiles=profiles)

@@ -36,7 +36,12 @@ from autosq.cli._options import (
 from autosq.cli.front import KNEE_HELP, emit
 from autosq.errors import Interrupted, Terminated
 from autosq.searching.objectives import DEFAULT as DEFAULT_OBJECTIVES
-from autosq.searching.processes import start_workers, terminate_as_interrupt, wait_workers
+from autosq.searching.processes import (
+    interrupt_workers,
+    start_workers,
+    terminate_as_interrupt,
+    wait_workers,
+)
 from autosq.searching.samplers import SAMPLERS
 
 HELP = f"Search SqueezeNets that fit a device; print the feasible Pareto front. {KNEE_HELP}"
@@ -136,6 +141,7 @@ def search(
     report: Path | None = typer.Option(None, "--report", help="Also write the study's page "
                                        "(one self-contained .html file; see autosq report)."),
 ) -> None:
+    from autosq.cli._paths import refuse_inputs_as_outputs
     from autosq.cli.progress import search_progress
     from autosq.errors import UsageError
     from autosq.searching.objectives import Objectives
@@ -143,6 +149,8 @@ def search(
 
     check_outputs(csv, plot)
     check_output(report, ".html", "--report")
+    refuse_inputs_as_outputs({"--csv": csv, "--plot": plot, "--report": report},
+                             {"the data (--data)": data}, storage)
     chosen = Objectives.parse(objectives, "--objectives")
     if refine and data is None:
         raise UsageError("--refine trains front members: it needs --data")
@@ -191,6 +199,7 @@ def search(
                 on_start=on_start_all, on_progress=on_progress, on_train=on_train,
                 on_trials_done=lambda: wait_workers(started))
         except KeyboardInterrupt as exc:
+            interrupt_workers(started)
             raise interrupted(exc, names, storage) from None
         finally:
             wait_workers(started)

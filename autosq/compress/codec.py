@@ -50,7 +50,10 @@ class LayerCode:
         """Where each entry lands in the flattened weights; ValueError when they run past the
         tensor (a damaged stream), checked without allocating it."""
         n = int(np.prod(self.shape))
-        positions = np.cumsum(self.gaps + 1) - 1
+        positions = self.gaps.astype(np.int64)  # in place from here: one array of entries
+        positions += 1
+        np.cumsum(positions, out=positions)
+        positions -= 1
         if len(positions) and (positions[-1] >= n or positions.min() < 0):
             raise ValueError(f"layer {self.name}: entries run past its {n} weights")
         return positions

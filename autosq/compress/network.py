@@ -17,8 +17,8 @@ import numpy as np
 from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.plan import Plan, plan
 from autosq.compress.codec import compress_layer
-from autosq.compress.container import Compressed
-from autosq.compress.schedule import DEFAULT_DENSITY, plan_densities
+from autosq.compress.container import Compressed, network_size_problem
+from autosq.compress.schedule import DEFAULT_BITS, DEFAULT_DENSITY, plan_densities
 from autosq.errors import UsageError
 
 
@@ -29,7 +29,7 @@ def conv_names(p: Plan | SqueezeNetConfig) -> list[tuple[str, int]]:
 
 
 def compress_network(config: SqueezeNetConfig, state: Mapping[str, Any],
-                     density: float = DEFAULT_DENSITY, bits: int = 8,
+                     density: float = DEFAULT_DENSITY, bits: int = DEFAULT_BITS,
                      densities: Mapping[str, float] | None = None) -> Compressed:
     """Compress ``state`` (state_dict name -> array) of a ``config`` network.
 
@@ -37,6 +37,8 @@ def compress_network(config: SqueezeNetConfig, state: Mapping[str, Any],
     convs denser, 3x3 convs and the classifier sparser); ``densities`` sets layers by name
     (``features.3.expand3x3``) instead; ``density=1`` prunes nothing more.
     """
+    if (problem := network_size_problem(config)) is not None:
+        raise UsageError(f"cannot compress this network: {problem}")
     p = plan(config)
     names = conv_names(p)
     arrays: dict[str, np.ndarray] = {}

@@ -11,6 +11,7 @@ import json
 import math
 import os
 import ssl
+import time
 import urllib.error
 import urllib.request
 from collections.abc import Sequence
@@ -46,6 +47,13 @@ def check_result(payload: Any, url: str) -> LatencyResult:
     return result
 
 
+BUSY_RETRIES = 5  # a busy agent (503) is asked again, 0.2 s later, then 0.4 s, ... (6 s)
+
+
+class _Busy(Exception):
+    """The agent answered 503: all its slots were taken at that moment."""
+
+
 class AgentTimer:
     """Times models on a device through its agent at ``url``."""
 
@@ -70,6 +78,7 @@ class AgentTimer:
         self.fresh = fresh
         self._checked = False
         self._context = None
+        self.ca_file = ca_file
         if ca_file is not None:
             try:
                 self._context = ssl.create_default_context(cafile=ca_file)
@@ -113,6 +122,16 @@ class AgentTimer:
                                                     headers=self._headers()))
 
     def _request(self, request: urllib.request.Request) -> Any:
+        for attempt in range(BUSY_RETRIES + 1):
+            try:
+                return self._request_once(request)
+            except _Busy as busy:
+                if attempt == BUSY_RETRIES:
+                    raise AgentError(str(busy)) from None
+                time.sleep(0.2 * 2 ** attempt)  # it answers 503 while its slots are full
+        raise AssertionError("unreachable")
+
+    def _request_once(self, request: urllib.request.Request) -> Any:
         try:
             with urllib.request.urlopen(request, timeout=self.timeout,
                                         context=self._context) as response:
@@ -127,9 +146,20 @@ class AgentTimer:
                          else f"{self.token_env} is not the agent's token")
                 raise AgentError(f"the agent at {self.url} refused the request: {message} "
                                  f"({where})") from None
+            if exc.code in (503, 408):
+                raise _Busy(f"the agent at {self.url} is busy: {message}; try again "
+                            "later") from None
             raise AgentError(f"the agent at {self.url} refused the model: {message}") from None
         except (urllib.error.URLError, OSError) as exc:
             reason = getattr(exc, "reason", exc)
+            if isinstance(reason, ssl.SSLCertVerificationError):
+                fix = (f"the profile's [latency] ca_file {self.ca_file} is not the one that "
+                       "signed it" if self.ca_file else "set [latency] ca_file in the profile")
+                raise AgentError(
+                    f"the agent at {self.url} was reached, but its TLS certificate is not "
+                    f"trusted ({reason.verify_message or reason}): {fix} (a PEM file of the "
+                    "CA that signed the agent's certificate, or of that certificate if it is "
+                    "self-signed)") from None
             raise AgentError(f"cannot reach the agent at {self.url} ({reason}); "
                              f"{self._hint()}") from None
         try:

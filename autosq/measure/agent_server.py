@@ -27,7 +27,6 @@ import hashlib
 import hmac
 import json
 import socket
-import threading
 import time
 from collections.abc import Callable
 from concurrent.futures import CancelledError, ThreadPoolExecutor
@@ -38,6 +37,13 @@ from urllib.parse import parse_qs, urlparse
 
 from autosq._io import cache_dir, read_json_cache, write_json
 from autosq.errors import AutosqError, UsageError
+from autosq.measure.agent_gate import (
+    HEADER_SECONDS,
+    MAX_CONNECTIONS,
+    PER_CLIENT,
+    Gate,
+    quick_answer,
+)
 from autosq.measure.agent_request import (
     BadRequest,
     TimingRequest,
@@ -52,18 +58,25 @@ from autosq.measure.protocol import LatencyResult
 
 SOCKET_TIMEOUT = 30.0  # seconds a client may stay silent while sending its request
 DRAIN_BYTES = 1 << 20  # a refused body up to this size is read, so the client sees the answer
+DRAIN_SECONDS = 2.0  # ... within this long, from a client without the token
 
 
 class AgentServer(ThreadingHTTPServer):
-    """The agent: threaded HTTP, one FIFO timing queue, a token, a result cache."""
+    """The agent: threaded HTTP, one FIFO timing queue, a token, a result cache; connections
+    admitted by a :class:`~autosq.measure.agent_gate.Gate` (slots, a share per client, a
+    deadline for the headers)."""
 
     daemon_threads = True
     block_on_close = False
-    max_connections = 64  # beyond this, a new connection is closed at once
+    max_connections = MAX_CONNECTIONS  # beyond this, a new connection is answered 503
+    per_client = PER_CLIENT  # connections one address may hold at once
+    header_seconds = HEADER_SECONDS  # for the request line and headers (and TLS handshake)
 
     def process_request(self, request: Any, client_address: Any) -> None:
-        if not self._slots.acquire(blocking=False):
-            self.log(f"{client_address[0]} refused: {self.max_connections} connections open")
+        refused = self.gate.admit(request, client_address[0])
+        if refused is not None:
+            self.log(f"{client_address[0]} refused: {refused}")
+            quick_answer(request, 503, "Service Unavailable", refused)
             self.shutdown_request(request)
             return
         super().process_request(request, client_address)
@@ -72,7 +85,7 @@ class AgentServer(ThreadingHTTPServer):
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._slots.release()
+            self.gate.release(request, client_address[0])
 
     def handle_error(self, request: Any, client_address: Any) -> None:
         import sys
@@ -91,7 +104,7 @@ class AgentServer(ThreadingHTTPServer):
         self.process = TimingProcess(self.limits)
         self.facts = device_facts()
         self.device = fingerprint(self.facts)
-        self._slots = threading.BoundedSemaphore(self.max_connections)
+        self.gate = Gate(self.max_connections, self.per_client, self.header_seconds)
         if ":" in address[0]:
             self.address_family = socket.AF_INET6
         super().__init__(address, _Handler)  # binds: closes itself when that fails
@@ -146,6 +159,7 @@ class AgentServer(ThreadingHTTPServer):
 
     def server_close(self) -> None:
         super().server_close()
+        self.gate.close()
         self.queue.shutdown(wait=False, cancel_futures=True)
         self.process.stop()
 
@@ -179,6 +193,11 @@ class _Handler(BaseHTTPRequestHandler):
         self.request_version = "HTTP/1.0"  # a status line and headers, whatever was sent
         self._send(code, {"error": message or explain or f"HTTP {code}"})
         self.server.log(f"{self.client_address[0]} {code} {message or ''}"[:200])
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()
+        self.server.gate.headers_in(self.connection)  # the header deadline is met
+        return ok
 
     def log_message(self, format: str, *args: Any) -> None:
         pass  # the agent logs one line per request itself
@@ -220,6 +239,9 @@ class _Handler(BaseHTTPRequestHandler):
             self._line(self.path[:60], f"{exc.status} {exc}", t0)
 
     def _length(self) -> int:
+        given = {v.strip() for v in self.headers.get_all("Content-Length") or []}
+        if len(given) > 1:  # which one the body follows is anyone's guess: refuse both
+            raise BadRequest(400, "conflicting Content-Length headers; send exactly one")
         text = self.headers.get("Content-Length", "")
         if self.headers.get("Transfer-Encoding") or not (text.isascii() and text.isdigit()):
             raise BadRequest(411, "send the ONNX file as the body, with a Content-Length (no "
@@ -248,18 +270,28 @@ class _Handler(BaseHTTPRequestHandler):
     def _drain(self) -> None:
         """Read a refused body, so that the client, still sending it, gets the answer rather
         than a broken pipe: up to --max-model-mb from a client with the token, a small one
-        from others (a larger one is not read: the connection is closed)."""
+        from others, and that within DRAIN_SECONDS (a client without the token cannot hold a
+        slot by trickling a body); a larger one is not read: the connection is closed."""
         try:
             length = self._length()
         except BadRequest:
             return
         limit = self.server.limits.max_model_mb * MIB if self._authorized else DRAIN_BYTES
-        if 0 < length <= limit:
-            with contextlib.suppress(OSError):
-                while length > 0 and (chunk := self.rfile.read(min(length, 1 << 20))):
-                    length -= len(chunk)
-        else:
+        if not 0 < length <= limit:
             self.close_connection = True
+            return
+        deadline = None if self._authorized else time.monotonic() + DRAIN_SECONDS
+        with contextlib.suppress(OSError):
+            while length > 0:
+                if deadline is not None:
+                    left = deadline - time.monotonic()
+                    if left <= 0:
+                        self.close_connection = True
+                        return
+                    self.connection.settimeout(left)
+                if not (chunk := self.rfile.read1(min(length, 1 << 20))):
+                    return
+                length -= len(chunk)
 
     def do_POST(self) -> None:
         t0 = time.perf_counter()
@@ -339,8 +371,9 @@ def make_server(host: str = "127.0.0.1", port: int = 8765, *, token: str | None 
             context.load_cert_chain(*tls)
         except (OSError, ssl.SSLError) as exc:
             server.server_close()
-            raise UsageError(f"cannot load the TLS certificate {tls[0]} and key {tls[1]}: "
-                             f"{exc}") from None
+            from autosq.measure.agent_tls import tls_problem
+
+            raise UsageError(tls_problem(tls[0], tls[1], exc)) from None
         # The handshake happens on the request's own thread (with its timeout), so a client
         # that connects and says nothing cannot block accept().
         server.socket = context.wrap_socket(server.socket, server_side=True,

@@ -23,8 +23,8 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from autosq.errors import MeasurementError
-from autosq.measure.limits import MIB, Limits
+from autosq.errors import MeasurementError, TimingUnavailable
+from autosq.measure.limits import MIB, Limits, ceiling_text
 
 _LEN = struct.Struct(">Q")
 STARTUP_SECONDS = 60.0  # importing ONNX Runtime on a slow board
@@ -84,10 +84,12 @@ def _block_sigint() -> bool:
     return True
 
 
-def _die_with_parent() -> Callable[[], None] | None:
-    """A function for the child to run before exec: the kernel kills it when this process dies
-    (Linux ``PR_SET_PDEATHSIG``), even while it is still starting. Built here, so that the
-    child only makes one C call."""
+def with_parent(signum: int, gone_code: int | None = None) -> Callable[[], None] | None:
+    """A function for a child to run before exec: the kernel sends it ``signum`` when this
+    process dies, however it dies (Linux ``PR_SET_PDEATHSIG``), even while it is still
+    starting; with ``gone_code``, a child whose parent died before that was armed exits with
+    it at once. Built here, so that the child only makes C calls. None where there is no such
+    thing."""
     if not sys.platform.startswith("linux"):
         return None
     try:
@@ -96,8 +98,14 @@ def _die_with_parent() -> Callable[[], None] | None:
         prctl = ctypes.CDLL(None, use_errno=True).prctl
     except (OSError, AttributeError):
         return None
-    kill = int(signal.SIGKILL)
-    return lambda: prctl(1, kill)
+    parent = os.getpid()
+
+    def arm() -> None:
+        prctl(1, int(signum))
+        if gone_code is not None and os.getppid() != parent:
+            os._exit(gone_code)
+
+    return arm
 
 
 def _package_root() -> str:
@@ -129,12 +137,18 @@ class TimingProcess:
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, start_new_session=True,
-                                    cwd=self._cwd.name, env=env, preexec_fn=_die_with_parent())
+                                    cwd=self._cwd.name, env=env,
+                                    preexec_fn=with_parent(signal.SIGKILL))
             self._proc = proc
             if blocked:
                 blocked = False
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # may raise now
-            self._read(proc, time.monotonic() + STARTUP_SECONDS)  # the ready frame
+            try:
+                self._read(proc, time.monotonic() + STARTUP_SECONDS)  # the ready frame
+            except (MeasurementError, _Deadline) as exc:
+                why = str(exc) or f"no answer in {STARTUP_SECONDS:g} s"
+                raise TimingUnavailable(f"the timing process could not start: {why}") \
+                    from None
         except BaseException:
             if blocked:
                 signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
@@ -158,17 +172,17 @@ class TimingProcess:
 
     def _death(self, code: int) -> str:
         if code == 3:  # the worker could not set its limit (see autosq.measure.worker)
-            return (f"the timing process cannot limit its memory to "
-                    f"{self.limits.max_memory_mb:g} MB (--max-memory-mb); use a smaller limit")
+            return (f"it cannot limit its memory to {self.limits.max_memory_mb:g} MB, more "
+                    f"than {ceiling_text()}")
         if code < 0:
             try:
                 name = signal.Signals(-code).name
             except ValueError:
                 name = f"signal {-code}"
             return (f"the timing process was killed ({name}); the model may need more memory "
-                    f"than the {self.limits.max_memory_mb:g} MB allowed (--max-memory-mb)")
+                    f"than the {self.limits.max_memory_mb:g} MB the timing process may use")
         return (f"the timing process exited with code {code}; the model may need more memory "
-                f"than the {self.limits.max_memory_mb:g} MB allowed (--max-memory-mb)")
+                f"than the {self.limits.max_memory_mb:g} MB the timing process may use")
 
     def request(self, header: dict[str, Any], blobs: Sequence[bytes], seconds: float,
                 abandoned: Callable[[], bool] | None = None) -> dict[str, Any]:

@@ -9,6 +9,7 @@ kernels and not at all for GPUs or NPUs.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import time
 from collections.abc import Sequence
@@ -84,7 +85,8 @@ class EstimatedTimer:
             "block_gap": result.block_gap,
             "timed_at": time.time(),
         }
-        write_json(path, cache)
+        with contextlib.suppress(OSError):  # the cache only saves time (a full disk, say)
+            write_json(path, cache)
         return self._reference_ms
 
     def with_protocol(self, protocol: TimingProtocol) -> EstimatedTimer:

@@ -63,15 +63,15 @@ def timing_lock(on_wait: Callable[[str], None] | None = None) -> Iterator[None]:
                 on_wait(message)
             fcntl.flock(fh, fcntl.LOCK_EX)
         try:
-            fh.seek(0)
-            fh.truncate()
-            fh.write(_who())
-            fh.flush()
+            # Who holds it, for waiters to read: only a courtesy, so a full disk skips it.
+            # Unbuffered: a write that fails leaves nothing for close() to fail on again.
+            with contextlib.suppress(OSError):
+                os.ftruncate(fh.fileno(), 0)
+                os.pwrite(fh.fileno(), _who().encode(), 0)
             yield
         finally:
             with contextlib.suppress(OSError):  # no stale holder shown to the next waiter
-                fh.truncate(0)
-                fh.flush()
+                os.ftruncate(fh.fileno(), 0)
             fcntl.flock(fh, fcntl.LOCK_UN)
 
 

@@ -16,7 +16,7 @@ import os
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from autosq.errors import MeasurementError, UsageError
+from autosq.errors import MeasurementError, TimingUnavailable, UsageError
 
 MIB = 1024 * 1024
 
@@ -32,10 +32,42 @@ def _physical_mb() -> float:
         return 4096.0
 
 
+def inherited_mb() -> float | None:
+    """The address space this process may have at most (the hard ``RLIMIT_AS`` it inherited,
+    ``ulimit -v``), in MB; None when unlimited. The timing process can limit itself only to
+    that or less."""
+    try:
+        import resource
+
+        hard = resource.getrlimit(resource.RLIMIT_AS)[1]
+    except (ImportError, ValueError, OSError):  # pragma: no cover - not POSIX
+        return None
+    return None if hard == resource.RLIM_INFINITY else hard / MIB
+
+
+def memory_ceiling_mb() -> float:
+    """The most a timing process may be given: this machine's memory, or less when this
+    process inherited a lower address-space limit."""
+    inherited = inherited_mb()
+    return _physical_mb() if inherited is None else min(_physical_mb(), inherited)
+
+
+MIN_MEMORY_MB = 256.0  # the timing process itself needs about 150 MB
+
+
 def default_memory_mb() -> float:
     """Half of this machine's memory, at most 8 GiB: room for any SqueezeNet, and a hostile
-    model cannot take the machine down with it."""
-    return min(8192.0, _physical_mb() / 2)
+    model cannot take the machine down with it. Never more than this process may have: under
+    an inherited ``ulimit -v`` the cap follows it."""
+    return min(8192.0, _physical_mb() / 2, memory_ceiling_mb())
+
+
+def ceiling_text() -> str:
+    """The ceiling of a memory limit, as a message says it."""
+    inherited = inherited_mb()
+    if inherited is not None and inherited < _physical_mb():
+        return f"what this process may use ({inherited:.0f} MB, an inherited ulimit -v)"
+    return f"this machine's memory ({_physical_mb():.0f} MB)"
 
 
 @dataclass(frozen=True)
@@ -59,14 +91,19 @@ class Limits:
         if self.max_seconds > MAX_SECONDS:
             raise UsageError(f"max_seconds must be at most {MAX_SECONDS:g} (a day); got "
                              f"{self.max_seconds:g}")
-        if self.max_memory_mb > _physical_mb():
-            raise UsageError(f"max_memory_mb must be at most this machine's memory "
-                             f"({_physical_mb():.0f} MB); got {self.max_memory_mb:g}")
+        if self.max_memory_mb > memory_ceiling_mb():
+            raise UsageError(f"max_memory_mb must be at most {ceiling_text()}; got "
+                             f"{self.max_memory_mb:g}")
         if not self.max_memory_mb:
+            if default_memory_mb() < MIN_MEMORY_MB:
+                raise TimingUnavailable(
+                    f"this process may use only {default_memory_mb():.0f} MB of address space "
+                    f"(an inherited ulimit -v); timing a model needs at least "
+                    f"{MIN_MEMORY_MB:g} MB: raise the limit (ulimit -v) and run it again")
             object.__setattr__(self, "max_memory_mb", default_memory_mb())
-        if self.max_memory_mb < 256:
-            raise UsageError(f"max_memory_mb must be at least 256 (the timing process itself "
-                             f"needs about 150 MB); got {self.max_memory_mb:g}")
+        if self.max_memory_mb < MIN_MEMORY_MB:
+            raise UsageError(f"max_memory_mb must be at least {MIN_MEMORY_MB:g} (the timing "
+                             f"process itself needs about 150 MB); got {self.max_memory_mb:g}")
         if not self.max_input_mb:
             object.__setattr__(self, "max_input_mb", self.max_memory_mb / 4)
 
@@ -112,5 +149,5 @@ def input_shape(name: str, dims: Sequence[int | str | None] | None, type_: str,
         raise MeasurementError(
             f"the model's input {name!r} has shape {'x'.join(map(str, shape))}: "
             f"{n_bytes / MIB:,.0f} MB, over the limit of {max_input_mb:g} MB (a quarter of "
-            "--max-memory-mb); refused before allocating it")
+            "the timing process's memory limit); refused before allocating it")
     return tuple(shape)

@@ -27,7 +27,7 @@ from typing import Any
 import numpy as np
 
 from autosq._io import cache_dir, read_json_cache, write_json
-from autosq.errors import MeasurementError, UsageError
+from autosq.errors import MeasurementError, UsageError, shown
 from autosq.measure.features import FEATURES, PRECISIONS, feature_precisions
 
 FORMS = ("layer-terms", "macs")
@@ -131,17 +131,56 @@ class Predictor:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> Predictor:
-        """Read a stored predictor; ValueError when it is not one."""
+        """Read a stored predictor, every field checked (types, lengths, finite non-negative
+        numbers): ValueError saying what is wrong when it is not one autosq wrote."""
         try:
             d = dict(data)
             d["calibration"] = Calibration(**d["calibration"])
             d["cv_mape_ci"] = tuple(d["cv_mape_ci"])
             p = cls(**d)
-        except (KeyError, TypeError) as exc:
-            raise ValueError(f"not a stored predictor: {exc}") from None
+        except (KeyError, TypeError, ValueError) as exc:
+            raise ValueError(f"not a stored predictor: {shown(exc)}") from None
         if p.version != _VERSION or p.form not in FORMS:
             raise ValueError("a predictor from another autosq version")
+        p.check()
         return p
+
+    def check(self) -> None:
+        """ValueError naming the first field that a fitted predictor could not hold."""
+        def number(name: str, value: Any, nan: bool = False) -> None:
+            ok = isinstance(value, (int, float)) and not isinstance(value, bool) and (
+                (math.isfinite(value) and value >= 0) or (nan and math.isnan(value)))
+            if not ok:
+                raise ValueError(f"its {name} is {shown(value)}; expected a finite number >= 0")
+
+        for key, value in asdict(self.calibration).items():
+            if not isinstance(value, int if key == "threads" else str):
+                raise ValueError(f"its calibration {key} is {shown(value)}")
+        width = len(FEATURES) if self.form == "layer-terms" else 2
+        if not isinstance(self.coef, list) or len(self.coef) != width:
+            has = len(self.coef) if isinstance(self.coef, list) else shown(self.coef)
+            raise ValueError(f"its {self.form} form needs {width} coefficients; it has {has}")
+        for c in self.coef:
+            number("coefficient", c)
+        if not any(self.coef):
+            raise ValueError("its coefficients are all zero")
+        if not isinstance(self.samples, int) or self.samples < MIN_SAMPLES:
+            raise ValueError(f"its sample count is {shown(self.samples)}")
+        for name in ("cv_mape", "cv_worst", "cv_p90"):
+            number(name, getattr(self, name))
+        number("cv_spearman", abs(self.cv_spearman) if isinstance(self.cv_spearman, float)
+               else self.cv_spearman, nan=True)
+        if len(self.cv_mape_ci) != 2:
+            raise ValueError("its cv_mape_ci is not two numbers")
+        for value in self.cv_mape_ci:
+            number("cv_mape_ci", value)
+        if not isinstance(self.precisions, list) or not self.precisions or any(
+                x not in PRECISIONS for x in self.precisions):
+            raise ValueError(f"its precisions are {shown(self.precisions)}")
+        if not isinstance(self.forms, dict):
+            raise ValueError(f"its forms are {shown(self.forms)}")
+        for value in self.forms.values():
+            number("form error", value)
 
 
 def fit_predictor(calibration: Calibration, rows: Sequence[Sequence[float]],
@@ -189,6 +228,17 @@ def save_predictor(p: Predictor) -> Path:
     return path
 
 
+def _read_stored(path: Path) -> dict[str, Any]:
+    """A stored predictor's JSON object (ValueError when the file is not one)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError) as exc:
+        raise ValueError(f"not JSON: {shown(exc)}") from None
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    return data
+
+
 def stored_predictors(device: str) -> list[Predictor]:
     """Every readable predictor stored for ``device`` (any calibration)."""
     try:
@@ -208,7 +258,19 @@ def stored_predictors(device: str) -> list[Predictor]:
 
 def load_predictor(calibration: Calibration) -> Predictor:
     """The predictor calibrated for exactly ``calibration``; MeasurementError saying what
-    differs when only a stale one exists, or how to make one when none does."""
+    differs when only a stale one exists, or how to make one when none does, or naming its
+    file when that file is damaged (and how to rebuild it)."""
+    path = predictor_path(calibration)
+    if path.is_file():
+        try:
+            stored = Predictor.from_dict(_read_stored(path))
+            if stored.calibration == calibration:
+                return stored
+        except ValueError as exc:
+            raise MeasurementError(
+                f"the stored latency predictor {path} is damaged ({exc}); rebuild it with "
+                f"`autosq calibrate --device {calibration.device}` (it replaces the "
+                "file)") from None
     for p in stored_predictors(calibration.device):
         if p.calibration == calibration:
             return p

@@ -15,7 +15,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autosq._io import TomlTable, parse_toml, read_text_file, shipped
+from autosq._io import (
+    TomlTable,
+    parse_toml,
+    path_problem,
+    read_text_file,
+    shipped,
+    shown_path,
+)
 from autosq.errors import ProfileError
 
 if TYPE_CHECKING:
@@ -167,7 +174,7 @@ def parse_profile(text: str, where: str) -> DeviceProfile:
         graph_optimization=runtime.get(
             "graph_optimization", str, "all", choices=GRAPH_OPTIMIZATIONS
         ),
-        input_size=runtime.get("input_size", int, 224, positive=True),
+        input_size=_input_size(runtime),
         latency_source=source,
         agent_url=url,
         agent_token_env=token_env,
@@ -175,6 +182,18 @@ def parse_profile(text: str, where: str) -> DeviceProfile:
         calibration=calibration,
         path=where,
     )
+
+
+def _input_size(runtime: TomlTable) -> int:
+    """The profile's input side: at least what the smaller SqueezeNet macro takes."""
+    from autosq.arch.config import MACROS, min_input_size
+
+    size = int(runtime.get("input_size", int, 224, positive=True))
+    smallest = min(min_input_size(m) for m in MACROS)
+    if size < smallest:
+        raise runtime.fail("input_size", f"must be >= {smallest} (the smallest input a "
+                           "SqueezeNet takes: 17 for macro v1.1, 21 for v1.0)", size)
+    return size
 
 
 MAX_THREADS = 256  # more than any edge device has cores; beyond it is a typo
@@ -208,7 +227,8 @@ def search_dirs(profiles_dirs: Iterable[str | Path] = ()) -> list[Path]:
     for d in dirs:
         if not d.is_dir():
             what = "is a file" if d.exists() else "does not exist"
-            raise ProfileError(f"profiles folder {d} {what} (from --profiles or {ENV_VAR}); "
+            raise ProfileError(f"profiles folder {shown_path(d)} {what} (from --profiles or "
+                               f"{ENV_VAR}); "
                                "expected a folder of NAME.toml profiles")
     return dirs
 
@@ -228,8 +248,15 @@ def load_profile(name: str, profiles_dirs: Iterable[str | Path] = ()) -> DeviceP
     """The profile called ``name`` (a file ``NAME.toml``) or a path to a profile file."""
     if name.endswith(".toml"):
         path = Path(name)
+        if (problem := path_problem(path)) is not None:
+            raise ProfileError(f"profile file {shown_path(path)} {problem}")
         return parse_profile(read_text_file(path, "profile file", ProfileError), str(path))
     found = _candidates(profiles_dirs)
+    if name not in found and ((len(name) > 100 and os.sep not in name)
+                              or path_problem(name) is not None):
+        raise ProfileError(f"unknown device {shown_path(name)}: a device is a profile name of "
+                           f"at most 100 characters or a .toml file; known devices: "
+                           f"{', '.join(sorted(found))}")
     if name not in found:
         path = Path(name)
         if os.sep in name or path.exists() or path.is_symlink():  # meant as a file

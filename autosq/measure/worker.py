@@ -65,8 +65,7 @@ def main() -> None:
         except AutosqError as exc:
             answer = {"error": str(exc)}
         except MemoryError:
-            answer = {"error": "the model needs more memory than the timing process may use "
-                               "(--max-memory-mb)"}
+            answer = {"error": "the model needs more memory than the timing process may use"}
         except Exception as exc:  # a model ONNX Runtime chokes on: say so, keep serving
             answer = {"error": f"ONNX Runtime failed on the model: {exc}"}
         write_frame(out, answer)

@@ -128,7 +128,9 @@ def deep_compress(model: SqueezeNet, config: SqueezeNetConfig, data: Dataset, bi
 
     def container() -> bytes:
         state = {k: v.numpy() for k, v in model.state_dict().items()}
-        return to_bytes(compress_network(config, state, 1.0, bits))
+        compressed = compress_network(config, state, 1.0, bits)
+        compressed.info["retrained"] = True  # decompressing says so (autosq decompress)
+        return to_bytes(compressed)
 
     stages.append(Stage(f"clustered ({bits} bits)",
                         evaluate(model, data), len(container()), kept))

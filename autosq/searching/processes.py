@@ -11,6 +11,7 @@ import threading
 from collections.abc import Iterator, Sequence
 
 from autosq.errors import Terminated
+from autosq.measure.contained import with_parent
 
 # Flags of the invoking command that only the first process acts on (one value each).
 _FIRST_ONLY = ("--workers", "--csv", "--plot", "--report")
@@ -29,17 +30,29 @@ def worker_argv(argv: Sequence[str]) -> list[str]:
 
 def start_workers(argv: Sequence[str], n: int) -> list[subprocess.Popen[bytes]]:
     """``n`` more processes running ``autosq ARGV`` as workers 1..n (their output is discarded;
-    the study records what they do)."""
+    the study records what they do). They stop when this process dies, however it dies (so a
+    worker never searches on unsupervised)."""
     base = worker_argv(argv)
     return [subprocess.Popen([sys.executable, "-m", "autosq", *base, "--worker", str(i + 1),
                               "--no-retime"], stdout=subprocess.DEVNULL,
-                             stderr=subprocess.DEVNULL) for i in range(n)]
+                             stderr=subprocess.DEVNULL,
+                             # SIGTERM when this process dies: they stop like Ctrl-C.
+                             preexec_fn=with_parent(signal.SIGTERM, gone_code=143))
+            for i in range(n)]
 
 
 def wait_workers(started: Sequence[subprocess.Popen[bytes]]) -> None:
     """Wait for the workers this process started (they stop at the trial count)."""
     for p in started:
         p.wait()
+
+
+def interrupt_workers(started: Sequence[subprocess.Popen[bytes]]) -> None:
+    """Pass a Ctrl-C on to the workers (a terminal sends it to them too; ``kill -INT`` to
+    this process alone does not), so that waiting for them ends."""
+    for p in started:
+        with contextlib.suppress(OSError):
+            p.send_signal(signal.SIGINT)
 
 
 @contextlib.contextmanager

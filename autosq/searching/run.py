@@ -20,9 +20,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from autosq.errors import AutosqError, ConfigError, ProfileError, UsageError
+from autosq.errors import AutosqError, ConfigError, ProfileError, TimingUnavailable, UsageError
 from autosq.measure.protocol import TimingProtocol
 from autosq.searching.evaluate import Evaluator
+from autosq.searching.failures import storage_errors, storage_failure
 from autosq.searching.objectives import Objectives
 from autosq.searching.records import (
     FAIL_ATTR,
@@ -38,6 +39,7 @@ from autosq.searching.samplers import MAX_SEED, make_sampler
 from autosq.searching.screening import LatencyScreen
 from autosq.searching.storage import (
     DEFAULT_STORAGE,
+    ENVIRONMENT,
     INTERRUPTED,
     finished_count,
     open_study,
@@ -106,6 +108,7 @@ class Search:
         self.progress = Progress()
         self.target = 0
         self.surplus = False
+        self.fatal: Exception | None = None  # what stopped the search (not a candidate)
         self._seen: dict[str, TrialRecord] = {}
         # The record each running trial wrote, for the progress display (not read back).
         self._written: dict[int, TrialRecord] = {}
@@ -154,11 +157,16 @@ class Search:
             return point
         except optuna.TrialPruned:
             raise
-        except AutosqError as exc:
-            trial.set_user_attr(FAIL_ATTR, str(exc))
-            raise
-        except Exception as exc:  # a candidate that breaks torch, export or ORT: record, go on
-            trial.set_user_attr(FAIL_ATTR, f"{type(exc).__name__}: {exc}")
+        except Exception as exc:
+            if isinstance(exc, TimingUnavailable) or storage_failure(exc) is not None:
+                # This machine, not the candidate: the trial is not counted, the search stops.
+                self.fatal = exc
+                with contextlib.suppress(Exception):
+                    trial.set_user_attr(FAIL_ATTR, f"{ENVIRONMENT}: {exc}")
+                raise
+            # A candidate that breaks torch, export or ORT: record, go on.
+            trial.set_user_attr(FAIL_ATTR, str(exc) if isinstance(exc, AutosqError)
+                                else f"{type(exc).__name__}: {exc}")
             raise
         except BaseException:  # Ctrl-C or SIGTERM: this trial is not counted, its slot freed
             with contextlib.suppress(Exception):
@@ -225,6 +233,8 @@ class Search:
                 )
             finally:
                 _hold_signals(False)
+            if self.fatal is not None:
+                raise self.fatal
         return self.progress.done - done_before
 
 
@@ -381,15 +391,16 @@ def run_search(
     runner = Search(st, sp, evaluator, seed, chosen)
     if on_start is not None:
         on_start(st, max(0, trials - done))
-    runner.run(trials, timeout, on_progress)
-    if on_trials_done is not None:  # e.g. wait for the other workers this process started
-        on_trials_done()
-    if refine:
-        from autosq.searching.refine import refine_front
+    with storage_errors(storage):  # a server gone or a disk full: one line, trials kept
+        runner.run(trials, timeout, on_progress)
+        if on_trials_done is not None:  # e.g. wait for the other workers this process started
+            on_trials_done()
+        if refine:
+            from autosq.searching.refine import refine_front
 
-        refine_front(st, storage, refine, refine_epochs, on_train=on_train, threads=threads,
-                     train_device=train_device)
-    return build_result(st, storage, retime=timer if retime else None)
+            refine_front(st, storage, refine, refine_epochs, on_train=on_train,
+                         threads=threads, train_device=train_device)
+        return build_result(st, storage, retime=timer if retime else None)
 
 
 __all__ = ["Progress", "Search", "run_search"]

@@ -8,12 +8,11 @@ creates a database or a journal file: a missing one is an error naming the path.
 from __future__ import annotations
 
 import logging
-import re
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autosq._io import not_a_file, write_file
+from autosq._io import not_a_file, path_problem, shown_path
 from autosq.errors import StorageError, StudyError, UsageError
 from autosq.searching.objectives import LEGACY
 from autosq.searching.records import (
@@ -37,8 +36,41 @@ GRACE_SECONDS = 20
 
 
 def redact(url: str) -> str:
-    """``url`` with any password replaced by ``***``, for messages and records."""
-    return re.sub(r"(://[^/:@]*:)[^/@]*@", r"\1***@", url)
+    """``url`` with any password replaced by ``***``, for messages and records. The user part
+    ends at the last ``@`` before any query (an unescaped ``@`` in a password stays hidden
+    whole); file URLs (``sqlite:///``, ``journal:///``) carry no password and are left as
+    they are."""
+    scheme, sep, rest = url.partition("://")
+    at = rest.split("?", 1)[0].rfind("@")
+    if not sep or at < 0 or rest.startswith("/"):
+        return url
+    user, colon, _ = rest[:at].partition(":")
+    return f"{scheme}://{user}{':***' if colon else ''}{rest[at:]}"
+
+
+def server_url(url: str) -> str:
+    """A database server URL as its driver should read it: user and password percent-encoded
+    (a password may hold ``@``, ``/`` or ``:``), the port checked (usage error naming it)."""
+    from urllib.parse import quote, unquote, urlsplit
+
+    scheme, _, rest = url.partition("://")
+    at = rest.split("?", 1)[0].rfind("@")
+    userinfo, hostpart = (rest[:at], rest[at + 1:]) if at >= 0 else ("", rest)
+    netloc = hostpart.split("/", 1)[0].split("?", 1)[0]
+    try:
+        port = urlsplit(f"//{netloc}").port
+    except ValueError:
+        port = -1
+    if port is not None and not 1 <= port <= 65535:
+        shown = netloc.rpartition(":")[2]
+        raise UsageError(f"cannot use storage {redact(url)}: port {shown!r} is not a number "
+                         "in 1..65535")
+    if at < 0:
+        return url
+    user, colon, password = userinfo.partition(":")
+    encoded = quote(unquote(user), safe="") + (
+        ":" + quote(unquote(password), safe="") if colon else "")
+    return f"{scheme}://{encoded}@{hostpart}"
 
 
 def quiet_optuna() -> None:
@@ -51,11 +83,22 @@ def quiet_optuna() -> None:
 
 def _local_file(url: str) -> Path | None:
     """The file behind a SQLite or journal URL (None for a server database or in-memory)."""
+    return storage_file(url)
+
+
+def storage_file(url: str) -> Path | None:
+    """The file a SQLite or journal storage URL names (None for a server database or an
+    in-memory one): what a command must never write its outputs over."""
     if url.startswith(JOURNAL_PREFIX):
-        return Path(url[len(JOURNAL_PREFIX):])
-    if url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        return Path(url[len("sqlite:///"):])
-    return None
+        rest = url[len(JOURNAL_PREFIX):]
+    elif url.startswith("sqlite:///") and url != "sqlite:///:memory:":
+        rest = url[len("sqlite:///"):]
+    else:
+        return None
+    if not rest.strip():
+        raise UsageError(f"storage {url!r} names no file; expected "
+                         f"{url.split('://')[0]}:///PATH (e.g. journal:///studies.log)")
+    return Path(rest)
 
 
 def storage_for(url: str, create: bool = True) -> Any:
@@ -75,6 +118,8 @@ def storage_for(url: str, create: bool = True) -> Any:
         raise UsageError(f"storage {url!r} is in memory: the study would vanish when the "
                          f"command ends; give a file, e.g. {DEFAULT_STORAGE}")
     path = _local_file(url)
+    if path is not None and (problem := path_problem(path)) is not None:
+        raise UsageError(f"cannot use storage {shown_path(url)}: its file {problem}")
     if path is not None and not create and not path.exists():
         raise StudyError(f"no study storage at {path} (from {redact(url)}): it does not exist")
     if path is not None and (not path.parent.is_dir() or ((path.exists() or path.is_symlink())
@@ -84,18 +129,21 @@ def storage_for(url: str, create: bool = True) -> Any:
         raise UsageError(f"cannot use storage {redact(url)}: {path} {where}")
     if url.startswith(JOURNAL_PREFIX):
         from optuna.storages import JournalStorage
-        from optuna.storages.journal import JournalFileBackend
+
+        from autosq.searching.journal import JournalFile, check_journal
 
         assert path is not None
         check_journal(path)
-        return JournalStorage(JournalFileBackend(str(path)))
+        return JournalStorage(JournalFile(str(path)))
     import warnings
 
     engine_kwargs: dict[str, Any] = {}
     driver_url = url
+    if path is None and not url.startswith("sqlite"):
+        driver_url = server_url(url)
     if url.startswith(("postgresql://", "postgres://")):
         # psycopg 3 (the driver autosq installs), not SQLAlchemy's default psycopg2.
-        driver_url = "postgresql+psycopg://" + url.split("://", 1)[1]
+        driver_url = "postgresql+psycopg://" + driver_url.split("://", 1)[1]
         engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
     beats = path is None and not url.startswith("sqlite")
     if not create:
@@ -124,75 +172,6 @@ def storage_for(url: str, create: bool = True) -> Any:
             raise StorageError(f"cannot use storage {redact(url)}: {first_line(exc)}") \
                 from None
         raise UsageError(f"cannot open storage {redact(url)}: {first_line(exc)}") from None
-
-
-def _scan_journal(data: bytes) -> tuple[int, int]:
-    """(bytes, records) of the leading whole, readable records of a journal: lines ending in a
-    newline that hold a JSON object with Optuna's ``op_code``."""
-    import json
-
-    good = kept = 0
-    for line in data.splitlines(keepends=True):
-        if not line.endswith(b"\n"):
-            break
-        if line.strip():
-            try:
-                record = json.loads(line)
-            except ValueError:
-                break
-            if not isinstance(record, dict) or "op_code" not in record:
-                break
-        good += len(line)
-        kept += 1
-    return good, kept
-
-
-# A record another process is writing at this moment lacks its end for a few milliseconds; a
-# journal that still ends mid-record after this long was cut short.
-JOURNAL_SETTLE_SECONDS = 2.0
-
-
-def check_journal(path: Path) -> None:
-    """Refuse a journal whose records do not all parse (a write cut short, a damaged file):
-    Optuna would append behind the damage, and from then on nothing could read the study. A
-    last record still being written by another worker is waited for, not refused."""
-    if not path.is_file():
-        return
-    deadline = time.monotonic() + JOURNAL_SETTLE_SECONDS
-    while True:
-        data = path.read_bytes()
-        good, kept = _scan_journal(data)
-        if good == len(data):
-            return
-        rest = data[good:]
-        if b"\n" in rest or time.monotonic() > deadline:  # damage before the end, or no writer
-            raise StorageError(
-                f"journal {path} is damaged at record {kept + 1} (byte {good}); nothing was "
-                f"written to it. `autosq repair --storage journal:///{path}` keeps the records "
-                "before the damage and moves the rest to a backup file")
-        time.sleep(0.02)
-
-
-def repair_journal(path: Path) -> tuple[int, Path | None]:
-    """Keep a damaged journal's records before the first damaged one; the rest go to
-    ``PATH.damaged-N``. Returns (records kept, backup file or None when nothing was wrong)."""
-    import stat
-
-    if (problem := not_a_file(path)) is not None:
-        raise UsageError(f"journal {path} {problem}; expected an Optuna journal file")
-    data = path.read_bytes()
-    good, kept = _scan_journal(data)
-    if good == len(data):
-        return kept, None
-    if kept == 0:  # not a damaged journal: something else, which repair must not touch
-        raise UsageError(f"{path} is not an Optuna journal (its first record is not one); "
-                         "nothing was changed")
-    n = 1
-    while (backup := path.with_name(f"{path.name}.damaged-{n}")).exists():
-        n += 1
-    backup.write_bytes(data[good:])
-    write_file(path, data[:good], mode=stat.S_IMODE(path.stat().st_mode))
-    return kept, backup
 
 
 def _check_optuna_tables(url: str, driver_url: str, engine_kwargs: dict[str, Any]) -> None:
@@ -340,7 +319,11 @@ def _name_metrics(study: optuna.Study, names: list[str]) -> None:
 # evaluated (a failed trial with no reason at all lost its worker: killed, or its machine died).
 INTERRUPTED = "interrupted"
 WORKER_STOPPED = "its worker stopped"
-NOT_COUNTED = (INTERRUPTED, WORKER_STOPPED)
+ENVIRONMENT = "not counted: this machine could not evaluate it"  # a full disk, a server gone
+# Recorded by earlier versions for what was the environment's failure (an inherited ulimit -v
+# below the timing process's default cap): not the candidate's, so not counted either.
+_LEGACY_ENVIRONMENT = ("the timing process cannot limit its memory",)
+NOT_COUNTED = (INTERRUPTED, WORKER_STOPPED, ENVIRONMENT, *_LEGACY_ENVIRONMENT)
 
 
 def counts(trial: optuna.trial.FrozenTrial) -> bool:

@@ -75,6 +75,8 @@ def recover_lost_trials(study: optuna.Study) -> int:
 
 
 def _alive(pid: int) -> bool:
+    """Whether process ``pid`` still runs. A killed worker whose parent has not reaped it yet
+    is a zombie: it still answers signal 0, but will never finish its trial."""
     import os
 
     try:
@@ -83,4 +85,9 @@ def _alive(pid: int) -> bool:
         return False
     except PermissionError:
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rpartition(b")")[2].split()[0]
+    except (OSError, IndexError):
+        return True  # no /proc (not Linux): signal 0 is all there is
+    return state not in (b"Z", b"X")

@@ -91,17 +91,39 @@ def test_scores_repeat_with_the_seed_and_the_cache_is_used(tmp_path: Path) -> No
     assert other._key("v1.1") != a._key("v1.1")
 
 
-def test_a_corrupt_cache_file_is_trained_again(isolated_cache: Path) -> None:
+@pytest.mark.parametrize("damage", ["garbage", "nan"])
+def test_a_damaged_cache_file_is_trained_again_saying_so(isolated_cache: Path,
+                                                         damage: str) -> None:
+    # badinput-2 B-sn-cache-nan: a cache of the right layout with NaN weights scored every
+    # candidate at chance; a damaged file was retrained silently. Both: one line, retrained.
+    import warnings
+
     data = load_dataset(SMALL, 32)
     space = load_space("tiny")
     recipe = SupernetRecipe(steps=2, calib_batches=1, calib_batch_size=16)
     a = SupernetAccuracy(data, space, recipe, seed=0, threads=1)
     a.supernet("v1.1")
     (cached,) = (isolated_cache / "supernets").glob("*.pt")
-    cached.write_bytes(b"garbage")
-    b = SupernetAccuracy(data, space, recipe, seed=0, threads=1)
-    net, _ = b.supernet("v1.1")
-    assert isinstance(net, SuperNet) and cached.read_bytes() != b"garbage"
+    if damage == "garbage":
+        cached.write_bytes(b"garbage")
+    else:
+        state = torch.load(cached, weights_only=True)
+        torch.save({k: torch.full_like(v, float("nan")) if v.is_floating_point() else v
+                    for k, v in state.items()}, cached)
+    before = cached.read_bytes()
+    b = SupernetAccuracy(data, space, recipe, seed=0, threads=1, on_step=lambda *_: None)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        net, _ = b.supernet("v1.1")
+    said = [str(w.message) for w in caught]
+    # B-sn-torch-warning: torch's "Converting a tensor with requires_grad=True" is gone.
+    assert not [m for m in said if "requires_grad" in m], said
+    assert len(said) == 1 and f"the cached supernet {cached} is damaged" in said[0], said
+    assert ("cannot be read" if damage == "garbage" else "not finite numbers") in said[0]
+    assert said[0].endswith("training it again") and "\n" not in said[0]
+    assert isinstance(net, SuperNet) and cached.read_bytes() != before
+    assert all(torch.isfinite(t).all() for t in net.state_dict().values()
+               if t.is_floating_point())
 
 
 def test_a_space_too_wide_for_one_supernet() -> None:

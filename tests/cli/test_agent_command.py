@@ -87,4 +87,4 @@ def test_agent_flags_are_checked(cli: Cli, tmp_path: Path) -> None:
     code, _, err = cli("agent", "--max-memory-mb", "10")
     assert code == 2 and "--max-memory-mb must be 0 (the default) or >= 256" in err
     code, _, err = cli("agent", "--max-seconds", "nan")
-    assert code == 2 and "--max-seconds must be a finite number > 0" in err
+    assert code == 2 and "--max-seconds must be a number of seconds > 0" in err

@@ -6,6 +6,7 @@ from __future__ import annotations
 import random
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -106,3 +107,39 @@ def test_a_stored_predictor_from_another_version_is_not_read() -> None:
         Predictor.from_dict({**data, "version": 99})
     with pytest.raises(ValueError, match="not a stored predictor"):
         Predictor.from_dict({"form": "layer-terms"})
+
+
+@pytest.mark.parametrize(("edit", "why"), [
+    (lambda d: d.update(coef=["a"] * len(d["coef"])), "expected a finite number"),
+    (lambda d: d.update(coef=[float("nan")] * len(d["coef"])), "expected a finite number"),
+    (lambda d: d.update(coef=d["coef"][:-1]), "coefficients; it has"),
+    (lambda d: d.update(coef=[-c - 1 for c in d["coef"]]), "expected a finite number >= 0"),
+    (lambda d: d.update(cv_mape="x"), "its cv_mape is 'x'"),
+    (lambda d: d.update(precisions=[{"x": 1}]), "its precisions"),
+    (lambda d: d.update(cv_mape_ci=[1]), "cv_mape_ci"),
+])
+def test_a_damaged_stored_predictor_is_refused_naming_its_file(
+        cli: Any, edit: Any, why: str) -> None:
+    # badinput-2 B-cal-corrupt-*: the stored predictor edited by hand is validated when read;
+    # `measure --predict` names the file and how to rebuild it, in one line.
+    import json
+
+    from autosq.measure import timer_for
+    from autosq.measure.profiles import load_profile
+    from autosq.outputs.calibrate import device_calibration
+
+    profile = load_profile("host")
+    calibration = device_calibration(profile, timer_for(profile))
+    rows, ms = _synthetic(12)
+    path = save_predictor(fit_predictor(calibration, rows, ms))
+    code, out, err = cli("measure", "--preset", "squeezenet1_1", "--input-size", "32",
+                         "--predict")
+    assert code == 0 and "(predicted" in out, err
+    data = json.loads(path.read_text())
+    edit(data)
+    path.write_text(json.dumps(data))
+    code, out, err = cli("measure", "--preset", "squeezenet1_1", "--input-size", "32",
+                         "--predict")
+    assert code == 1 and len(err.strip().splitlines()) == 1 and "internal error" not in err, err
+    assert f"the stored latency predictor {path} is damaged" in err and why in err, err
+    assert "rebuild it with `autosq calibrate --device host`" in err

@@ -4,6 +4,7 @@ real PostgreSQL server on loopback)."""
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import signal
@@ -252,3 +253,68 @@ def test_a_silent_worker_on_a_server_is_failed_by_heartbeat_within_the_grace_per
     finally:
         frozen.kill()
         frozen.wait()
+
+
+@pytest.mark.timeout(120)
+def test_a_dead_workers_trial_is_failed_by_the_live_ones_while_they_run(
+        tmp_path: Path, isolated_cache: Path, cli: Cli) -> None:
+    # badinput-2 B-wk-kill-one: a worker killed by SIGKILL stays a zombie until its parent
+    # reaps it, and a zombie still answers signal 0; its RUNNING trial held a slot forever and
+    # the live processes polled for it. Here a real killed, unreaped child holds a real trial.
+    import socket
+
+    from autosq.searching.records import WORKER_ATTR
+
+    url = f"journal:///{tmp_path / 'w.log'}"
+    assert cli(*TINY, "--storage", url, "--trials", "1")[0] == 0
+    zombie = subprocess.Popen(["sleep", "600"])
+    zombie.kill()  # not waited for: a zombie from here on
+    try:
+        held = _study(url).ask()
+        held.set_user_attr(WORKER_ATTR, f"{socket.gethostname()}:{zombie.pid}")
+        code, _, err = cli(*TINY, "--storage", url, "--trials", "3")  # hung here before
+        assert code == 0, err
+        study = _study(url)
+        assert _complete(url) == 3 and finished_count(study) == 3
+        assert study.trials[held.number].user_attrs["fail_reason"] == \
+            "its worker stopped (process gone)"
+    finally:
+        zombie.wait()
+
+
+def test_workers_stop_when_the_search_that_started_them_is_killed(
+        tmp_path: Path, isolated_cache: Path) -> None:
+    # badinput-2 B-wk-kill-main: SIGKILL to the main search; its workers (PR_SET_PDEATHSIG)
+    # get SIGTERM, mark their trial and stop, instead of searching on unsupervised.
+    url = f"journal:///{tmp_path / 'w.log'}"
+    main = subprocess.Popen([sys.executable, "-m", "autosq", *TINY, "--storage", url,
+                             "--trials", "500", "--workers", "3"], env=_env(isolated_cache),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    workers: list[str] = []
+    deadline = time.monotonic() + 120
+    while len(workers) < 2:
+        assert main.poll() is None and time.monotonic() < deadline, "no workers started"
+        with contextlib.suppress(OSError):
+            children = Path(f"/proc/{main.pid}/task/{main.pid}/children").read_text().split()
+            workers = [c for c in children
+                       if b"--worker" in Path(f"/proc/{c}/cmdline").read_bytes()]
+        time.sleep(0.05)
+    while not any(_running_of(url, int(w)) for w in workers):  # inside a trial of their own
+        assert main.poll() is None and time.monotonic() < deadline, "no worker ran a trial"
+        time.sleep(0.05)
+    main.kill()
+    main.wait()
+
+    def running(pid: str) -> bool:
+        try:
+            return Path(f"/proc/{pid}/stat").read_text().rpartition(")")[2].split()[0] != "Z"
+        except OSError:
+            return False
+
+    deadline = time.monotonic() + 60
+    while any(running(w) for w in workers):
+        assert time.monotonic() < deadline, "the workers outlived their parent"
+        time.sleep(0.05)
+    reasons = {t.user_attrs.get("fail_reason") for t in _study(url).trials
+               if t.state == optuna.trial.TrialState.FAIL}
+    assert reasons <= {"interrupted", "its worker stopped (process gone)", None}

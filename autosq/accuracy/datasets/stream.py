@@ -26,11 +26,10 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from autosq.accuracy.datasets.records import Dataset, Split
 from autosq.errors import DataError
 
 if TYPE_CHECKING:
-    pass
+    from autosq.accuracy.datasets.records import Dataset, Split
 
 AREA = (0.35, 1.0)
 RATIO = (3 / 4, 4 / 3)
