@@ -25,8 +25,8 @@ def refine(
     from autosq.searching.storage import load_study
 
     st = load_study(storage, study)
-    with search_progress(enabled=not as_json) as (_, _p, on_train):
-        changes = refine_front(st, storage, top, epochs, on_train=on_train)
+    with search_progress(enabled=not as_json) as shown:
+        changes = refine_front(st, storage, top, epochs, on_train=shown.on_train)
     if not as_json:
         for c in changes:
             typer.echo(f"trial {c.trial}: {c.before:.4f} {c.before_kind} -> {c.after:.4f} "

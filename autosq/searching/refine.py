@@ -60,10 +60,11 @@ def refine_front(study: optuna.Study, storage: str, top: int, epochs: float | No
     # A supernet study had no stand-alone recipe: refine from the default one.
     searched = recipe_of(acc) if acc.kind == "val_top1" else Recipe()
     recipe = searched.longer(4.0) if epochs is None else replace(searched, epochs=epochs)
-    members = build_result(study, storage).members
+    result = build_result(study, storage)
+    members = result.members
     data = load_dataset(acc.data, settings.input_size)
     changes = []
-    for i in knee_order([m.point for m in members])[:top]:
+    for i in knee_order([m.point for m in members], result.reference)[:top]:
         member = members[i]
         record = member.record
         seed = int(record.accuracy_details.get("seed", member.trial))
