@@ -310,7 +310,8 @@ def test_knee_in_the_box_of_a_loose_budget_prefers_the_accurate_member() -> None
 def test_knee_in_the_box_is_on_the_front() -> None:
     rng = random.Random(6)
     for _ in range(100):
-        points = [(p[0], p[1] + 1.0, p[2] + 1.0) for p in random_points(rng, rng.randint(1, 30), False)]
+        raw = random_points(rng, rng.randint(1, 30), False)
+        points = [(p[0], p[1] + 1.0, p[2] + 1.0) for p in raw]
         ref = (min(p[0] for p in points) - rng.random(),
                max(p[1] for p in points) * (1 + 3 * rng.random()),
                max(p[2] for p in points) * (1 + rng.random()))
