@@ -174,7 +174,7 @@ def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: 
     records = load_records(study)
     seen: dict[str, Candidate] = {}
     inference, warmup_and_session, skipped = 0.0, 0.0, 0
-    onnx_dir = folder / "autosq_onnx"
+    onnx_dir = folder / f"{db.stem}_onnx"
     onnx_dir.mkdir()
     for r in records:
         done = ended[r.trial or 0]

@@ -37,7 +37,7 @@ from autosq.searching.pareto import KNEE_RULE
 from autosq.searching.records import TrialRecord, load_records
 from autosq.searching.result import SearchResult, build_result
 from autosq.searching.storage import load_study
-from autosq.searching.thinning import THIN_RULE, thin
+from autosq.searching.thinning import THIN_RULE, best_under, thin
 
 MAX_PAGE_BYTES = 5 * 1024 * 1024  # the size budget: a 500-trial study is well under it
 
@@ -116,16 +116,19 @@ def page_data(result: SearchResult, recs: list[TrialRecord], failed: list[dict[s
 
 def _shown(result: SearchResult, compare: dict[str, Any] | None) -> set[int]:
     """The members shown before the click: the result's own choice, and with devices compared,
-    thinned again keeping the best and the recommended member of each device's row."""
+    thinned again keeping also the best and the recommended member of each device's row."""
     if not compare:
         return {m.trial for m in result.shown}
     first = [m for m in result.members if m.primary or m.recommended]
     index = {m.trial: i for i, m in enumerate(first)}
-    keep = [index[m.trial] for m in result.shown if m.trial in index]
+    points = [(m.accuracy, m.latency_ms, 0.0) for m in first]
+    keep = [i for i, m in enumerate(first) if m.recommended]
+    if result.settings.budget.max_ms is not None:
+        best = best_under(points, result.settings.budget.max_ms)
+        keep += [] if best is None else [best]
     keep += [index[t] for row in compare["rows"] for t in (row.get("trial"),
              row.get("recommended_trial")) if t in index]
-    chosen = thin([(m.accuracy, m.latency_ms, 0.0) for m in first], keep)
-    return {first[i].trial for i in chosen}
+    return {first[i].trial for i in thin(points, keep)}
 
 
 def _clean(value: Any) -> Any:

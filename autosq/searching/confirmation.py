@@ -43,6 +43,7 @@ ERROR_QUANTILE = 0.0
 PLAN_ROUNDS = 5
 PLAN_ROUND_OVERHEAD_S = 0.3  # one time_many call: the request, the groups
 REFINE_FACTOR = 4.0  # a refined member trains 4 times the search's budget (refine's default)
+RESERVE_EVERY = 8  # new candidates after which the reserve is recomputed even far from the end
 
 
 @dataclass(frozen=True)
@@ -365,8 +366,9 @@ class TimeBudget:
             self.trial_seconds.append(now - self._last)
         self._last = now
         ahead = now + self.next_trial()
-        if self._count >= 0 and ahead + 2 * self._reserve + self.result_seconds < self.deadline:
-            return False  # far from it: the last reserve, doubled, still fits
+        if (0 <= len(feasible) - self._count < RESERVE_EVERY
+                and ahead + 2 * self._reserve + self.result_seconds < self.deadline):
+            return False  # far from it: a recent reserve, doubled, still fits
         return ahead + self.reserve(feasible) >= self.deadline
 
 

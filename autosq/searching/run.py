@@ -376,7 +376,7 @@ def run_search(
                           settings.budget, estimator, settings.input_size, classes, screen,
                           timing="full" if protocol else "screen")
     runner = Search(st, sp, evaluator, seed, chosen)
-    plan = time_budget(st, started, timeout, chosen, protocol, refine, retime)
+    plan = time_budget(st, started, timeout, chosen, protocol, refine, retime or worker > 0)
     if on_start is not None:
         on_start(st, max(0, trials - done))
     runner.run(trials, trials_timeout, on_progress, stopper(plan, runner._seen.values))

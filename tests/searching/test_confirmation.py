@@ -188,6 +188,10 @@ def test_time_budget_stops_sampling_in_time_to_confirm() -> None:
     assert not timed.should_stop(recs, now=10.0)
     assert timed.next_trial() == 10.0
     assert timed.should_stop(recs, now=100.0 - reserve - 5.0)
+    # A reserve computed before any candidate was in is not trusted for long.
+    fresh = TimeBudget(100.0, OBJ, PROTOCOL)
+    assert not fresh.should_stop([], now=0.0)
+    assert fresh.should_stop(recs, now=100.0 - reserve + 0.01)
     no_confirm = TimeBudget(100.0, OBJ, PROTOCOL, confirming=False)
     assert no_confirm.reserve(recs) == no_confirm.result_seconds
 
