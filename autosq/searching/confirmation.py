@@ -9,9 +9,10 @@ The rule. Round 1 confirms the exact Pareto front of the search's latencies. Eve
 measures the screen's error on what was confirmed so far (confirmed / search latency, see
 :class:`ScreenError`) and confirms each candidate that could still enter the front: one that no
 confirmed, feasible candidate dominates even at its search latency lowered by the error's
-margin (a low quantile of confirmed / search, never less than :data:`ERROR_FLOOR`). The rounds
-stop when no unconfirmed candidate could enter. A candidate whose latency was only predicted
-is lowered first by the predictor's worst error (the ``min_ms`` of its prediction).
+margin (the worst overstatement seen: 1 minus the smallest confirmed / search ratio, never less
+than :data:`ERROR_FLOOR`). The rounds stop when no unconfirmed candidate could enter. A
+candidate whose latency was only predicted is lowered first by the predictor's worst error (the
+``min_ms`` of its prediction).
 """
 
 from __future__ import annotations
@@ -38,10 +39,7 @@ ERROR_FLOOR = 0.02
 # would understate: a candidate far from the front at its screen is there because its screen
 # overstated it most.
 ERROR_QUANTILE = 0.0
-# Blocks per model a confirmation takes, for planning (the confirm protocol needs 4 to agree,
-# and stops at its time cap otherwise); measured cost replaces the estimate once known.
-PLAN_ROUNDS = 5
-PLAN_ROUND_OVERHEAD_S = 0.3  # one time_many call: the request, the groups
+PLAN_CALL_S = 0.3  # one time_many call beside its models: the request, the groups
 REFINE_FACTOR = 4.0  # a refined member trains 4 times the search's budget (refine's default)
 RESERVE_EVERY = 8  # new candidates after which the reserve is recomputed even far from the end
 
@@ -197,29 +195,35 @@ def distinct(records: Sequence[TrialRecord]) -> list[TrialRecord]:
 
 
 # -- cost ---------------------------------------------------------------------------------------
-def model_seconds(record: TrialRecord, protocol: TimingProtocol) -> float | None:
-    """What confirming one candidate is expected to take, from what the search measured on
-    it: its export, its session and warm-up (the screen's time outside timed runs; the confirm
-    protocol warms up alike) and :data:`PLAN_ROUNDS` blocks of the confirm protocol at its
-    latency here. None for a candidate the search never timed."""
+def model_seconds(record: TrialRecord, protocol: TimingProtocol) -> tuple[float, float] | None:
+    """What confirming one candidate costs outside the interleaved rounds (its export, its
+    session and warm-up: the screen's time outside timed runs, the confirm protocol warming up
+    alike) and one block of the confirm protocol at its latency here, as the search measured
+    them; None for a candidate the search never timed."""
     lat = record.latency
     if lat is None or record.timing == "predicted" or lat.runs == 0:
         return None
     here_ms = lat.host_ms if lat.host_ms is not None else lat.latency_ms
     block = max(protocol.block_seconds, protocol.block_runs * here_ms / 1e3)
-    return (record.seconds.get("export", 0.0) + max(0.0, lat.seconds - lat.run_seconds)
-            + PLAN_ROUNDS * block)
+    return record.seconds.get("export", 0.0) + max(0.0, lat.seconds - lat.run_seconds), block
 
 
 def confirm_seconds(records: Sequence[TrialRecord], protocol: TimingProtocol) -> float:
-    """Expected seconds to confirm ``records`` together (one round); an untimed one costs the
-    median of the timed ones."""
+    """The most that confirming ``records`` together (one round) is expected to take: each
+    one's export, session and warm-up, then the interleaved blocks until the timing's own cap
+    (the protocol's ``max_seconds``, or 1.5 times the blocks agreement needs, whichever is
+    longer; :meth:`~autosq.measure.local.LocalTimer.time_many`) and the round that passes it.
+    An untimed candidate costs the median of the timed ones."""
     if not records:
         return 0.0
     known = [model_seconds(r, protocol) for r in records]
-    timed = [s for s in known if s is not None]
-    fill = statistics.median(timed) if timed else 0.5
-    return PLAN_ROUND_OVERHEAD_S + sum(fill if s is None else s for s in known)
+    timed = [k for k in known if k is not None]
+    fill = ((statistics.median(k[0] for k in timed), statistics.median(k[1] for k in timed))
+            if timed else (0.2, protocol.block_seconds))
+    parts = [fill if k is None else k for k in known]
+    cap = max(protocol.max_seconds,
+              1.5 * protocol.min_blocks * protocol.block_seconds * len(records))
+    return PLAN_CALL_S + sum(p[0] for p in parts) + cap + sum(p[1] for p in parts)
 
 
 Measure = Callable[[Sequence["TrialRecord"]], list[LatencyResult]]
@@ -274,7 +278,7 @@ def confirm_rounds(recs: Sequence[TrialRecord], objectives: Objectives, max_ms: 
         results = measure(fits)
         planned = confirm_seconds(fits, protocol)
         spent, estimated = spent + clock() - t0, estimated + planned
-        scale = max(0.25, spent / estimated)  # as measured, from now on
+        scale = max(1.0, spent / estimated)  # as measured, when over the bound
         confirmed.update({r.key: res for r, res in zip(fits, results, strict=True)})
         rounds.append(len(fits))
         error = ScreenError.measure([
@@ -303,8 +307,8 @@ class TimeBudget:
     ``margin`` of it when ``confirming`` (:func:`confirm_seconds`, times ``scale``: measured
     over estimated cost of this study's last confirmation, when there was one), of refining
     ``refine`` members (each :data:`REFINE_FACTOR` times a trial's median training), plus
-    ``result_seconds`` to build and print the result; sampling stops when the next trial (the
-    median of the last ten) would eat into it.
+    ``result_seconds`` to build and print the result; sampling stops when the next trial (as
+    long as the longest of the last ten) would eat into it.
     """
 
     def __init__(self, deadline: float, objectives: Objectives, protocol: TimingProtocol,
@@ -315,7 +319,7 @@ class TimeBudget:
         self.objectives = objectives
         self.protocol = protocol
         self.margin = margin
-        self.scale = max(0.5, scale)
+        self.scale = max(1.0, scale)
         self.result_seconds = result_seconds
         self.confirming = confirming
         self.refine = refine
@@ -346,9 +350,8 @@ class TimeBudget:
         return self._reserve + self.result_seconds
 
     def next_trial(self) -> float:
-        """The expected length of the next trial."""
-        recent = self.trial_seconds[-10:]
-        return statistics.median(recent) if recent else 0.0
+        """How long the next trial may take: the longest of the last ten."""
+        return max(self.trial_seconds[-10:], default=0.0)
 
     @property
     def confirm_by(self) -> float:

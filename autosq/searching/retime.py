@@ -41,7 +41,7 @@ def confirm_front(study: optuna.Study, timer: Timer, recs: Sequence[TrialRecord]
 
 
 # Kept from a whole-run timeout for building and showing the result after the confirmation.
-RESULT_SECONDS = 1.0
+RESULT_SECONDS = 1.5
 RESULT_SECONDS_PER_TRIAL = 0.002
 
 

@@ -205,7 +205,7 @@ def test_a_search_with_a_whole_run_timeout_stops_and_confirms(tmp_path: Path) ->
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     result = run_search(device="host", max_mb=0.2, max_ms=50.0, space="tiny", trials=10**6,
-                        timeout=4.0, input_size=32, num_classes=10, storage=url, protocol=FAST,
+                        timeout=8.0, input_size=32, num_classes=10, storage=url, protocol=FAST,
                         seed=3, sampler="random")
     assert 0 < result.counts.trials < 10**6
     assert result.members and result.confirmation is not None
