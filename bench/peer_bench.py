@@ -23,15 +23,22 @@ optimisations; ``--passes`` (2) passes over all models in a shuffled order (seed
 a fresh session, 3 warm-up runs and ``--runs`` (10) timed runs; a model's latency is the median
 of its pass medians. Passes spread slow spells of the machine over all models alike.
 
-Round r seeds both tools with ``--seed`` + r. Archai runs in a virtual environment of its own
+autosq runs as a user runs it: ``autosq search ... --timeout 60 --json``, its default
+confirmation of the front inside the 60 s (``--timeout`` bounds the whole run, from launch to
+the printed front); a second row, ``autosq --no-retime``, is the same search without the
+confirmation. For autosq the bench also prints the printed front's hypervolume on the common
+clock (every member, ``--all``, and the members ``--json`` printed), the Spearman of the
+front's own (confirmed) latencies against the clock, and the process's wall time (the window
+includes everything: it must be at most the 60 s).
+
+Round r seeds every tool with ``--seed`` + r. Archai runs in a virtual environment of its own
 (``--archai-python``; by default ``bench/.archai/venv``, created with the peer harness's recipe
 when missing: torch 2.13.0 from the CPU wheel first, then ``archai==1.0.0 onnx onnxruntime
 pandas``). Its candidates are exported to ONNX by its own model code (bench/peer_export.py) in
-that environment; autosq's by its plan graph. Rounds alternate which tool runs first. Left out
-of both windows: autosq's final re-timing of its front (``--no-retime``) and Archai's
-post-search spread test.
+that environment; autosq's by its plan graph. Rounds rotate which tool runs first. Left out of
+Archai's window: its post-search spread test.
 
-Usage: .venv/bin/python bench/peer_bench.py [--seconds 60] [--rounds 2] [--seed 0]
+Usage: .venv/bin/python bench/peer_bench.py [--seconds 60] [--rounds 3] [--seed 0]
            [--objectives accuracy,latency] [--sampler tpe] [--out DIR] [--peer-dir DIR]
 """
 
@@ -137,33 +144,37 @@ def run_archai(python: Path, peer: Path, seconds: float, seed: int, folder: Path
 
 # -- the autosq side ----------------------------------------------------------------------------
 def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: str,
-               sampler: str) -> Run:
+               sampler: str, retime: bool = True) -> Run:
     import optuna
 
     from autosq.searching.evaluate import export_model
     from autosq.searching.records import load_records
+    from autosq.searching.result import load_result
     from autosq.searching.storage import storage_for
 
-    db = folder / "autosq.db"
+    tool = "autosq" if retime else "autosq --no-retime"
+    db = folder / f"{'autosq' if retime else 'autosq_no_retime'}.db"
     storage = f"sqlite:///{db}"
     exe = Path(sys.executable).parent / "autosq"
     launch = time.time()
     t0 = time.perf_counter()
-    subprocess.run(
+    proc = subprocess.run(
         [str(exe), "search", "--device", "host", "--space", str(peer / "v11_space.toml"),
          "--proxy", "params", "--max-mb", str(MAX_MB), "--max-ms", "0", "--max-ram-mb", "0",
          "--objectives", objectives, "--sampler", sampler, "--seed", str(seed),
-         "--trials", "1000000", "--timeout", str(seconds), "--no-retime", "--json",
-         "--storage", storage, "--study", "peer"],
+         "--trials", "1000000", "--timeout", str(seconds), "--json",
+         *([] if retime else ["--no-retime"]), "--storage", storage, "--study", "peer"],
         capture_output=True, text=True, check=True, cwd=folder)
     wall = time.perf_counter() - t0
+    printed = json.loads(proc.stdout)
+    result = load_result(study="peer", storage=storage)
     study = optuna.load_study(study_name="peer", storage=storage_for(storage, create=False))
     ended = {t.number: t.datetime_complete.timestamp() - launch
              for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None}
     records = load_records(study)
     seen: dict[str, Candidate] = {}
     inference, warmup_and_session, skipped = 0.0, 0.0, 0
-    onnx_dir = folder / "autosq_onnx"
+    onnx_dir = folder / f"{db.stem}_onnx"
     onnx_dir.mkdir()
     for r in records:
         done = ended[r.trial or 0]
@@ -181,10 +192,20 @@ def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: 
         c.onnx = onnx_dir / f"{r.trial}.onnx"
         c.onnx.write_bytes(export_model(r.config, r.precision, seed=r.trial or 0))
         seen[r.key] = c
-    return Run("autosq", wall, list(seen.values()), inference,
+    front = {m.record.key: m.latency_ms for m in result.members}
+    conf = result.confirmation
+    return Run(tool, wall, list(seen.values()), inference,
                {"trials_in_window": sum(d <= seconds for d in ended.values()),
                 "warmup_and_session_s": warmup_and_session,
-                "over_size_budget": skipped})
+                "over_size_budget": skipped, "front": front,
+                "printed": [f"{json.dumps(m['config'], sort_keys=True)}" for m in printed],
+                "printed_keys": {m.record.key for m in result.members
+                                 if m.trial in {p["trial"] for p in printed}},
+                "confirm_s": 0.0 if conf is None else conf.seconds,
+                "confirm_models": 0 if conf is None or not conf.rounds else sum(conf.rounds),
+                "confirm_left": 0 if conf is None else conf.left,
+                "screen_error": None if result.screen_error is None
+                else result.screen_error.describe()})
 
 
 # -- the common clock -----------------------------------------------------------------------------
@@ -238,6 +259,22 @@ def spearman(a: list[float], b: list[float]) -> float:
 def summary(run: Run, seconds: float, lat_ref: float) -> dict[str, Any]:
     timed = [c for c in run.candidates if c.own_ms is not None]
     predicted = [c for c in run.candidates if c.predicted_ms is not None]
+    extra = dict(run.extra)
+    front = extra.pop("front", None)
+    printed_keys = extra.pop("printed_keys", None)
+    extra.pop("printed", None)
+    if front is not None:
+        by_key = {c.key: c for c in run.candidates}
+        members = [by_key[k] for k in front if k in by_key]
+        extra |= {
+            "front_members": len(front),
+            "hypervolume_front": hypervolume([(c.clock_ms, c.params) for c in members], lat_ref),
+            "hypervolume_printed": hypervolume(
+                [(c.clock_ms, c.params) for c in members if c.key in printed_keys], lat_ref),
+            "printed_members": len(printed_keys or ()),
+            "spearman_front_vs_clock": spearman([front[c.key] for c in members],
+                                                [c.clock_ms for c in members]),
+        }
     row: dict[str, Any] = {
         "tool": run.tool,
         "wall_s": round(run.wall_s, 1),
@@ -255,14 +292,15 @@ def summary(run: Run, seconds: float, lat_ref: float) -> dict[str, Any]:
             (c.own_ms or 0.0) / c.clock_ms for c in timed) if timed else math.nan,
         "inference_s": round(run.inference_s, 2),
         "overhead_per_candidate_s": (seconds - run.inference_s) / max(1, len(timed)),
-        **run.extra,
+        **extra,
     }
     return row
 
 
 def one_round(args: argparse.Namespace, archai_python: Path, rnd: int) -> dict[str, Any]:
     folder = Path(tempfile.mkdtemp(prefix=f"peer_bench_{rnd}_", dir=args.out))
-    order = ["archai", "autosq"] if rnd % 2 else ["autosq", "archai"]
+    tools = ["autosq", "archai", "autosq --no-retime"]
+    order = tools[rnd % 3:] + tools[:rnd % 3]
     runs: dict[str, Run] = {}
     for tool in order:
         print(f"round {rnd + 1}: {tool} for {args.seconds:g} s", file=sys.stderr)
@@ -271,7 +309,7 @@ def one_round(args: argparse.Namespace, archai_python: Path, rnd: int) -> dict[s
                                     args.seed + rnd, folder)
         else:
             runs[tool] = run_autosq(args.peer_dir, args.seconds, args.seed + rnd, folder,
-                                    args.objectives, args.sampler)
+                                    args.objectives, args.sampler, retime=tool == "autosq")
     every = [c for r in runs.values() for c in r.candidates]
     print(f"round {rnd + 1}: common clock over {len(every)} models", file=sys.stderr)
     t0 = time.perf_counter()
@@ -280,7 +318,7 @@ def one_round(args: argparse.Namespace, archai_python: Path, rnd: int) -> dict[s
         c.clock_ms = ms
     clock_s = time.perf_counter() - t0
     lat_ref = max(c.clock_ms for c in every)
-    rows = [summary(runs[t], args.seconds, lat_ref) for t in ("autosq", "archai")]
+    rows = [summary(runs[t], args.seconds, lat_ref) for t in tools]
     return {"round": rnd + 1, "order": order, "lat_ref_ms": lat_ref, "clock_s": clock_s,
             "rows": rows, "candidates": [vars(c) | {"onnx": None} for c in every]}
 
@@ -288,7 +326,7 @@ def one_round(args: argparse.Namespace, archai_python: Path, rnd: int) -> dict[s
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0)
-    ap.add_argument("--rounds", type=int, default=2)
+    ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--objectives", default="accuracy,latency")
     ap.add_argument("--sampler", default="tpe")
@@ -305,13 +343,15 @@ def main() -> int:
     args.out = args.out or Path(tempfile.mkdtemp(prefix="peer_bench_"))
     args.out.mkdir(parents=True, exist_ok=True)
     python = ensure_archai(args.archai_python)
+    load = os.getloadavg()
     rounds = [one_round(args, python, r) for r in range(args.rounds)]
     (args.out / "peer_bench.json").write_text(json.dumps(rounds, indent=1, default=str))
     cols = ("tool", "candidates", "timed", "predicted", "hypervolume", "spearman_own_vs_clock",
             "own_over_clock_median", "inference_s", "overhead_per_candidate_s", "wall_s")
-    print(f"machine: {os.cpu_count()} CPUs; window {args.seconds:g} s from launch; autosq "
-          f"--objectives {args.objectives} --sampler {args.sampler}; clock {args.passes} "
-          f"passes x {args.runs} runs, 1 thread")
+    print(f"machine: {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}; load "
+          f"{load[0]:.2f} before, {os.getloadavg()[0]:.2f} after; window {args.seconds:g} s "
+          f"from launch; autosq --objectives {args.objectives} --sampler {args.sampler}; "
+          f"clock {args.passes} passes x {args.runs} runs, 1 thread")
     for rnd in rounds:
         print(f"\nround {rnd['round']} (first: {rnd['order'][0]}; reference latency "
               f"{rnd['lat_ref_ms']:.1f} ms; clock took {rnd['clock_s']:.0f} s)")
@@ -319,10 +359,19 @@ def main() -> int:
         for row in rnd["rows"]:
             print("  ".join(f"{row[c]:>12.4g}" if isinstance(row[c], float) else
                             f"{row[c]!s:>12.12}" for c in cols))
-        a, b = rnd["rows"]
-        print(f"hypervolume autosq/archai {a['hypervolume'] / b['hypervolume']:.3f}; "
-              f"autosq with its predicted candidates {a['hypervolume_incl_predicted']:.4f}; "
-              f"autosq predictions vs clock Spearman {a['spearman_predicted_vs_clock']:.3f}")
+        a, b, c = rnd["rows"]
+        print(f"hypervolume autosq/archai {a['hypervolume'] / b['hypervolume']:.3f} "
+              f"(--no-retime {c['hypervolume'] / b['hypervolume']:.3f}); autosq with its "
+              f"predicted candidates {a['hypervolume_incl_predicted']:.4f}; autosq predictions "
+              f"vs clock Spearman {a['spearman_predicted_vs_clock']:.3f}")
+        for row in (a, c):
+            print(f"{row['tool']}: wall {row['wall_s']:.1f} s (launch to printed front); "
+                  f"front {row['front_members']} members, hypervolume on the clock "
+                  f"{row['hypervolume_front']:.4f} (printed {row['printed_members']}: "
+                  f"{row['hypervolume_printed']:.4f}); front's own latencies vs clock "
+                  f"Spearman {row['spearman_front_vs_clock']:.4f}; confirmation "
+                  f"{row['confirm_models']} models in {row['confirm_s']:.1f} s "
+                  f"({row['confirm_left']} left); {row['screen_error']}")
     print(f"\nfiles: {args.out}")
     return 0
 

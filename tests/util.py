@@ -8,3 +8,68 @@ from autosq.measure.protocol import TimingProtocol
 # times in tens of milliseconds. The default protocol is measured by bench/, not here.
 FAST = TimingProtocol(warmup_runs=2, warmup_seconds=0.0, block_runs=3, block_seconds=0.005,
                       min_blocks=2, target_gap=0.5, max_seconds=0.3)
+
+
+def synthetic_study(url: str, name: str, members: int, seed: int = 0,
+                    int8_slower: bool = False, fail_reason: str | None = None) -> None:
+    """A real autosq study (real storage, real records) holding ``members`` distinct
+    architectures whose stored measurements lie on one accuracy-latency front (accuracy and
+    latency growing together), for tests of what is shown from a study; the search itself is
+    tested elsewhere. With ``int8_slower``, the most accurate one also has an int8 form that
+    timed slower than its fp32 and scored a little higher (a trained int8 can), so it is on the
+    front; with ``fail_reason``, one failed trial says that."""
+    import random
+
+    import optuna
+
+    from autosq.accuracy import AccuracySetting
+    from autosq.arch.cost import cost_of
+    from autosq.arch.plan import plan
+    from autosq.arch.space import load_space, make_config
+    from autosq.measure.protocol import LatencyResult
+    from autosq.searching.records import FAIL_ATTR, TRIAL_ATTR, Budget, SearchSettings, TrialRecord
+    from autosq.searching.storage import open_study
+
+    settings = SearchSettings("host", Budget(5.0, 100.0), "tiny", 32, 10,
+                              AccuracySetting("proxy", "synflow"))
+    study = open_study(url, name, settings)
+    rng = random.Random(seed)
+    combos = [dict(v) for v in load_space("tiny").grid(3)]
+    rng.shuffle(combos)
+    seen: set[str] = set()
+    records: list[TrialRecord] = []
+    for values in combos:
+        if len(records) == members:
+            break
+        values["precision"] = "fp32"
+        cfg = make_config(values, 32, 10)
+        if cfg.arch_id in seen:
+            continue
+        seen.add(cfg.arch_id)
+        c = cost_of(plan(cfg))
+        i = len(records)
+        ms = 0.3 * (1.08 ** i)
+        lat = LatencyResult(ms, ms, ms, ms, 9, 3, 0.0, 0.0, "measured", 1, "agreement", False,
+                            0.1, 0.05)
+        records.append(TrialRecord(values, cfg, "fp32", c.params, c.macs, c.size_mb("fp32"),
+                                   c.peak_mem_mb, {"size_mb": -1.0, "latency_ms": ms - 100},
+                                   latency=lat, search_accuracy=0.5 + 0.01 * i,
+                                   search_accuracy_kind="proxy", timing="screen"))
+    if int8_slower:
+        top = records[-1]
+        c = cost_of(plan(top.config))
+        ms = (top.latency_ms or 0.0) * 1.5
+        lat = LatencyResult(ms, ms, ms, ms, 9, 3, 0.0, 0.0, "measured", 1, "agreement", False,
+                            0.1, 0.05)
+        records.append(TrialRecord({**top.values, "precision": "int8"}, top.config, "int8",
+                                   c.params, c.macs, c.size_mb("int8"), c.peak_mem_mb,
+                                   {"size_mb": -1.0, "latency_ms": ms - 100}, latency=lat,
+                                   search_accuracy=(top.accuracy or 0.0) + 0.001,
+                                   search_accuracy_kind="proxy", timing="screen"))
+    for r in records:
+        study.add_trial(optuna.trial.create_trial(
+            values=[r.accuracy or 0.0, r.latency_ms or 0.0], user_attrs={TRIAL_ATTR: r.to_attrs()},
+            system_attrs={"constraints": list(r.constraints.values())}))
+    if fail_reason is not None:
+        study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL,
+                                                  user_attrs={FAIL_ATTR: fail_reason}))

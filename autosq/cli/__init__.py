@@ -35,7 +35,7 @@ from autosq.cli import (
     search,
     spaces,
 )
-from autosq.cli._options import set_invoked_args
+from autosq.cli._options import set_invoked_args, tidy_help
 from autosq.cli._paths import guard_home
 from autosq.errors import AutosqError
 
@@ -48,9 +48,19 @@ app = typer.Typer(
 )
 
 
+def _version(value: bool) -> None:
+    if value:
+        from autosq import __version__
+
+        echo(f"autosq {__version__}")
+        raise typer.Exit()
+
+
 @app.callback()
 def _root(
     debug: bool = typer.Option(False, "--debug", help="Show full tracebacks on errors."),
+    version: bool = typer.Option(False, "--version", is_eager=True, callback=_version,
+                                 help="Show autosq's version and exit."),
 ) -> None:
     """autosq: find the SqueezeNet that fits your device."""
 
@@ -122,7 +132,7 @@ def _main(argv: list[str] | None) -> int:
     debug = "--debug" in args
     if debug:  # accepted anywhere on the line, as users type it
         args = ["--debug", *(a for a in args if a != "--debug")]
-    command = typer.main.get_command(app)
+    command = tidy_help(typer.main.get_command(app))
     from autosq.cli.decoding import decoding_lines
 
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 import os
+import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, TypeVar
@@ -19,11 +20,34 @@ from autosq.errors import UsageError
 from autosq.searching.storage import DEFAULT_STORAGE
 
 _ARGS: list[str] = []
+_LAUNCHED: list[float] = []
+FRESH_PROCESS_SECONDS = 10.0  # older at main(): autosq was called in a running process
 
 
 def set_invoked_args(args: list[str]) -> None:
-    """Record the command line main() was given (workers are started with the same)."""
+    """Record the command line main() was given (workers are started with the same), and
+    when the command was launched."""
     _ARGS[:] = args
+    age = _process_age()
+    _LAUNCHED[:] = [time.monotonic() - (age if age < FRESH_PROCESS_SECONDS else 0.0)]
+
+
+def _process_age() -> float:
+    """Seconds since this process started (Linux; 0 where that cannot be read)."""
+    try:
+        ticks = os.sysconf("SC_CLK_TCK")
+        with open("/proc/self/stat") as f:
+            started = int(f.read().rsplit(")", 1)[1].split()[19]) / ticks
+        with open("/proc/uptime") as f:
+            return max(0.0, float(f.read().split()[0]) - started)
+    except (OSError, ValueError, IndexError):
+        return 0.0
+
+
+def seconds_since_launch() -> float:
+    """Seconds since the command was launched: for a fresh process, the interpreter's start
+    and the imports before main() count too."""
+    return time.monotonic() - _LAUNCHED[0] if _LAUNCHED else 0.0
 
 
 def invoked_args() -> list[str]:
@@ -136,7 +160,7 @@ def check_threads(threads: int | None) -> None:
 
 def density_option(help_text: str) -> Any:
     """``--density``: the share of weights Deep Compression keeps, in (0, 1]."""
-    return typer.Option(1 / 3, "--density", callback=_check(
+    return typer.Option(1 / 3, "--density", show_default="1/3", callback=_check(
         lambda v: math.isfinite(v) and 0 < v <= 1, "in (0, 1]"), help=help_text)
 
 
@@ -157,11 +181,10 @@ def device_names(text: str, flag: str) -> list[str]:
 
 
 def all_option() -> Any:
-    """``--all``: the whole front of a study with a third objective, not only its
-    accuracy-latency front."""
-    return typer.Option(False, "--all", help="List every member of the front of a study with a "
-                        "third objective (by default: the accuracy-latency front and the "
-                        "recommended one).")
+    """``--all``: the whole front, not only the members shown first."""
+    return typer.Option(False, "--all", help="Show every member of the front (table and "
+                        "--json; by default at most 15 of the accuracy-latency front, spread "
+                        "over its range, with the recommended one and both ends).")
 
 
 def json_option(what: str = "JSON") -> Any:
@@ -302,3 +325,31 @@ def arch_config(preset: str | None, flags: dict[str, Any]) -> Any:
     if preset is not None:
         return get_preset(preset, **flags)
     return SqueezeNetConfig.from_dict({k: v for k, v in flags.items() if v is not None})
+
+
+def tidy_help(command: Any) -> Any:
+    """Clean placeholders in every command's help: a switch (``--json``) shows none (it takes
+    no value), a repeatable option shows its element's (``<path>``, not ``<list[Path]>``).
+    Returns ``command``."""
+    import re
+
+    from typer._click.core import Context  # the help option exists once a context asks for it
+
+    helper = command.get_help_option(Context(command)) if hasattr(command,
+                                                                   "get_help_option") else None
+    if helper is not None:
+        helper.metavar = ""
+    for param in getattr(command, "params", []):
+        if getattr(param, "is_flag", False) or getattr(param, "count", False):
+            param.metavar = ""
+        elif getattr(param, "metavar", None) is None and hasattr(param, "display_type"):
+            try:
+                shown = param.display_type(None)
+            except Exception:  # a type Typer describes otherwise: leave it
+                continue
+            inner = re.fullmatch(r"<list\[(\w+)\]>", str(shown))
+            if inner:
+                param.metavar = f"<{inner.group(1).lower()}>"
+    for sub in getattr(command, "commands", {}).values():
+        tidy_help(sub)
+    return command

@@ -17,15 +17,12 @@ from autosq.cli._options import (
     plot_option,
     storage_option,
 )
+from autosq.searching.pareto import KNEE_RULE
 
 if TYPE_CHECKING:
     from autosq.searching.result import SearchResult
 
-KNEE_HELP = (
-    "The recommended member is the front's knee: the member closest to the ideal corner once "
-    "each objective (accuracy, latency, and size or memory when the study has it) is rescaled "
-    "from best (0) to worst (1) over the front."
-)
+KNEE_HELP = KNEE_RULE
 HELP = f"Show the feasible Pareto front of a stored study. {KNEE_HELP}"
 
 
@@ -44,7 +41,7 @@ def emit(result: SearchResult, as_json: bool, csv: Path | None, plot: Path | Non
         files.append((plot, draw_front(front_plot(result))))
     write_files(files)  # both or neither
     if as_json:
-        typer.echo(json.dumps(result.to_json(), indent=2))
+        typer.echo(json.dumps(result.to_json(everything=show_all), indent=2))
     else:
         print_front(result, show_all)
         for what, path in (("CSV", csv), ("plot", plot)):

@@ -111,6 +111,17 @@ def _png(fig: Figure) -> bytes:
     return buffer.getvalue()
 
 
+def axis_end(panel: Panel) -> float:
+    """Where a panel's x axis ends: just past its slowest (or largest) candidate, so a front
+    far under a loose budget is not squeezed against the axis; the budget pulls the axis out
+    only when it lies within a quarter beyond that."""
+    xs = [p[0] for pts in (panel.fits, panel.over, panel.front) for p in pts]
+    end = max(xs, default=panel.budget or 1.0)
+    if panel.budget and panel.budget <= 1.25 * end:
+        end = max(end, panel.budget)
+    return end * 1.05
+
+
 def draw_front(plot: FrontPlot) -> bytes:
     """Draw a :class:`FrontPlot` as PNG bytes."""
     import matplotlib
@@ -127,8 +138,14 @@ def draw_front(plot: FrontPlot) -> bytes:
                 where="post", lw=1, label="front (this axis)")
         if panel.recommended is not None:
             ax.plot(*panel.recommended, "*", c="black", ms=14, label="recommended")
-        if panel.budget:
+        xmax = axis_end(panel)
+        if panel.budget and panel.budget <= xmax:
             ax.axvline(panel.budget, c="#d62728", ls="--", lw=1, label=f"budget {panel.budget:g}")
+        elif panel.budget:
+            ax.annotate(f"budget {panel.budget:g} \u2192 (beyond the axis)", (0.99, 0.98),
+                        xycoords="axes fraction", ha="right", va="top", fontsize=8,
+                        color="#d62728")
+        ax.set_xlim(0, xmax)
         ax.set_xlabel(panel.xlabel)
         ax.set_ylabel(plot.ylabel)
         ax.grid(alpha=0.3)
@@ -151,9 +168,14 @@ def draw_compare(plot: ComparePlot) -> bytes:
         ax.scatter([p[0] for p in s.points], [p[1] for p in s.points], s=10, c=colour, alpha=0.3)
         ax.step([p[0] for p in s.front], [p[1] for p in s.front], "o-", c=colour,
                 where="post", label=s.device)
-    for ms in plot.budgets:
-        ax.axvline(ms, c="grey", ls="--", lw=1)
+    xs = [p[0] for s in plot.series for p in s.points if p[0] > 0]
+    low, high = (min(xs) / 1.1, max(xs) * 1.1) if xs else (0.1, 10.0)
+    for ms in plot.budgets:  # only where in view: the axis spans the candidates
+        if low <= ms <= high * 1.25:
+            ax.axvline(ms, c="grey", ls="--", lw=1)
+            high = max(high, ms * 1.05)
     ax.set_xscale("log")
+    ax.set_xlim(low, high)
     ax.set_xlabel("latency (ms, log scale)")
     ax.set_ylabel(plot.ylabel)
     ax.grid(alpha=0.3)

@@ -1,11 +1,17 @@
-"""The live display of a running search: a rich progress bar with trials done, feasible so
-far and the best candidate so far. It owns nothing else."""
+"""The live display of a running search: trials done, feasible so far, the best candidate so
+far, the candidate being trained, and the phase (confirming the front). On a terminal, a rich
+progress bar; on a file or a pipe, plain lines at a steady interval (:class:`PlainProgress`),
+so a log shows progress while the search runs. It owns nothing else."""
 
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterator
-from typing import TYPE_CHECKING
+import os
+import sys
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, NamedTuple, TextIO
 
 if TYPE_CHECKING:
     import optuna
@@ -14,13 +20,144 @@ if TYPE_CHECKING:
     from autosq.searching.run import OnProgress, OnStart
     from autosq.searching.run import Progress as SearchProgress
 
+INTERVAL_ENV = "AUTOSQ_PROGRESS_SECONDS"
+PLAIN_INTERVAL_S = 15.0  # a line this often on a file or a pipe (AUTOSQ_PROGRESS_SECONDS)
+
+
+class Callbacks(NamedTuple):
+    """What a command hands to the search: start, each trial, each training step, a phase."""
+
+    on_start: OnStart
+    on_progress: OnProgress
+    on_train: OnStep
+    on_phase: Callable[[str], None]
+
+
+def _status(p: SearchProgress) -> str:
+    best = ""
+    b = p.best
+    if b is not None and b.latency is not None and b.accuracy is not None:
+        best = (f" | best {b.accuracy:.3g} {b.accuracy_kind}, "
+                f"{b.latency.latency_ms:.1f} ms, {b.size_mb:.2f} MiB")
+    return f"feasible {p.feasible}, skipped {p.skipped}, failed {p.failed}{best}"
+
+
+def _train_status(loss: float, images_per_s: float) -> str:
+    return f"loss {loss:.3f}, {images_per_s:,.0f} images/s"
+
+
+class PlainProgress:
+    """Progress as plain lines (no colours, no cursor moves) on ``stream``: one when the search
+    starts, one per phase, and one every ``interval`` seconds with the latest status (a
+    background thread calls :meth:`tick`)."""
+
+    def __init__(self, stream: TextIO, interval: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.stream = stream
+        self.interval = interval
+        self.clock = clock
+        self.started = clock()
+        self.label = ""
+        self.done = self.total = 0
+        self.status = ""
+        self.training = ""
+        self.phase = ""
+        self._stop = threading.Event()
+        self._thread: threading.Thread | None = None
+
+    def line(self, text: str) -> None:
+        """Write one line, stamped with the time since the start."""
+        m, s = divmod(int(self.clock() - self.started), 60)
+        self.stream.write(f"autosq: [{m:02d}:{s:02d}] {text}\n")
+        self.stream.flush()
+
+    def summary(self) -> str:
+        """The latest status in one line."""
+        text = f"{self.label}: {self.done}/{self.total} trials"
+        if self.status:
+            text += f", {self.status}"
+        if self.phase:
+            text += f"; {self.phase}"
+        elif self.training:
+            text += f"; training a candidate: {self.training}"
+        return text
+
+    def tick(self) -> None:
+        """One status line (the background thread's, every ``interval`` seconds)."""
+        self.line(self.summary())
+
+    def start(self, label: str, total: int) -> None:
+        """The search began: say so, and start the steady lines."""
+        self.label, self.total = label, total
+        self.line(f"{label}: {total} trials to run; a status line every "
+                  f"{self.interval:g} s")
+        self._thread = threading.Thread(target=self._run, daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        while not self._stop.wait(self.interval):
+            self.tick()
+
+    def set_phase(self, text: str) -> None:
+        """A new phase (e.g. confirming the front): one line now."""
+        self.phase = text
+        self.line(f"{self.label}: {self.done}/{self.total} trials, {self.status}; {text}")
+
+    def stop(self) -> None:
+        """Stop the steady lines."""
+        self._stop.set()
+        if self._thread is not None:
+            self._thread.join(timeout=1.0)
+
+
+def plain_interval() -> float:
+    """Seconds between plain progress lines (``AUTOSQ_PROGRESS_SECONDS``, default 15)."""
+    text = os.environ.get(INTERVAL_ENV, "")
+    try:
+        value = float(text)
+    except ValueError:
+        return PLAIN_INTERVAL_S
+    return value if 0 < value < 1e6 else PLAIN_INTERVAL_S
+
 
 @contextlib.contextmanager
-def search_progress(enabled: bool = True) -> Iterator[tuple[OnStart, OnProgress, OnStep]]:
-    """(on_start, on_progress, on_train) callbacks that drive a progress bar on stderr; the
-    training line shows the candidate's step, loss and images per second."""
+def _plain(stream: TextIO) -> Iterator[Callbacks]:
+    plain = PlainProgress(stream, plain_interval())
+
+    def on_start(study: optuna.Study, missing: int) -> None:
+        done = len(study.trials)
+        label = study.study_name + (f" (resuming after {done})" if done else "")
+        if missing == 0:
+            plain.line("the study already has the trials asked for: nothing to run")
+            return
+        plain.start(label, missing)
+
+    def on_progress(p: SearchProgress) -> None:
+        plain.done, plain.status, plain.training = p.done, _status(p), ""
+
+    def on_train(step: int, steps: int, loss: float, images_per_s: float) -> None:
+        plain.training = f"step {step}/{steps}, {_train_status(loss, images_per_s)}"
+
+    try:
+        yield Callbacks(on_start, on_progress, on_train, plain.set_phase)
+    finally:
+        plain.stop()
+
+
+@contextlib.contextmanager
+def search_progress(enabled: bool = True) -> Iterator[Callbacks]:
+    """The callbacks that show a search's progress on stderr: a progress bar on a terminal,
+    plain lines at a steady interval otherwise; nothing when not ``enabled``."""
     if not enabled:
-        yield (lambda study, n: None), (lambda p: None), (lambda *a: None)
+        yield Callbacks(lambda study, n: None, lambda p: None, lambda *a: None,
+                        lambda text: None)
+        return
+    from autosq.cli.render import get_console
+
+    console = get_console(stderr=True)
+    if not console.is_terminal:
+        with _plain(sys.stderr) as callbacks:
+            yield callbacks
         return
     from rich.progress import (
         BarColumn,
@@ -30,15 +167,13 @@ def search_progress(enabled: bool = True) -> Iterator[tuple[OnStart, OnProgress,
         TimeElapsedColumn,
     )
 
-    from autosq.cli.render import get_console
-
     bar = Progress(
         TextColumn("{task.description}"),
         BarColumn(),
         MofNCompleteColumn(),
         TimeElapsedColumn(),
         TextColumn("{task.fields[status]}"),
-        console=get_console(stderr=True),
+        console=console,
         transient=False,
     )
     task = None
@@ -56,25 +191,22 @@ def search_progress(enabled: bool = True) -> Iterator[tuple[OnStart, OnProgress,
         task = bar.add_task(label, total=missing, status="")
 
     def on_progress(p: SearchProgress) -> None:
-        if task is None:
-            return
-        best = ""
-        b = p.best
-        if b is not None and b.latency is not None and b.accuracy is not None:
-            best = (f" | best {b.accuracy:.3g} {b.accuracy_kind}, "
-                    f"{b.latency.latency_ms:.1f} ms, {b.size_mb:.2f} MiB")
-        status = f"feasible {p.feasible}, skipped {p.skipped}, failed {p.failed}{best}"
-        bar.update(task, completed=p.done, status=status)
+        if task is not None:
+            bar.update(task, completed=p.done, status=_status(p))
 
     def on_train(step: int, steps: int, loss: float, images_per_s: float) -> None:
         nonlocal train_task
-        status = f"loss {loss:.3f}, {images_per_s:,.0f} images/s"
+        status = _train_status(loss, images_per_s)
         if train_task is None:
             train_task = bar.add_task("  training candidate", total=steps, status=status)
         bar.update(train_task, completed=step, total=steps, status=status)
 
+    def on_phase(text: str) -> None:
+        if task is not None:
+            bar.console.print(f"autosq: {text}")
+
     try:
-        yield on_start, on_progress, on_train
+        yield Callbacks(on_start, on_progress, on_train, on_phase)
     finally:
         if task is not None:
             bar.stop()

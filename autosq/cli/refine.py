@@ -40,9 +40,9 @@ def refine(
     check_threads(threads)
     check_train_device(train_device)
     st = load_study(storage, study)
-    with search_progress(enabled=not as_json) as (_, _p, on_train):
-        changes = refine_front(st, storage, top, epochs, on_train=on_train, threads=threads,
-                               train_device=train_device,
+    with search_progress(enabled=not as_json) as shown:
+        changes = refine_front(st, storage, top, epochs, on_train=shown.on_train,
+                               threads=threads, train_device=train_device,
                                pretrained=pretrained)
     if not as_json:
         for c in changes:

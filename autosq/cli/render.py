@@ -4,9 +4,12 @@ read. Presentation only: every number comes computed from the library."""
 from __future__ import annotations
 
 import math
+import os
+import shlex
 from typing import TYPE_CHECKING, Any
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from autosq.searching.pareto import KNEE_RULE
@@ -19,15 +22,17 @@ if TYPE_CHECKING:
     from autosq.measure.profiles import DeviceProfile
     from autosq.measure.protocol import LatencyResult
     from autosq.outputs.compare import Comparison
-    from autosq.searching.result import SearchResult
+    from autosq.searching.result import FrontMember, SearchResult
 
 
 def get_console(stderr: bool = False) -> Console:
-    """A console on stdout (or stderr); when not a terminal, wide enough that tables written to
-    a file or a pipe are never truncated."""
+    """A console on stdout (or stderr); when not a terminal, as wide as ``COLUMNS`` says, else
+    wide enough that tables written to a file or a pipe are never truncated."""
     console = Console(stderr=stderr)
     if not console.is_terminal:
-        console = Console(stderr=stderr, width=160)
+        columns = os.environ.get("COLUMNS", "")
+        width = int(columns) if columns.isdigit() and int(columns) >= 40 else 160
+        console = Console(stderr=stderr, width=width)
     return console
 
 
@@ -177,77 +182,106 @@ def print_latency(what: str, profile: DeviceProfile, r: LatencyResult) -> None:
     get_console().print(t)
 
 
+def _front_columns(width: int) -> str:
+    """The front table's layout for a console ``width``: every column, the config in its own
+    columns, or (narrow terminals) the config in one cell; the marker and the trial always."""
+    return "wide" if width >= 150 else "medium" if width >= 110 else "narrow"
+
+
+def _front_table(result: SearchResult, members: list[FrontMember], width: int) -> Table:
+    layout = _front_columns(width)
+    first = members[0]
+    confirmed = any(m.timing == "confirmed" for m in members)
+    table = Table(title="Feasible Pareto front (* recommended)", title_justify="left",
+                  caption=f"accuracy: {first.record.accuracy_kind}; latency: ms, "
+                  f"{first.latency_kind}; size: MiB", caption_justify="left",
+                  show_edge=layout == "wide", pad_edge=layout == "wide")
+    config_cols = (["config"] if layout == "narrow"
+                   else ["macro", "base_e", "incr_e", "freq", "pct_3x3", "sr", "bypass"])
+    cols = ["", "trial", *config_cols, "prec", "accuracy", "latency", "size"]
+    if layout == "wide":
+        cols += ["params", "MMACs", "peak MiB"]
+    for col in cols:
+        left = col in ("", "macro", "bypass", "prec", "config")
+        table.add_column(col, justify="left" if left else "right", no_wrap=col != "config")
+    for m in members:
+        r = m.record
+        cfg = r.config
+        config = ([f"{cfg.macro} {cfg.base_e}+{cfg.incr_e}/{cfg.freq} {cfg.pct_3x3:.2f} "
+                   f"{cfg.sr:.3f} {cfg.bypass}"] if layout == "narrow" else
+                  [cfg.macro, str(cfg.base_e), str(cfg.incr_e), str(cfg.freq),
+                   f"{cfg.pct_3x3:.2f}", f"{cfg.sr:.3f}", cfg.bypass])
+        lat = _ms(m.latency_ms) + ("~" if confirmed and m.timing != "confirmed" else "")
+        row = ["*" if m.recommended else "", str(m.trial), *config,
+               r.precision + ("!" if m.slower_than_fp32 else ""), f"{m.accuracy:.4g}", lat,
+               f"{r.size_mb:.2f}"]
+        if layout == "wide":
+            row += [f"{r.params:,}", f"{r.macs / 1e6:,.0f}", f"{r.peak_mem_mb:.2f}"]
+        table.add_row(*row)
+    if layout == "narrow":
+        table.caption = (f"config: macro base_e+incr_e/freq pct_3x3 sr bypass; "
+                         f"{table.caption}")
+    return table
+
+
 def print_front(result: SearchResult, show_all: bool = False) -> None:
-    """The front table and what the user needs to act on it: the accuracy-latency front and
-    the recommended member, or with ``show_all`` the whole front of a study with a third
-    objective."""
+    """The front table and what the user needs to act on it: the members shown first (the
+    accuracy-latency front and the recommended member, thinned to at most 15), or with
+    ``show_all`` the whole front. The layout follows the console's width (80 columns and up
+    keep the recommended marker and the trial numbers)."""
+    from autosq.searching.thinning import THIN_RULE
+
     console = get_console()
     s = result.settings
     c = result.counts
     console.print(
-        f"[bold]{result.study_name}[/bold]: {s.device}, budget {s.budget.describe()}, space "
-        f"{s.space}, {s.input_size}x{s.input_size}, {s.num_classes} classes. {c.trials} trials: "
-        f"{c.complete} complete ({c.skipped} skipped before timing), {c.failed} failed, "
-        f"{c.feasible} fit the budget. Objectives: {s.objectives.describe()}."
+        f"[bold]{escape(result.study_name)}[/bold]: {s.device}, budget {s.budget.describe()}, "
+        f"space {escape(s.space)}, {s.input_size}x{s.input_size}, {s.num_classes} classes. "
+        f"{c.trials} trials: {c.complete} complete ({c.skipped} skipped before timing), "
+        f"{c.failed} failed, {c.feasible} fit the budget. Objectives: "
+        f"{s.objectives.describe()}."
     )
     if not result.members:
-        console.print(f"[red]{result.nearest_miss}[/red]")
+        console.print(f"[red]{escape(result.nearest_miss or '')}[/red]")
         return
-    table = Table(title="Feasible Pareto front (* recommended)", title_justify="left")
-    cols = ["", "trial", "macro", "base_e", "incr_e", "freq", "pct_3x3", "sr", "bypass", "prec",
-            "accuracy", "latency ms", "size MiB", "params", "MMACs", "peak MiB"]
-    for col in cols:
-        table.add_column(
-            col, justify="left" if col in ("", "macro", "bypass", "prec") else "right", no_wrap=True
-        )
-    shown = [m for m in result.members if show_all or m.primary or m.recommended]
-    for m in shown:
-        r = m.record
-        cfg = r.config
-        table.add_row(
-            "*" if m.recommended else "",
-            str(m.trial),
-            cfg.macro,
-            str(cfg.base_e),
-            str(cfg.incr_e),
-            str(cfg.freq),
-            f"{cfg.pct_3x3:.2f}",
-            f"{cfg.sr:.3f}",
-            cfg.bypass,
-            r.precision,
-            f"{m.accuracy:.4g} {r.accuracy_kind}",
-            f"{m.latency_ms:.3g} {m.latency_kind}",
-            f"{r.size_mb:.2f}",
-            f"{r.params:,}",
-            f"{r.macs / 1e6:,.0f}",
-            f"{r.peak_mem_mb:.2f}",
-        )
-    console.print(table)
+    shown = result.members if show_all else result.shown
+    console.print(_front_table(result, shown, console.width))
     hidden = len(result.members) - len(shown)
-    third = s.objectives.third
     if hidden:
-        what = "smaller" if third == "size" else "lighter on peak memory"
-        console.print(f"{len(shown)} of the {len(result.members)} members shown: the front of "
-                      f"accuracy against latency (all fit the budgets). The other {hidden} "
-                      f"are {what} but slower or less accurate than one shown; --all lists "
-                      "them.")
+        secondary = sum(not m.primary and not m.recommended for m in result.members)
+        what = ("" if not secondary else
+                f" ({secondary} of them only better on {s.objectives.third})")
+        console.print(f"{len(shown)} of the {len(result.members)} members shown{what}; "
+                      f"--all lists every one. {THIN_RULE}")
+    if any(m.timing != "confirmed" for m in shown) and any(m.timing == "confirmed"
+                                                           for m in shown):
+        console.print("~ the search's own latency (not confirmed: see below)")
+    for m in shown:
+        if m.slower_than_fp32 and m.fp32 is not None:
+            console.print(f"! trial {m.trial}: int8 runs slower here than the same "
+                          f"architecture in fp32 (trial {m.fp32[0]}: {_ms(m.fp32[1])} ms "
+                          f"against {_ms(m.latency_ms)} ms)")
     ref = result.reference
+    third = s.objectives.third
     ref_third = {"size": f", {ref[2]:g} MiB", "memory": f", {ref[2]:g} MiB activations"}
     console.print(
         f"hypervolume {result.hypervolume:.4g} (reference: accuracy {ref[0]:.4g}, "
         f"{ref[1]:g} ms{ref_third.get(third or '', '')}); latencies {result.retimed}."
     )
+    if result.screen_error is not None:
+        console.print(f"screen error (this study): {result.screen_error.describe()}")
     n = result.counts
     if n.screened or n.predicted:
         console.print(f"search latencies: {n.screened} candidates timed briefly (screen), "
                       f"{n.predicted} predicted and left untimed (clearly over the budget or "
-                      "dominated); front members are re-timed together unless --no-retime.")
+                      "dominated); the front is confirmed together unless --no-retime.")
     for note in result.notes:
         console.print(f"note: {note}")
     console.print(f"* {KNEE_RULE}")
     console.print(
-        f"study {result.study_name!r} in {result.storage}; show again with "
-        f"`autosq front --study {result.study_name} --storage {result.storage}`."
+        f"study {escape(repr(result.study_name))} in {escape(result.storage)}; show again with "
+        f"`autosq front --study {escape(shlex.quote(result.study_name))} --storage "
+        f"{escape(shlex.quote(result.storage))}`."
     )
 
 

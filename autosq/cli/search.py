@@ -28,6 +28,7 @@ from autosq.cli._options import (
     positive,
     pretrained_option,
     profiles_option,
+    seconds_since_launch,
     storage_option,
     teacher_option,
     threads_option,
@@ -75,8 +76,13 @@ def search(
     space: str = typer.Option("default", "--space", help="Search space name or .toml file."),
     trials: int = typer.Option(50, "--trials", "-n", callback=at_least(1),
                                help="Trials the study should reach."),
-    timeout: float | None = typer.Option(None, "--timeout", callback=positive(),
-                                         help="Stop after this many seconds."),
+    timeout: float | None = typer.Option(
+        None, "--timeout", callback=positive(),
+        help="Seconds for the whole run, from launch to the printed front (the confirmation "
+        "included): sampling stops in time to confirm the front."),
+    trials_timeout: float | None = typer.Option(
+        None, "--trials-timeout", callback=positive(),
+        help="Stop sampling after this many seconds; the confirmation follows, unbounded."),
     seed: int = typer.Option(0, "--seed", callback=between(0, 2**32 - 1), help="Sampler seed."),
     sampler: str = typer.Option("tpe", "--sampler", callback=one_of(SAMPLERS),
                                 help="tpe, nsga2 or random."),
@@ -175,20 +181,25 @@ def search(
     started: list[Any] = []
     names: list[str] = []
 
-    with search_progress(enabled=not as_json) as (on_start, on_progress, on_train), \
-            terminate_as_interrupt(started):
+    with search_progress(enabled=not as_json) as shown, terminate_as_interrupt(started):
         try:
             def on_start_all(st: Any, missing: int) -> None:
                 names.append(st.study_name)
                 if workers > 1:  # the study exists, every argument is valid: start the others
                     started.extend(start_workers(invoked_args(), workers - 1))
-                on_start(st, missing)
+                shown.on_start(st, missing)
+
+            def trials_done() -> None:
+                wait_workers(started)
+                if worker == 0 and not no_retime:
+                    shown.on_phase("sampling done; confirming the front")
 
             # Workers other than the first only search; the first waits for them, then refines
             # and re-times the whole study's front.
             result = run_search(
                 device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb,
-                space=space, trials=trials, timeout=timeout, seed=seed, sampler=sampler,
+                space=space, trials=trials, timeout=_from_launch(timeout),
+                trials_timeout=trials_timeout, seed=seed, sampler=sampler,
                 storage=storage, study=study, input_size=input_size, num_classes=num_classes,
                 proxy=proxy, accuracy=accuracy, objectives=chosen, data=data, epochs=epochs,
                 batch_size=batch_size, refine=refine if worker == 0 else 0,
@@ -196,8 +207,8 @@ def search(
                 retime=not no_retime and worker == 0, predict=not no_predict, worker=worker,
                 threads=threads, pretrained=pretrained, teacher=teacher,
                 train_device=train_device,
-                on_start=on_start_all, on_progress=on_progress, on_train=on_train,
-                on_trials_done=lambda: wait_workers(started))
+                on_start=on_start_all, on_progress=shown.on_progress,
+                on_train=shown.on_train, on_trials_done=trials_done)
         except KeyboardInterrupt as exc:
             interrupt_workers(started)
             raise interrupted(exc, names, storage) from None
@@ -212,3 +223,21 @@ def search(
         write_report(study=result.study_name, out=report, storage=storage, result=result)
         if not as_json:
             typer.echo(f"page written to {report}")
+    if not as_json and result.members:
+        typer.echo(next_steps(result.study_name, result.storage, report is None))
+
+
+def next_steps(study: str, storage: str, page: bool) -> str:
+    """The commands a user runs next on this study's result."""
+    from shlex import quote
+
+    where = f"--study {quote(study)} --storage {quote(storage)}"
+    text = f"next: autosq export {where} --recommended --out model.onnx"
+    if page:
+        text += f"; autosq report {where} --out report.html"
+    return text
+
+
+def _from_launch(timeout: float | None) -> float | None:
+    """``--timeout`` counts from the command's launch (:func:`seconds_since_launch`)."""
+    return None if timeout is None else max(1.0, timeout - seconds_since_launch())

@@ -11,7 +11,8 @@ is obtained per device:
 - an ``agent`` device has them timed on the device, one after another.
 
 Then each device gets its own feasible set per budget (size, latency, the device's activation
-memory budget), its best accuracy and its recommended member (the knee of its own front).
+memory budget), its best accuracy and its recommended member (the knee of its own front, in
+the box its budgets allow: :data:`~autosq.searching.pareto.KNEE_RULE`).
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autosq.errors import UsageError
 from autosq.searching.objectives import Objectives
-from autosq.searching.pareto import knee, pareto_front
+from autosq.searching.pareto import Point, knee, pareto_front
 from autosq.searching.records import TrialRecord, load_records, read_settings
 
 if TYPE_CHECKING:
@@ -154,6 +155,20 @@ def device_latencies(profile: DeviceProfile, recs: list[TrialRecord],
             timer.kind, f"timed now for this device ({len(recs)} models, interleaved)")
 
 
+def _box(recs: list[TrialRecord], lat: dict[int, float], accuracy_kind: str, mb: float,
+         ms: float | None, ram: float | None, objectives: Objectives) -> Point:
+    """The worst acceptable point of one device and budget (the knee's box, as the study's
+    hypervolume reference): accuracy 0 (or the lowest proxy score), the latency budget (or
+    1.1 x the slowest candidate on the device), the third objective's budget."""
+    scores = [r.accuracy for r in recs if r.accuracy is not None]
+    acc = 0.0 if accuracy_kind in ("val_top1", "supernet") or not scores else min(scores)
+    slowest = max(lat.values(), default=1.0)
+    third = {"size": mb, "memory": ram or 1.1 * max((r.peak_mem_mb for r in recs),
+                                                     default=1.0)}.get(objectives.third or "",
+                                                                       1.0)
+    return acc, ms or 1.1 * slowest, third
+
+
 def _row(profile: DeviceProfile, recs: list[TrialRecord], lat: dict[int, float], kind: str,
          accuracy_kind: str, mb: float, ms: float | None, objectives: Objectives) -> CompareRow:
     """The best and the recommended candidate (the knee under the study's objectives) that fit
@@ -169,7 +184,8 @@ def _row(profile: DeviceProfile, recs: list[TrialRecord], lat: dict[int, float],
     best = max(range(len(fits)),
                key=lambda i: (points[i][0], -points[i][1], -fits[i].size_mb))
     front = pareto_front(points)
-    k = knee([points[i] for i in front])
+    k = knee([points[i] for i in front],
+             _box(recs, lat, accuracy_kind, mb, ms, profile.max_ram_mb, objectives))
     b = fits[best]
     return CompareRow(device=profile.name, max_mb=mb, max_ms=ms, feasible_count=len(fits),
                       latency_kind=kind, accuracy_kind=accuracy_kind,

@@ -8,8 +8,13 @@ settings and provenance, and with ``devices`` the comparison grid and each devic
 A Content-Security-Policy forbids every network request; nothing is loaded from outside.
 
 What the page shows first: the accuracy-latency front of the members (a staircase), with
-size as the marker's area; with a third objective the rest of the front is in the table and one
-click away.
+size as the marker's area, thinned to at most 15 members (:mod:`autosq.searching.thinning`;
+with ``devices``, the best member under each compared device's budget is kept too); the whole
+front is one click away.
+
+Hostile text (a study named ``<!--<script>``, a fail reason holding ``</script>``) can neither
+end the data's script element nor reach the title unescaped: the JSON escapes ``<``, ``>``,
+``&`` and U+2028/9, and the template's placeholders are filled in one pass.
 """
 
 from __future__ import annotations
@@ -17,6 +22,7 @@ from __future__ import annotations
 import html
 import json
 import platform
+import re
 import shlex
 import time
 from collections.abc import Sequence
@@ -31,6 +37,7 @@ from autosq.searching.pareto import KNEE_RULE
 from autosq.searching.records import TrialRecord, load_records
 from autosq.searching.result import SearchResult, build_result
 from autosq.searching.storage import load_study
+from autosq.searching.thinning import THIN_RULE, best_under, thin
 
 MAX_PAGE_BYTES = 5 * 1024 * 1024  # the size budget: a 500-trial study is well under it
 
@@ -67,13 +74,14 @@ def page_data(result: SearchResult, recs: list[TrialRecord], failed: list[dict[s
     """Everything the page shows, as JSON-ready values."""
     from autosq import __version__
 
+    shown = _shown(result, compare)
     members = []
     for m in result.members:
         r = m.record
         lat = r.latency
         p = plan(r.config)
         members.append({
-            **m.to_json(),
+            **m.to_json(), "shown": m.trial in shown,
             "layers": _layers(p), "sizes": _sizes(p),
             "protocol": {} if lat is None else lat.protocol,
             # The storage as shown everywhere: a password is masked, never put in the page.
@@ -83,9 +91,9 @@ def page_data(result: SearchResult, recs: list[TrialRecord], failed: list[dict[s
     rec = result.recommended
     why = None
     if rec is not None:
-        why = (f"Trial {rec.trial}: {KNEE_RULE} It reaches accuracy {rec.accuracy:.4g} "
-               f"({rec.record.accuracy_kind}) at {rec.latency_ms:.3g} ms ({rec.latency_kind}) "
-               f"and {rec.record.size_mb:.3g} MiB, among {len(result.members)} members.")
+        why = (f"Trial {rec.trial}: accuracy {rec.accuracy:.4g} ({rec.record.accuracy_kind}) "
+               f"at {rec.latency_ms:.3g} ms ({rec.latency_kind}) and {rec.record.size_mb:.3g} "
+               f"MiB, among {len(result.members)} members. {KNEE_RULE}")
     s = result.settings
     return {
         "study": result.study_name, "storage": result.storage,
@@ -99,9 +107,28 @@ def page_data(result: SearchResult, recs: list[TrialRecord], failed: list[dict[s
         "counts": vars(result.counts), "hypervolume": result.hypervolume,
         "members": members, "recommended": None if rec is None else rec.trial,
         "why": why, "nearest_miss": result.nearest_miss, "notes": result.notes,
+        "thin_rule": THIN_RULE, "knee_rule": KNEE_RULE,
+        "screen_error": None if result.screen_error is None else result.screen_error.describe(),
         "trials": [_trial(r) for r in recs] + failed,
         "compare": compare,
     }
+
+
+def _shown(result: SearchResult, compare: dict[str, Any] | None) -> set[int]:
+    """The members shown before the click: the result's own choice, and with devices compared,
+    thinned again keeping also the best and the recommended member of each device's row."""
+    if not compare:
+        return {m.trial for m in result.shown}
+    first = [m for m in result.members if m.primary or m.recommended]
+    index = {m.trial: i for i, m in enumerate(first)}
+    points = [(m.accuracy, m.latency_ms, 0.0) for m in first]
+    keep = [i for i, m in enumerate(first) if m.recommended]
+    if result.settings.budget.max_ms is not None:
+        best = best_under(points, result.settings.budget.max_ms)
+        keep += [] if best is None else [best]
+    keep += [index[t] for row in compare["rows"] for t in (row.get("trial"),
+             row.get("recommended_trial")) if t in index]
+    return {first[i].trial for i in thin(points, keep)}
 
 
 def _clean(value: Any) -> Any:
@@ -115,14 +142,27 @@ def _clean(value: Any) -> Any:
     return value
 
 
+# Inside <script>, the HTML parser ends the element at "</script" and treats "<!--" and
+# "<script" specially whatever the JSON means; JavaScript once ended lines at U+2028/9. Each is
+# written as a JSON escape, which JSON.parse reads back as the same character.
+_SCRIPT_UNSAFE = {"<": "\\u003c", ">": "\\u003e", "&": "\\u0026", "\u2028": "\\u2028",
+                  "\u2029": "\\u2029"}
+_PLACEHOLDER = re.compile(r"__(TITLE|DATA)__")
+
+
+def script_json(data: Any) -> str:
+    """``data`` as strict JSON that is safe inside an HTML ``<script>`` element."""
+    text = json.dumps(_clean(data), allow_nan=False, default=str)
+    return re.sub("[<>&\u2028\u2029]", lambda m: _SCRIPT_UNSAFE[m.group()], text)
+
+
 def render_page(data: dict[str, Any]) -> bytes:
-    """The HTML page with ``data`` inlined (``</`` escaped so the JSON cannot end the
-    script element)."""
+    """The HTML page with ``data`` inlined (:func:`script_json`) and its title; both
+    placeholders are filled in one pass, so neither value can bring in the other's."""
     template = resources.files("autosq.outputs").joinpath("page_template.html").read_text(
         encoding="utf-8")
-    payload = json.dumps(_clean(data), allow_nan=False, default=str).replace("</", "<\\/")
-    page = template.replace("__TITLE__", html.escape(f"autosq: {data['study']}")).replace(
-        "__DATA__", payload)
+    values = {"TITLE": html.escape(f"autosq: {data['study']}"), "DATA": script_json(data)}
+    page = _PLACEHOLDER.sub(lambda m: values[m.group(1)], template)
     return page.encode("utf-8")
 
 
@@ -163,4 +203,4 @@ def write_report(*, study: str, out: Path | str, storage: str,
     return len(page)
 
 
-__all__ = ["MAX_PAGE_BYTES", "page_data", "render_page", "write_report"]
+__all__ = ["MAX_PAGE_BYTES", "page_data", "render_page", "script_json", "write_report"]

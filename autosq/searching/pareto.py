@@ -23,9 +23,10 @@ Point = tuple[float, float, float]
 """``(accuracy, latency_ms, third)``: accuracy is maximised, latency and the third minimised."""
 
 KNEE_RULE = (
-    "The recommended model is the Pareto member closest to the ideal corner once each "
-    "objective (accuracy, latency, and size or memory when the study has it) is rescaled from "
-    "best (0) to worst (1) over the candidates."
+    "Recommended (*): the member nearest the best corner of the box the budgets allow, with "
+    "accuracy scaled from the best member's down to the reference (0, or the lowest proxy "
+    "score) and latency (and size or memory when it is an objective) from 0 up to its budget "
+    "(without one, 1.1x the slowest candidate)."
 )
 
 __all__ = [
@@ -165,23 +166,34 @@ def normalized_hypervolume(points: Sequence[Point], reference: Point, ideal: Poi
     return min(1.0, max(0.0, hypervolume(clipped, reference) / span))
 
 
-def knee_order(points: Sequence[Point]) -> list[int]:
-    """Indices of ``points`` from nearest to farthest from the ideal corner, after rescaling
-    each objective over ``points`` so the best value is 0 and the worst 1 (an axis on which all
-    points are equal scales to 0). Ties keep index order."""
+def knee_order(points: Sequence[Point], reference: Point | None = None) -> list[int]:
+    """Indices of ``points`` from nearest to farthest from the ideal corner; ties keep index
+    order.
+
+    With a ``reference`` (the worst acceptable ``(accuracy, latency_ms, third)``: the budgets,
+    as the hypervolume uses them), each objective is rescaled over the feasible box: accuracy
+    from the best of ``points`` (0) down to the reference's (1), latency and the third from 0
+    (0) up to the reference's (1). A loose budget then leaves latency differences small, and a
+    much more accurate member that still fits easily is preferred to a fast inaccurate one.
+    Without one, each axis is rescaled over ``points`` themselves (best 0, worst 1). An axis
+    of zero span scales to 0.
+    """
     if not points:
         return []
     accs = [p[0] for p in points]
-    lats = [p[1] for p in points]
-    thirds = [p[2] for p in points]
-    # (best value, span) per axis; the distance to the best is |v - best| / span.
-    axes = (
-        (max(accs), max(accs) - min(accs)),
-        (min(lats), max(lats) - min(lats)),
-        (min(thirds), max(thirds) - min(thirds)),
-    )
+    if reference is None:
+        lats = [p[1] for p in points]
+        thirds = [p[2] for p in points]
+        axes = ((max(accs), max(accs) - min(accs)), (min(lats), max(lats) - min(lats)),
+                (min(thirds), max(thirds) - min(thirds)))
+    else:
+        ref_acc, ref_lat, ref_third = reference
+        axes = ((max(accs), max(accs) - min(ref_acc, min(accs))),
+                (0.0, max(ref_lat, max(p[1] for p in points))),
+                (0.0, max(ref_third, max(p[2] for p in points))))
 
     def distance(p: Point) -> float:
+        # (best value, span) per axis; the distance to the best is |v - best| / span.
         return math.hypot(
             *(
                 abs(v - best) / span if span > 0 else 0.0
@@ -192,13 +204,13 @@ def knee_order(points: Sequence[Point]) -> list[int]:
     return sorted(range(len(points)), key=lambda i: (distance(points[i]), i))
 
 
-def knee(points: Sequence[Point]) -> int | None:
-    """Index of the recommended point: rescale each objective over ``points`` so the best value
-    is 0 and the worst 1, then pick the point nearest (Euclidean) to the ideal ``(0, 0, 0)``.
+def knee(points: Sequence[Point], reference: Point | None = None) -> int | None:
+    """Index of the recommended point (:data:`KNEE_RULE`): the first of :func:`knee_order`,
+    None for an empty input.
 
-    An axis on which all points are equal scales to 0; ties go to the lowest index, and an
-    empty input gives ``None``. The pick is always on the Pareto front, since a dominating
-    point is strictly nearer the ideal.
+    The pick is always on the Pareto front, since a dominating point is strictly nearer the
+    ideal (every axis is measured from its best value, so being better on one and no worse on
+    the others is being nearer).
     """
-    order = knee_order(points)
+    order = knee_order(points, reference)
     return order[0] if order else None

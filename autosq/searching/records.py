@@ -7,7 +7,8 @@ attributes they live in. This module is the one place that reads or writes them.
   has ``fail_reason``.
 - ``autosq_refined`` (study) maps trial numbers to a :class:`Refinement`: a longer training
   whose accuracy replaces the trial's own wherever records are read (:func:`load_records`).
-- ``autosq_retimed`` (study) holds the front's latest interleaved re-timing.
+- ``autosq_retimed`` (study) holds the front's latest confirmation: a
+  :class:`~autosq.searching.confirmation.Retiming` (the latencies, the screen's measured error).
 
 The stored forms are plain JSON, so ``optuna`` and other tools can read a study too.
 """
@@ -23,6 +24,7 @@ from autosq.accuracy import AccuracySetting
 from autosq.arch.config import SqueezeNetConfig
 from autosq.errors import StudyError
 from autosq.measure.protocol import LatencyResult
+from autosq.searching.confirmation import Retiming
 from autosq.searching.objectives import LEGACY, Objectives
 from autosq.searching.pareto import Point
 
@@ -346,6 +348,20 @@ def write_refinement(study: optuna.Study, trial: int, refinement: Refinement) ->
     stored = dict(study.user_attrs.get(REFINED_ATTR) or {})
     stored[str(trial)] = refinement.to_dict()
     study.set_user_attr(REFINED_ATTR, stored)
+
+
+def read_retiming(study: optuna.Study) -> Retiming | None:
+    """The study's latest confirmation, or None when it has none (or an unreadable one)."""
+    stored = study.user_attrs.get(RETIMED_ATTR)
+    try:
+        return None if not stored else Retiming.from_dict(stored)
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return None
+
+
+def write_retiming(study: optuna.Study, retiming: Retiming) -> None:
+    """Store a confirmation with the study (replacing the previous one)."""
+    study.set_user_attr(RETIMED_ATTR, retiming.to_dict())
 
 
 def load_records(study: optuna.Study) -> list[TrialRecord]:

@@ -66,7 +66,8 @@ def refine_front(study: optuna.Study, storage: str, top: int, epochs: float | No
     searched = (recipe_of(acc) if acc.kind == "val_top1" and (pretrained is None)
                 else finetune_recipe() if init is not None else Recipe())
     recipe = searched.longer(4.0) if epochs is None else replace(searched, epochs=epochs)
-    members = build_result(study, storage).members
+    result = build_result(study, storage)
+    members = result.members
     data = load_dataset(acc.data, settings.input_size)
     if init is not None:
         data = data.renormalised(init.normalisation)
@@ -75,7 +76,7 @@ def refine_front(study: optuna.Study, storage: str, top: int, epochs: float | No
 
     device = resolve_device(train_device)
     changes = []
-    for i in knee_order([m.point for m in members])[:top]:
+    for i in knee_order([m.point for m in members], result.reference)[:top]:
         member = members[i]
         record = member.record
         seed = int(record.accuracy_details.get("seed", member.trial))

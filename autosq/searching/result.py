@@ -1,29 +1,33 @@
-"""From a study's trials to its result: the feasible Pareto front, re-timed together, with
-its recommended member and hypervolume. The search and ``autosq front`` both end here."""
+"""From a study's trials to its result: the feasible Pareto front, confirmed together
+(:mod:`autosq.searching.confirmation`), with its recommended member, the members shown first
+(:mod:`autosq.searching.thinning`) and its hypervolume. The search and ``autosq front`` both
+end here."""
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from autosq.compress.estimate import DC_PRECISIONS
+from autosq.searching.confirmation import Retiming, ScreenError, distinct
 from autosq.searching.objectives import Objectives
-from autosq.searching.pareto import KNEE_RULE, Point, hypervolume, knee, near_front, pareto_front
+from autosq.searching.pareto import KNEE_RULE, Point, hypervolume, knee, pareto_front
 from autosq.searching.records import (
-    RETIMED_ATTR,
     SearchSettings,
     TrialRecord,
     load_records,
+    read_retiming,
     read_settings,
 )
 from autosq.searching.storage import DEFAULT_STORAGE, load_study, redact
+from autosq.searching.thinning import best_under, thin
 
 if TYPE_CHECKING:
     import optuna
     import pandas as pd
 
     from autosq.measure import Timer
+    from autosq.measure.protocol import TimingProtocol
 
 JSON_KEYS = (
     "trial",
@@ -38,6 +42,7 @@ JSON_KEYS = (
     "peak_mem_mb",
     "feasible",
     "recommended",
+    "shown",
 )
 
 
@@ -55,6 +60,15 @@ class FrontMember:
     recommended: bool = False
     primary: bool = True  # on the accuracy-latency front (what is shown first)
     objectives: Objectives = field(default_factory=Objectives)
+    shown: bool = True  # among the members shown without --all (thinning.THIN_RULE)
+    # int8 only, when the same architecture's fp32 was timed in the study: (trial, latency)
+    fp32: tuple[int, float] | None = None
+
+    @property
+    def slower_than_fp32(self) -> bool | None:
+        """True when this int8 member runs slower than its architecture's fp32 form timed in
+        the same study; None when there is no such pair."""
+        return None if self.fp32 is None else self.latency_ms > self.fp32[1]
 
     @property
     def trial(self) -> int:
@@ -91,6 +105,10 @@ class FrontMember:
             "latency_kind": self.latency_kind,
             "p90_ms": self.p90_ms,
             "timing": self.timing,
+            "search_latency_ms": None if r.latency is None else r.latency.latency_ms,
+            "search_timing": r.timing,
+            "slower_than_fp32": self.slower_than_fp32,
+            "fp32_trial": None if self.fp32 is None else self.fp32[0],
             "size_mb": r.size_mb,
             "params": r.params,
             "macs": r.macs,
@@ -106,6 +124,7 @@ class FrontMember:
             "feasible": True,
             "recommended": self.recommended,
             "primary": self.primary,
+            "shown": self.shown,
         }
 
 
@@ -148,6 +167,17 @@ class SearchResult:
     nearest_miss: str | None = None
     notes: list[str] = field(default_factory=list)
     cloud: list[CloudPoint] = field(default_factory=list)
+    confirmation: Retiming | None = None
+
+    @property
+    def screen_error(self) -> ScreenError | None:
+        """The search's latencies against the confirmed ones, measured in this study."""
+        return None if self.confirmation is None else self.confirmation.error
+
+    @property
+    def shown(self) -> list[FrontMember]:
+        """The members shown first (at most :data:`~autosq.searching.thinning.SHOWN`)."""
+        return [m for m in self.members if m.shown]
 
     @property
     def front(self) -> pd.DataFrame:
@@ -165,9 +195,12 @@ class SearchResult:
         """The knee member (:data:`KNEE_RULE`), or None when nothing fits."""
         return next((m for m in self.members if m.recommended), None)
 
-    def to_json(self) -> list[dict[str, Any]]:
-        """The JSON contract: one object per front member."""
-        return [m.to_json() for m in self.members]
+    def to_json(self, everything: bool = True) -> list[dict[str, Any]]:
+        """The JSON contract: one object per front member (only the members shown first
+        unless ``everything``); each carries the study's measured screen error too."""
+        error = None if self.screen_error is None else self.screen_error.to_dict()
+        return [{**m.to_json(), "screen_error": error} for m in self.members
+                if everything or m.shown]
 
 
 def _reference(settings: SearchSettings, recs: list[TrialRecord], accuracy_kind: str) -> Point:
@@ -217,89 +250,80 @@ def nearest_miss(settings: SearchSettings, recs: list[TrialRecord]) -> str:
 Latency = tuple[float, str, float, str]  # median ms, kind, p90 ms, timing
 
 
-def _stored_retiming(study: optuna.Study, members: list[TrialRecord]
-                     ) -> tuple[dict[int, Latency], str] | None:
-    """The latest re-timing stored with the study, when it covers exactly these members."""
-    from autosq.measure.protocol import LatencyResult
-
-    stored = study.user_attrs.get(RETIMED_ATTR)
-    if not stored or set(stored["trials"]) != {str(r.trial) for r in members}:
-        return None
-    out = {}
-    for k, v in stored["trials"].items():
-        lat = LatencyResult.from_dict(v)
-        out[int(k)] = (lat.latency_ms, lat.latency_kind, lat.p90_ms, "confirmed")
-    at = time.strftime("%Y-%m-%d %H:%M", time.localtime(stored["at"]))
-    return out, f"re-timed together, interleaved, at {at}"
+def _latencies(feasible: list[TrialRecord], retiming: Retiming | None) -> dict[int, Latency]:
+    """Each feasible trial's best-known latency: confirmed when it was, else the search's."""
+    confirmed = {} if retiming is None else retiming.trials
+    out: dict[int, Latency] = {}
+    for r in feasible:
+        assert r.latency is not None and r.trial is not None
+        lat = confirmed.get(r.trial)
+        out[r.trial] = ((lat.latency_ms, lat.latency_kind, lat.p90_ms, "confirmed")
+                        if lat is not None else
+                        (r.latency.latency_ms, r.latency.latency_kind, r.latency.p90_ms,
+                         r.timing or "full"))
+    return out
 
 
-def _retime(study: optuna.Study, timer: Timer, members: list[TrialRecord]
-            ) -> dict[int, Latency]:
-    """Time the members together and store the latencies with the study."""
-    from autosq.searching.evaluate import export_model
-
-    # By latency: when there are too many to hold at once, the timer interleaves them in
-    # consecutive groups, and neighbours on the front are then timed together.
-    members = sorted(members, key=lambda r: (r.latency_ms or 0.0, r.trial or 0))
-    models = [export_model(r.config, r.precision, seed=r.trial or 0) for r in members]
-    results = timer.time_many(models)
-    study.set_user_attr(RETIMED_ATTR, {
-        "at": time.time(),
-        "trials": {str(r.trial): res.to_dict() for r, res in zip(members, results, strict=True)},
-    })
-    return {r.trial or 0: (res.latency_ms, res.latency_kind, res.p90_ms, "confirmed")
-            for r, res in zip(members, results, strict=True)}
+def _pair_fp32(members: list[FrontMember], recs: list[TrialRecord],
+               retiming: Retiming | None) -> None:
+    """Give each int8 member the latency of its architecture's fp32 form, when the study timed
+    it (the confirmed one when it was confirmed; the confirmation times the two together)."""
+    confirmed = {} if retiming is None else retiming.trials
+    fp32: dict[str, tuple[int, float]] = {}
+    for r in recs:
+        if (r.precision == "fp32" and r.latency is not None and r.timing != "predicted"
+                and r.trial is not None and r.arch_id not in fp32):
+            lat = confirmed.get(r.trial, r.latency)
+            fp32[r.arch_id] = (r.trial, lat.latency_ms)
+    for m in members:
+        if m.record.precision == "int8":
+            m.fp32 = fp32.get(m.record.arch_id)
 
 
-def front_candidates(feasible: list[TrialRecord], objectives: Objectives
-                     ) -> tuple[list[TrialRecord], list[TrialRecord]]:
-    """The exact Pareto front of the search's latencies, and the candidates that could be on
-    it once re-timed: those no other candidate clearly dominates (by more than
-    :data:`~autosq.measure.protocol.SCREEN_MARGIN` in latency) when any latency is only a
-    screen or a prediction; the exact front when every latency had the full protocol."""
-    from autosq.measure.protocol import SCREEN_MARGIN
+def _mark_shown(members: list[FrontMember], max_ms: float | None) -> None:
+    """Thin what is shown first: the accuracy-latency front and the recommended member."""
+    first = [m for m in members if m.primary or m.recommended]
+    points = [m.point for m in first]
+    keep = [i for i, m in enumerate(first) if m.recommended]
+    if max_ms is not None and (best := best_under(points, max_ms)) is not None:
+        keep.append(best)
+    chosen = set(thin([(p[0], p[1], 0.0) for p in points], keep))
+    for m in members:
+        m.shown = False
+    for i, m in enumerate(first):
+        m.shown = i in chosen
 
-    points = [r.point(objectives) for r in feasible]
-    exact = [feasible[i] for i in pareto_front(points)]
-    rough = any(r.timing in ("screen", "predicted") for r in feasible)
-    near = ([feasible[i] for i in near_front(points, SCREEN_MARGIN)] if rough else exact)
-    return exact, near
 
-
-def build_result(study: optuna.Study, storage: str, retime: Timer | None = None) -> SearchResult:
-    """The study's feasible front. With ``retime``, every candidate that could be on it is timed
-    again together, interleaved (and stored with the study), and the front recomputed with
-    those latencies; without, a stored re-timing of the same candidates is used when there is
-    one, else the search's own latencies."""
+def build_result(study: optuna.Study, storage: str, retime: Timer | None = None,
+                 protocol: TimingProtocol | None = None,
+                 deadline: float | None = None) -> SearchResult:
+    """The study's feasible front. With ``retime``, the candidates that could be on it are
+    confirmed (timed again together by rounds with ``protocol``, by default the confirm
+    protocol, within ``deadline`` in ``time.monotonic()`` seconds, and stored with the study;
+    :func:`~autosq.searching.retime.confirm_front`); without, the study's stored confirmation
+    is used where it has one. Every feasible candidate is ranked at its best-known latency:
+    confirmed, else the search's own."""
     import optuna
+
+    from autosq.measure.protocol import TimingProtocol
 
     settings = read_settings(study)
     recs = load_records(study)
     feasible = [r for r in recs if r.feasible]
     objectives = settings.objectives
-    exact, near = front_candidates(feasible, objectives)
-    candidates = exact
-    latency: dict[int, Latency] = {}
-    for r in feasible:
-        assert r.latency is not None and r.trial is not None
-        latency[r.trial] = (r.latency.latency_ms, r.latency.latency_kind, r.latency.p90_ms,
-                            r.timing or "full")
-    retimed = "not re-timed: latencies as measured during the search"
-    if retime is not None and near:
-        candidates = near
-        latency.update(_retime(study, retime, near))
-        retimed = f"re-timed together, interleaved ({len(near)} models)"
-    else:
-        for group in (near, exact):
-            if group and (stored := _stored_retiming(study, group)) is not None:
-                candidates = group
-                latency.update(stored[0])
-                retimed = stored[1]
-                break
-    notes: list[str] = []
     max_ms = settings.budget.max_ms
+    retiming = read_retiming(study)
+    if retime is not None and feasible:
+        from autosq.searching.retime import confirm_front
+
+        retiming = confirm_front(study, retime, recs, objectives, max_ms,
+                                 protocol or TimingProtocol.confirm(), deadline)
+    latency = _latencies(feasible, retiming)
+    retimed = ("not re-timed: latencies as measured during the search" if retiming is None
+               else retiming.describe())
+    notes: list[str] = []
     kept = []
-    for r in candidates:
+    for r in distinct(feasible):  # a repeated architecture is the same model: its first trial
         ms = latency[r.trial or 0][0]
         if max_ms is not None and ms > max_ms:
             notes.append(f"trial {r.trial} dropped: re-timed at {ms:.1f} ms, over the "
@@ -307,8 +331,10 @@ def build_result(study: optuna.Study, storage: str, retime: Timer | None = None)
         else:
             kept.append(FrontMember(r, *latency[r.trial or 0], objectives=objectives))
     members = [kept[i] for i in pareto_front([m.point for m in kept])]
-    members.sort(key=lambda m: m.latency_ms)
-    best = knee([m.point for m in members])
+    members.sort(key=lambda m: (m.latency_ms, m.trial))
+    kind = (members[0].record.accuracy_kind if members else None) or settings.accuracy.kind
+    reference = _reference(settings, recs, kind)
+    best = knee([m.point for m in members], reference)
     if best is not None:
         members[best].recommended = True
     # Shown first: the accuracy-latency front (every member fits the budgets already); with a
@@ -317,8 +343,8 @@ def build_result(study: optuna.Study, storage: str, retime: Timer | None = None)
     on_2d = set(pareto_front([(m.accuracy, m.latency_ms, 0.0) for m in members]))
     for i, m in enumerate(members):
         m.primary = i in on_2d
-    kind = (members[0].record.accuracy_kind if members else None) or settings.accuracy.kind
-    reference = _reference(settings, recs, kind)
+    _mark_shown(members, max_ms)
+    _pair_fp32(members, recs, retiming)
     states = [t.state for t in study.get_trials(deepcopy=False)]
     counts = Counts(
         trials=len(states),
@@ -342,6 +368,7 @@ def build_result(study: optuna.Study, storage: str, retime: Timer | None = None)
         nearest_miss=None if members else nearest_miss(settings, recs),
         notes=notes,
         cloud=[CloudPoint(*r.scores, r.feasible) for r in recs if r.measured],
+        confirmation=retiming,
     )
 
 

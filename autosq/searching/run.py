@@ -196,10 +196,10 @@ class Search:
             on_progress(p)
 
     def run(self, trials: int, timeout: float | None = None,
-            on_progress: OnProgress | None = None) -> int:
+            on_progress: OnProgress | None = None, stop: Callable[[], bool] | None = None) -> int:
         """Run trials until the study has ``trials`` finished ones in all, counting those other
-        workers run at the same time (each trial takes a slot first); returns how many ran
-        here."""
+        workers run at the same time (each trial takes a slot first), or ``stop()``; returns
+        how many ran here."""
         self.target = trials
         self.surplus = False
         missing = max(0, trials - finished_count(self.study))
@@ -208,7 +208,8 @@ class Search:
             return 0
         done_before = self.progress.done
         deadline = None if timeout is None else time.monotonic() + timeout
-        while not self.surplus and (deadline is None or time.monotonic() < deadline):
+        while (not self.surplus and (deadline is None or time.monotonic() < deadline)
+               and not (stop is not None and stop())):
             fail_silent_trials(self.study)  # workers anywhere whose heartbeat stopped
             recover_lost_trials(self.study)  # a worker on this machine that died meanwhile
             finished, taken = tally(self.study)
@@ -252,14 +253,15 @@ def settings_for(profile: DeviceProfile, space: SearchSpace, max_mb: float | Non
                           objectives=objectives or Objectives())
 
 
-def _check_args(trials: int, timeout: float | None, seed: int | None, refine: int,
+def _check_args(trials: int, timeouts: dict[str, float | None], seed: int | None, refine: int,
                 data: str | None, input_size: int | None, accuracy: str | None,
                 epochs: float | None, worker: int) -> None:
     """The checks every entry point shares, naming the Python parameters."""
     if not isinstance(trials, int) or trials < 1:
         raise UsageError(f"trials must be an integer >= 1; got {trials!r}")
-    if timeout is not None and not (math.isfinite(timeout) and timeout > 0):
-        raise UsageError(f"timeout must be a finite number of seconds > 0; got {timeout!r}")
+    for name, value in timeouts.items():  # timeout, trials_timeout
+        if value is not None and not (math.isfinite(value) and value > 0):
+            raise UsageError(f"{name} must be a finite number of seconds > 0; got {value!r}")
     if seed is not None and not (isinstance(seed, int) and 0 <= seed <= MAX_SEED):
         raise UsageError(f"seed must be an integer in 0..{MAX_SEED}; got {seed!r}")
     if not isinstance(refine, int) or refine < 0:
@@ -285,6 +287,7 @@ def run_search(
     space: str = "default",
     trials: int = 50,
     timeout: float | None = None,
+    trials_timeout: float | None = None,
     seed: int | None = 0,
     sampler: str = "tpe",
     storage: str = DEFAULT_STORAGE,
@@ -331,6 +334,8 @@ def run_search(
     (a SOURCE: a weights file, ``torchvision:squeezenet1_0`` / ``_1``, or ``torchvision`` for
     each macro's own) starts every candidate from the weights it inherits and fine-tunes it
     briefly; ``teacher`` (a model file) distils into every candidate's training.
+    ``timeout`` bounds the whole call
+    (:class:`~autosq.searching.confirmation.TimeBudget`), ``trials_timeout`` only the trials.
 
     Running again with the same study resumes it and runs only the trials still missing to reach
     ``trials``. Several processes (``worker`` 0, 1, ...: it seeds each one's sampler apart) may
@@ -344,8 +349,8 @@ def run_search(
     Latency: each candidate is timed briefly (:meth:`TimingProtocol.screen`), or, with
     ``predict``, left untimed when the search's own predictor rules it out
     (:mod:`autosq.searching.screening`); at the end every candidate that could be on the front
-    (within the screen's error) is timed again together (:meth:`TimingProtocol.confirm`),
-    unless ``retime`` is false. A ``protocol`` replaces both.
+    (within the screen's error, as measured in the study) is timed again together
+    (:meth:`TimingProtocol.confirm`), unless ``retime`` is false. A ``protocol`` replaces both.
     """
     from autosq._io import cache_dir
     from autosq.accuracy.estimators import make_accuracy
@@ -353,8 +358,11 @@ def run_search(
     from autosq.measure import timer_for
     from autosq.measure.profiles import load_profile
     from autosq.searching.result import build_result
+    from autosq.searching.retime import confirm_by, stopper, time_budget
 
-    _check_args(trials, timeout, seed, refine, data, input_size, accuracy, epochs, worker)
+    started = time.monotonic()
+    _check_args(trials, {"timeout": timeout, "trials_timeout": trials_timeout}, seed, refine,
+                data, input_size, accuracy, epochs, worker)
     chosen = (objectives if isinstance(objectives, Objectives)
               else Objectives() if objectives is None else Objectives.parse(objectives))
     cache_dir()  # timings lock and cache there: a bad AUTOSQ_CACHE_DIR fails before the study
@@ -389,10 +397,11 @@ def run_search(
                           settings.budget, estimator, settings.input_size, classes, screen,
                           timing="full" if protocol else "screen")
     runner = Search(st, sp, evaluator, seed, chosen)
+    plan = time_budget(st, started, timeout, chosen, protocol, refine, retime or worker > 0)
     if on_start is not None:
         on_start(st, max(0, trials - done))
     with storage_errors(storage):  # a server gone or a disk full: one line, trials kept
-        runner.run(trials, timeout, on_progress)
+        runner.run(trials, trials_timeout, on_progress, stopper(plan, runner._seen.values))
         if on_trials_done is not None:  # e.g. wait for the other workers this process started
             on_trials_done()
         if refine:
@@ -400,7 +409,7 @@ def run_search(
 
             refine_front(st, storage, refine, refine_epochs, on_train=on_train,
                          threads=threads, train_device=train_device)
-        return build_result(st, storage, retime=timer if retime else None)
+        return build_result(st, storage, timer if retime else None, protocol, confirm_by(plan))
 
 
 __all__ = ["Progress", "Search", "run_search"]

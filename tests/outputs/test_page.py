@@ -145,3 +145,38 @@ def test_what_is_shown_first_is_the_accuracy_latency_front(cli: Cli,
     if hidden:
         assert f"The other {hidden} are smaller" in shown and "--all lists" in shown
         assert "The other" not in everything
+
+
+HOSTILE = ("</script><script>document.body.dataset.pwned='1'</script><!--<script>"
+           "<img src=x onerror=\"document.body.dataset.pwned='2'\">")
+
+
+@needs_browser
+@pytest.mark.parametrize("name", ["<!--<script>", "x__DATA__y"])
+def test_hostile_text_neither_blanks_the_page_nor_reaches_the_title(name: str,
+                                                                   tmp_path: Path) -> None:
+    """Issue 29: a study name or a fail reason that would end the data's script element or
+    slip a placeholder into the title; and the thinned front with its one-click rest."""
+    import html
+
+    from util import synthetic_study
+
+    from autosq.outputs.page import write_report
+
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    synthetic_study(url, name, 30, fail_reason=HOSTILE)
+    out = tmp_path / "r.html"
+    write_report(study=name, out=out, storage=url)
+    page = out.read_text()
+    title = re.search(r"<title>(.*?)</title>", page, re.S)
+    assert title is not None and title.group(1) == html.escape(f"autosq: {name}")
+    data = re.search(r'<script type="application/json" id="data">(.*?)</script>', page, re.S)
+    assert data is not None and "<" not in data.group(1) and ">" not in data.group(1)
+    assert json.loads(data.group(1))["study"] == name
+    text = dom(out)
+    attrs = body(text)
+    assert attrs.get("data-ok") == "1" and "data-error" not in attrs, attrs
+    assert "data-pwned" not in attrs and "data-violations" not in attrs, attrs
+    assert html.escape(f"Study {name} on host") in text
+    drawn = re.findall(r'<circle class="member[^"]*"', text)
+    assert len(drawn) == 30 and sum("extra" in c for c in drawn) == 30 - 15

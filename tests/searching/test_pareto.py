@@ -288,7 +288,35 @@ def test_knee_is_on_the_front() -> None:
 def test_knee_rule_is_one_plain_sentence() -> None:
     assert KNEE_RULE.endswith(".")
     assert KNEE_RULE.count(". ") == 0
-    assert "ideal" in KNEE_RULE
+    assert "budget" in KNEE_RULE
+
+
+def test_knee_in_the_box_of_a_loose_budget_prefers_the_accurate_member() -> None:
+    """Issue 24's example: a 32 px study under 100 ms, members from 0.81 at 0.47 ms to 0.99 at
+    3.75 ms. Scaled to the front's extremes the knee was the fast inaccurate one; scaled to
+    the budget's box, latency differences of a few ms out of 100 hardly count."""
+    members = [(0.81, 0.47, 0.0), (0.95, 1.1, 0.0), (0.97, 1.9, 0.0), (0.99, 3.75, 0.0)]
+    assert knee(members) == 1  # the old rule: rescaled over the front itself
+    assert knee(members, (0.0, 100.0, 1.0)) == 2  # 0.97 at 1.9 ms: 0.02 less for half the time
+    # A tight budget brings latency back into it: under 4 ms, 3.75 ms is nearly the worst.
+    assert knee(members, (0.0, 4.0, 1.0)) == 0
+    # compare under 0.1 MiB (accuracy and latency objectives, no latency budget: the box ends
+    # at 1.1x the device's slowest candidate, 10 ms): 0.81 fits, and is recommended.
+    small = [(0.39, 0.2, 0.0), (0.81, 0.6, 0.0)]
+    assert knee(small) == 0
+    assert knee(small, (0.0, 10.0, 1.0)) == 1
+
+
+def test_knee_in_the_box_is_on_the_front() -> None:
+    rng = random.Random(6)
+    for _ in range(100):
+        raw = random_points(rng, rng.randint(1, 30), False)
+        points = [(p[0], p[1] + 1.0, p[2] + 1.0) for p in raw]
+        ref = (min(p[0] for p in points) - rng.random(),
+               max(p[1] for p in points) * (1 + 3 * rng.random()),
+               max(p[2] for p in points) * (1 + rng.random()))
+        choice = knee(points, ref)
+        assert choice is not None and choice in pareto_front(points)
 
 
 # --- imports -------------------------------------------------------------------------------

@@ -77,11 +77,11 @@ def test_cheap_first_gate_skips_without_timing(storage: str) -> None:
         assert set(t.constraints) == {"size_mb", "peak_mem_mb", "latency_ms"}
 
 
-def test_default_timing_screens_then_confirms_the_near_front(tmp_path: Path) -> None:
-    """Without a protocol: every candidate is screened (or predicted), every front member is
-    re-timed together, and each trial and member says which."""
-    from autosq.searching.records import load_records
-    from autosq.searching.result import front_candidates
+def test_default_timing_screens_then_confirms_the_front(tmp_path: Path) -> None:
+    """Without a protocol: every candidate is screened (or predicted), the front is confirmed
+    together by rounds (the exact front first), and each trial and member says which."""
+    from autosq.searching.confirmation import exact_front
+    from autosq.searching.records import load_records, read_retiming
 
     url = f"sqlite:///{tmp_path / 's.db'}"
     result = tiny(url, trials=20, protocol=None, sampler="random")
@@ -92,12 +92,15 @@ def test_default_timing_screens_then_confirms_the_near_front(tmp_path: Path) -> 
         assert (r.timing == "predicted") == (r.latency.latency_kind == "predicted")
         if r.timing == "screen":
             assert r.latency.protocol["block_seconds"] == 0.025  # the screen's, not the full
-    exact, near = front_candidates([r for r in recs if r.feasible], result.settings.objectives)
-    assert {r.trial for r in exact} <= {r.trial for r in near}
+    exact = exact_front([r for r in recs if r.feasible], result.settings.objectives)
+    stored = read_retiming(load(result.study_name, url))
+    assert stored is not None and stored.rounds and stored.error is not None
+    assert {r.trial for r in exact} <= set(stored.trials)  # the exact front, confirmed
     rows = result.to_json()
     assert rows and all(row["timing"] == "confirmed" for row in rows)
-    assert result.retimed.startswith(f"re-timed together, interleaved ({len(near)} models)")
-    assert {row["trial"] for row in rows} <= {r.trial for r in near}
+    assert result.retimed.startswith(f"re-timed together, interleaved: {sum(stored.rounds)} "
+                                     "models")
+    assert all(row["screen_error"]["n"] == stored.error.n for row in rows)
 
 
 def test_resuming_runs_only_the_missing_trials(storage: str) -> None:
