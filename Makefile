@@ -23,12 +23,14 @@ lint: setup
 	$(BIN)/ruff check autosq tests bench
 	$(BIN)/mypy
 
+# The tests run on every CPU (pytest-xdist, -n auto): most wait on subprocesses, servers and
+# timings, or train on one thread.
 test: lint
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -n auto
 
 # The edit-test loop: everything but the tests marked slow (training, whole searches).
 test-fast: setup
-	$(BIN)/python -m pytest -q -m "not slow"
+	$(BIN)/python -m pytest -q -n auto -m "not slow"
 
 # make bench: list the benchmarks; make bench NAME=x ARGS="...": run bench/x.py (machine facts
 # and date first).

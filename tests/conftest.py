@@ -46,6 +46,14 @@ def isolated_cache(tmp_path_factory: pytest.TempPathFactory,
     return path
 
 
+@pytest.fixture(autouse=True)
+def no_terminal_width(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tables are as wide as autosq makes them off a terminal (160 columns), whatever width the
+    test runner's environment passes on (pytest-xdist's workers inherit COLUMNS=80); a test
+    that wants a width sets COLUMNS itself."""
+    monkeypatch.delenv("COLUMNS", raising=False)
+
+
 STORAGES = ("sqlite", "journal", "postgresql")
 
 

@@ -20,7 +20,8 @@ PURE = ("autosq.arch.config", "autosq.arch.plan", "autosq.arch.cost", "autosq.ar
         "autosq.arch.presets", "autosq.measure.protocol", "autosq.measure.limits",
         "autosq.measure.features", "autosq.searching.screening", "autosq.memory",
         "autosq.searching.pareto", "autosq.searching.objectives",
-        "autosq.searching.records", "autosq.accuracy.correlation", "autosq.arch.inherit")
+        "autosq.searching.records", "autosq.accuracy.correlation", "autosq.arch.inherit",
+        "autosq.searching.arguments", "autosq.searching.thinning")
 
 
 def _modules() -> dict[str, Path]:

@@ -43,6 +43,21 @@ class AccuracySetting:
         known = {f.name for f in fields(cls)}
         return cls(**{k: v for k, v in data.items() if k in known})
 
+    def caveat(self) -> str | None:
+        """What the accuracy column is when it is not a trained network's validation top-1,
+        and how to get that instead (shown under the front's table and on the page)."""
+        if self.kind == "proxy":
+            return (f"Without data the accuracy column is a ranking guess: the {self.proxy} "
+                    "score of each untrained network, not a percentage (only its order means "
+                    "anything). For real accuracy, search with your images: --data FOLDER, "
+                    "and --pretrained torchvision to start each candidate from ImageNet "
+                    "weights.")
+        if self.kind == "supernet":
+            return ("The accuracy column is the shared supernet's estimate: it ranks "
+                    "candidates, but a network trained alone reaches more. For accuracy you can "
+                    "quote, refine the front (autosq refine) or export with --data.")
+        return None
+
 
 class AccuracyEstimator(Protocol):
     """Gives a candidate its accuracy objective: a proxy score, or validation top-1."""

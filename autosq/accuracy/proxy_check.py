@@ -26,6 +26,7 @@ from autosq.errors import ConfigError, UsageError
 
 if TYPE_CHECKING:
     from autosq.accuracy.datasets import Dataset
+    from autosq.accuracy.train import OnStep
     from autosq.arch.space import SearchSpace
 
 DEFAULT_REFERENCE_STEPS = 1500
@@ -109,11 +110,12 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
                     supernet: bool = True, spread_archs: int = 8,
                     on_arch: Callable[[int, int, ArchRow], None] | None = None,
                     threads: int | None = None, pretrained: str | None = None,
-                    train_device: str | None = None) -> ProxyCheck:
+                    train_device: str | None = None,
+                    on_step: OnStep | None = None) -> ProxyCheck:
     """Run the study on ``n`` architectures of ``space`` (see the module docstring); every
-    training uses ``threads`` threads (default: the training default). With ``pretrained`` (a
-    SOURCE), each short budget is also measured fine-tuning from the inherited weights
-    (``pretrained N steps``)."""
+    training uses ``threads`` threads (default: the training default) and reports its steps to
+    ``on_step``. With ``pretrained`` (a SOURCE), each short budget is also measured
+    fine-tuning from the inherited weights (``pretrained N steps``)."""
     from autosq.accuracy.oneshot import SupernetAccuracy
     from autosq.accuracy.proxies import proxy_score
     from autosq.accuracy.threads import resolve_threads
@@ -147,19 +149,21 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
     images = data.sample("train", 64)[0]
     for i, values in enumerate(archs):
         config = make_config(values, data.input_size, data.num_classes)
-        ref = train(config, data, reference, seed=seed, threads=threads, device=device)
+        ref = train(config, data, reference, seed=seed, threads=threads, device=device,
+                    on_step=on_step)
         scores: dict[str, float] = {}
         for name in PROXIES:
             t0 = time.perf_counter()
             scores[name] = proxy_score(name, config, images=images, seed=seed)
             cost[name] += time.perf_counter() - t0
         for name, recipe in shorts.items():
-            r = train(config, data, recipe, seed=seed, threads=threads, device=device)
+            r = train(config, data, recipe, seed=seed, threads=threads, device=device,
+                    on_step=on_step)
             scores[name] = r.val_top1
             cost[name] += r.seconds
         for name, recipe in finetunes.items():
             r = train(config, tuned_data, recipe, seed=seed, threads=threads, init=init,
-                      device=device)
+                      device=device, on_step=on_step)
             scores[name] = r.val_top1
             cost[name] += r.seconds
         if sn is not None:
@@ -186,7 +190,7 @@ def run_proxy_check(data: Dataset, space: SearchSpace, n: int, seed: int = 0,
             seconds_per_candidate=cost[name] / max(1, len(check.archs))))
     # The reference's own noise: the first few architectures trained again from another seed.
     again = [train(make_config(a.values, data.input_size, data.num_classes), data, reference,
-                   seed=seed + 1, threads=threads, device=device).val_top1
+                   seed=seed + 1, threads=threads, device=device, on_step=on_step).val_top1
              for a in check.archs[:spread_archs]]
     diffs = [b - a.reference_top1 for a, b in zip(check.archs, again, strict=False)]
     if len(diffs) >= 2:

@@ -35,7 +35,7 @@ from autosq.cli import (
     search,
     spaces,
 )
-from autosq.cli._options import set_invoked_args, tidy_help
+from autosq.cli._options import add_examples, set_invoked_args, tidy_help
 from autosq.cli._paths import guard_home
 from autosq.errors import AutosqError
 
@@ -132,7 +132,7 @@ def _main(argv: list[str] | None) -> int:
     debug = "--debug" in args
     if debug:  # accepted anywhere on the line, as users type it
         args = ["--debug", *(a for a in args if a != "--debug")]
-    command = tidy_help(typer.main.get_command(app))
+    command = add_examples(tidy_help(typer.main.get_command(app)))
     from autosq.cli.decoding import decoding_lines
 
     try:

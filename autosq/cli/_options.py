@@ -353,3 +353,28 @@ def tidy_help(command: Any) -> Any:
     for sub in getattr(command, "commands", {}).values():
         tidy_help(sub)
     return command
+
+
+def add_examples(group: Any) -> Any:
+    """End every subcommand's ``--help`` with its example from ``examples.toml`` (a command
+    without one is a packaging bug: the test of the help pages names it). Returns ``group``."""
+    for name, sub in getattr(group, "commands", {}).items():
+        example = EXAMPLES.get(name)
+        if example is not None:
+            # Typer renders the epilog as Markdown-free rich text: keep the command on its own
+            # line so it can be copied whole.
+            sub.epilog = f"Example: {example['text']}:\n\n  {example['command']}"
+    return group
+
+
+def _examples() -> dict[str, dict[str, str]]:
+    from importlib import resources
+
+    import tomllib
+
+    text = resources.files("autosq.cli").joinpath("examples.toml").read_text(encoding="utf-8")
+    return {k: {"text": str(v["text"]), "command": str(v["command"])}
+            for k, v in tomllib.loads(text).items()}
+
+
+EXAMPLES = _examples()

@@ -105,13 +105,18 @@ def export(
         check_output(path, path.suffix.lower(), flag)
     check_destination(out, fmt)
     refuse_inputs_as_outputs(outputs, {"the data (--data)": data}, storage)
-    report = export_candidate(study=study, out=out, storage=storage, trial=trial,
-                              recommended=recommended, fmt=fmt, quantize=quantize, data=data,
-                              epochs=epochs, untrained=untrained, threads=threads,
-                              train_device=train_device,
-                              pretrained=pretrained, teacher=teacher,
-                              profiles=profiles, compress=compress, bits=int(bits),
-                              density=density, compress_steps=compress_steps)
+    from autosq.cli.progress import training_progress
+
+    with training_progress(f"training trial {trial if trial is not None else 'recommended'} "
+                           "for export") as on_train:
+        report = export_candidate(study=study, out=out, storage=storage, trial=trial,
+                                  recommended=recommended, fmt=fmt, quantize=quantize, data=data,
+                                  epochs=epochs, untrained=untrained, threads=threads,
+                                  train_device=train_device,
+                                  pretrained=pretrained, teacher=teacher,
+                                  profiles=profiles, compress=compress, bits=int(bits),
+                                  density=density, compress_steps=compress_steps,
+                                  on_train=on_train)
     card = report.card
     acc = card["accuracy"]
     typer.echo(f"wrote {report.path} ({card['size_bytes']:,} bytes, trial {card['trial']}, "

@@ -42,8 +42,34 @@ def _status(p: SearchProgress) -> str:
     return f"feasible {p.feasible}, skipped {p.skipped}, failed {p.failed}{best}"
 
 
-def _train_status(loss: float, images_per_s: float) -> str:
-    return f"loss {loss:.3f}, {images_per_s:,.0f} images/s"
+class TrainClock:
+    """The time left of a training, from the pace of its steps so far (a new training, seen as
+    a step count going back, restarts the clock)."""
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self.clock = clock
+        self.t0: float | None = None
+        self.first = self.last = 0
+
+    def eta(self, step: int, steps: int) -> float | None:
+        """Seconds left, or None before the pace is known."""
+        now = self.clock()
+        if self.t0 is None or step < self.last:
+            self.t0, self.first = now, step
+        self.last = step
+        done = step - self.first
+        return None if done <= 0 else (now - self.t0) / done * max(0, steps - step)
+
+
+def _duration(seconds: float) -> str:
+    m, s = divmod(round(seconds), 60)
+    h, m = divmod(m, 60)
+    return f"{h}h{m:02d}m" if h else f"{m}m{s:02d}s" if m else f"{s}s"
+
+
+def _train_status(loss: float, images_per_s: float, eta: float | None = None) -> str:
+    left = "" if eta is None else f", {_duration(eta)} left"
+    return f"loss {loss:.3f}, {images_per_s:,.0f} images/s{left}"
 
 
 class PlainProgress:
@@ -73,6 +99,8 @@ class PlainProgress:
 
     def summary(self) -> str:
         """The latest status in one line."""
+        if not self.total:  # a training alone (export, proxy-check)
+            return f"{self.label}: {self.training or 'starting'}"
         text = f"{self.label}: {self.done}/{self.total} trials"
         if self.status:
             text += f", {self.status}"
@@ -135,8 +163,11 @@ def _plain(stream: TextIO) -> Iterator[Callbacks]:
     def on_progress(p: SearchProgress) -> None:
         plain.done, plain.status, plain.training = p.done, _status(p), ""
 
+    clock = TrainClock()
+
     def on_train(step: int, steps: int, loss: float, images_per_s: float) -> None:
-        plain.training = f"step {step}/{steps}, {_train_status(loss, images_per_s)}"
+        eta = clock.eta(step, steps)
+        plain.training = f"step {step}/{steps}, {_train_status(loss, images_per_s, eta)}"
 
     try:
         yield Callbacks(on_start, on_progress, on_train, plain.set_phase)
@@ -194,9 +225,11 @@ def search_progress(enabled: bool = True) -> Iterator[Callbacks]:
         if task is not None:
             bar.update(task, completed=p.done, status=_status(p))
 
+    clock = TrainClock()
+
     def on_train(step: int, steps: int, loss: float, images_per_s: float) -> None:
         nonlocal train_task
-        status = _train_status(loss, images_per_s)
+        status = _train_status(loss, images_per_s, clock.eta(step, steps))
         if train_task is None:
             train_task = bar.add_task("  training candidate", total=steps, status=status)
         bar.update(train_task, completed=step, total=steps, status=status)
@@ -210,3 +243,70 @@ def search_progress(enabled: bool = True) -> Iterator[Callbacks]:
     finally:
         if task is not None:
             bar.stop()
+
+
+@contextlib.contextmanager
+def training_progress(label: str, enabled: bool = True) -> Iterator[_Steps]:
+    """An ``on_step(step, steps, loss, images_per_s)`` that shows one training (export,
+    proxy-check) on stderr: a bar with images/s and the time left on a terminal, plain lines at
+    a steady interval otherwise. ``label`` may be changed while it runs through the yielded
+    callable's ``label`` attribute (proxy-check names the architecture being trained)."""
+    if not enabled:
+        yield _Steps(lambda *a: None)
+        return
+    from autosq.cli.render import get_console
+
+    console = get_console(stderr=True)
+    clock = TrainClock()
+    if not console.is_terminal:
+        plain = PlainProgress(sys.stderr, plain_interval())
+        plain.label = label
+
+        def line(step: int, steps: int, loss: float, images_per_s: float) -> None:
+            plain.label = steps_cb.label
+            eta = clock.eta(step, steps)
+            plain.training = f"step {step}/{steps}, {_train_status(loss, images_per_s, eta)}"
+            if plain._thread is None:
+                plain.line(f"{plain.label}: training; a status line every "
+                           f"{plain.interval:g} s")
+                plain._thread = threading.Thread(target=plain._run, daemon=True)
+                plain._thread.start()
+
+        steps_cb = _Steps(line, label)
+        try:
+            yield steps_cb
+        finally:
+            plain.stop()
+        return
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
+    bar = Progress(TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[status]}"), console=console, transient=True)
+    task = None
+
+    def update(step: int, steps: int, loss: float, images_per_s: float) -> None:
+        nonlocal task
+        status = _train_status(loss, images_per_s, clock.eta(step, steps))
+        if task is None:
+            bar.start()
+            task = bar.add_task(steps_cb.label, total=steps, status=status)
+        bar.update(task, description=steps_cb.label, completed=step, total=steps,
+                   status=status)
+
+    steps_cb = _Steps(update, label)
+    try:
+        yield steps_cb
+    finally:
+        if task is not None:
+            bar.stop()
+
+
+class _Steps:
+    """A training-step callback with a label the caller may change."""
+
+    def __init__(self, fn: Callable[[int, int, float, float], None], label: str = "") -> None:
+        self.fn = fn
+        self.label = label
+
+    def __call__(self, step: int, steps: int, loss: float, images_per_s: float) -> None:
+        self.fn(step, steps, loss, images_per_s)

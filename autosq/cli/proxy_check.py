@@ -64,15 +64,19 @@ def proxy_check(
     ds = load_dataset(data, input_size, seed=seed)
     console = get_console(stderr=True)
 
-    def on_arch(i: int, n: int, row: ArchRow) -> None:
-        if not as_json:
-            console.print(f"[{i}/{n}] {row.arch_id} ({row.params:,} params): reference "
-                          f"val_top1 {row.reference_top1:.3f}")
+    from autosq.cli.progress import training_progress
 
-    check = run_proxy_check(ds, sp, archs, seed=seed, reference_steps=steps,
-                            short_budgets=short, supernet=supernet, on_arch=on_arch,
-                            threads=threads, pretrained=pretrained,
-                            train_device=train_device)
+    with training_progress(f"proxy-check: architecture 1/{archs}") as on_step:
+        def on_arch(i: int, n: int, row: ArchRow) -> None:
+            on_step.label = f"proxy-check: architecture {min(i + 1, n)}/{n}"
+            if not as_json:
+                console.print(f"[{i}/{n}] {row.arch_id} ({row.params:,} params): reference "
+                              f"val_top1 {row.reference_top1:.3f}")
+
+        check = run_proxy_check(ds, sp, archs, seed=seed, reference_steps=steps,
+                                short_budgets=short, supernet=supernet, on_arch=on_arch,
+                                threads=threads, pretrained=pretrained,
+                                train_device=train_device, on_step=on_step)
     if as_json:
         typer.echo(json.dumps(check.to_dict(), indent=2))
     else:

@@ -253,6 +253,9 @@ def print_front(result: SearchResult, show_all: bool = False) -> None:
                 f" ({secondary} of them only better on {s.objectives.third})")
         console.print(f"{len(shown)} of the {len(result.members)} members shown{what}; "
                       f"--all lists every one. {THIN_RULE}")
+    caveat = s.accuracy.caveat()
+    if caveat is not None:
+        console.print(f"[yellow]{escape(caveat)}[/yellow]")
     if any(m.timing != "confirmed" for m in shown) and any(m.timing == "confirmed"
                                                            for m in shown):
         console.print("~ the search's own latency (not confirmed: see below)")

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     import torch
 
     from autosq.accuracy.datasets import Dataset
+    from autosq.accuracy.train import OnStep
     from autosq.arch.config import SqueezeNetConfig
 
 FORMATS = ("onnx", "pt")
@@ -165,7 +166,8 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
                      teacher: str | None = None,
                      profiles: Sequence[str | Path] = (), compress: bool = False,
                      bits: int = 6, density: float = 1 / 3,
-                     compress_steps: int = 200) -> ExportReport:
+                     compress_steps: int = 200,
+                     on_train: OnStep | None = None) -> ExportReport:
     """Rebuild a study's candidate (``trial``, or the ``recommended`` member), train it, check
     it and write it to ``out`` with its card beside it.
 
@@ -186,7 +188,8 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
     it against fp32 on the study's device (found in ``profiles`` folders first).
     ``compress=True`` runs Deep Compression on the trained network (prune to ``density``,
     retrain ``compress_steps`` steps, cluster at ``bits``, retrain the centroids) and writes
-    the ``.dcz`` container beside ``out``, the stage-by-stage report in the card."""
+    the ``.dcz`` container beside ``out``, the stage-by-stage report in the card.
+    ``on_train(step, steps, loss, images_per_s)`` sees the training's progress."""
 
     from autosq import __version__
     from autosq.measure.profiles import search_dirs
@@ -221,7 +224,7 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
                          "given)")
     from autosq.accuracy.device import resolve_device
 
-    shipped = ship(training, rec, seed, threads, resolve_device(train_device))
+    shipped = ship(training, rec, seed, threads, resolve_device(train_device), on_train)
     model, accuracy, x = shipped.model, shipped.accuracy, shipped.inputs
     if compress:
         from autosq.outputs.deep_compression import deep_compress, report_rows

@@ -107,6 +107,7 @@ def page_data(result: SearchResult, recs: list[TrialRecord], failed: list[dict[s
         "counts": vars(result.counts), "hypervolume": result.hypervolume,
         "members": members, "recommended": None if rec is None else rec.trial,
         "why": why, "nearest_miss": result.nearest_miss, "notes": result.notes,
+        "caveat": s.accuracy.caveat(),
         "thin_rule": THIN_RULE, "knee_rule": KNEE_RULE,
         "screen_error": None if result.screen_error is None else result.screen_error.describe(),
         "trials": [_trial(r) for r in recs] + failed,

@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from autosq.accuracy.datasets import Dataset
     from autosq.accuracy.device import TrainDevice
     from autosq.accuracy.distill import Teacher
-    from autosq.accuracy.train import Recipe
+    from autosq.accuracy.train import OnStep, Recipe
     from autosq.arch.pretrained import Pretrained
     from autosq.searching.records import SearchSettings, TrialRecord
 
@@ -138,9 +138,11 @@ class Shipped:
 
 
 def ship(training: ExportTraining, record: TrialRecord, seed: int,
-         threads: int | None, device: TrainDevice | None = None) -> Shipped:
+         threads: int | None, device: TrainDevice | None = None,
+         on_step: OnStep | None = None) -> Shipped:
     """Build the network of ``record`` as ``training`` says: trained (fine-tuned from its
-    inherited weights, distilled), inherited as it is, or seeded."""
+    inherited weights, distilled; ``on_step`` sees the steps), inherited as it is, or
+    seeded."""
     import numpy as np
 
     from autosq.arch.model import build
@@ -155,9 +157,9 @@ def ship(training: ExportTraining, record: TrialRecord, seed: int,
         from autosq.accuracy.train import fit
 
         assert training.recipe is not None
-        model, result = fit(config, data, training.recipe, seed=seed, threads=threads,
-                            device=device,
-                            init=training.init, teacher=training.teacher,
+        model, result = fit(config, data, training.recipe, seed=seed, on_step=on_step,
+                            threads=threads, device=device, init=training.init,
+                            teacher=training.teacher,
                             evaluate_start=training.init is not None)
         accuracy: dict[str, Any] = {
             "value": result.val_top1, "kind": "val_top1", "data": data.name,

@@ -40,8 +40,9 @@ def _fvcore_flops(model: torch.nn.Module, size: int) -> int:
 def test_fvcore_agrees_with_plan_macs(make_configs: ConfigMaker) -> None:
     # fvcore counts one multiply-add as one flop, like the plan, but also counts the global
     # average pool (one flop per input element: num_classes x H x W); element-wise adds,
-    # ReLUs and max-pools it does not count. That difference is the only one allowed.
-    for config in make_configs(200, 2):
+    # ReLUs and max-pools it does not count. That difference is the only one allowed. (60
+    # random configurations: every macro, bypass and pct_3x3 edge case many times over.)
+    for config in make_configs(60, 2):
         p = plan(config)
         avgpool = next(lay for lay in p.layers if lay.kind == "avgpool")
         expected = p.macs + avgpool.cin * avgpool.in_hw * avgpool.in_hw

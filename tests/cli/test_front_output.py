@@ -92,7 +92,8 @@ def test_progress_to_a_pipe_is_plain_lines_and_a_search_ends_with_next_steps(
     url = f"sqlite:///{tmp_path / 's.db'}"
     proc = subprocess.run(
         [sys.executable, "-m", "autosq", "search", "--device", "host", "--space", "tiny",
-         "--input-size", "32", "--max-mb", "0.2", "--trials", "2", "--storage", url],
+         "--input-size", "32", "--num-classes", "10", "--max-mb", "0.2", "--trials", "2",
+         "--storage", url],
         capture_output=True, text=True, timeout=300,
         env={**__import__("os").environ, "AUTOSQ_PROGRESS_SECONDS": "3600"})
     assert proc.returncode == 0, proc.stderr
@@ -120,3 +121,25 @@ def test_plain_progress_ticks_with_the_latest_status() -> None:
         "autosq: [01:15] s: 7/50 trials, feasible 3",
         "autosq: [01:25] s: 7/50 trials, feasible 3; training a candidate: step 10/500, loss 1.2",
     ]
+
+
+def test_without_data_the_accuracy_column_is_called_a_ranking_guess(
+        cli: Cli, long_front: str, tmp_path: Path) -> None:
+    """Issue 25: the table and the page say that a proxy score is a guess, and how to get
+    real accuracy."""
+    code, out, _ = cli("front", "--study", "long", "--storage", long_front)
+    assert code == 0
+    said = " ".join(out.split())  # the line as wrapped by the console
+    assert "the accuracy column is a ranking guess: the synflow score" in said
+    assert "--data FOLDER" in said and "--pretrained torchvision" in said
+    page = tmp_path / "page.html"
+    code, _, err = cli("report", "--study", "long", "--storage", long_front, "--out", str(page))
+    assert code == 0, err
+    assert "is a ranking guess" in page.read_text()
+
+
+def test_trained_accuracy_needs_no_caveat() -> None:
+    from autosq.accuracy import AccuracySetting
+
+    assert AccuracySetting("val_top1", data="d").caveat() is None
+    assert "refine" in (AccuracySetting("supernet", data="d").caveat() or "")

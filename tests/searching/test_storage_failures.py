@@ -7,6 +7,7 @@ test), real SQLite and journal files on a small tmpfs, a real timing process."""
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 import time
@@ -29,13 +30,17 @@ def _study(url: str) -> optuna.Study:
     return optuna.load_study(study_name="f", storage=storage_for(url, create=False))
 
 
+PROGRESS = re.compile(r"autosq: \[\d\d:\d\d\] ")
+
+
 def _states(url: str) -> list[str]:
     return [t.state.name for t in _study(url).trials]
 
 
 def _error(err: str) -> str:
-    """autosq's own line (a progress line may come before it)."""
-    lines = [line for line in err.splitlines() if line.startswith("autosq:")]
+    """autosq's own line (progress lines, ``autosq: [mm:ss] ...``, may come before it)."""
+    lines = [line for line in err.splitlines()
+             if line.startswith("autosq:") and not PROGRESS.match(line)]
     assert len(lines) == 1 and "Traceback" not in err and "internal error" not in err, err
     return lines[0]
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -132,7 +133,8 @@ def test_sigterm_marks_the_trial_and_exits_143(tmp_path: Path, isolated_cache: P
     _, err = proc.communicate(timeout=120)
     assert proc.returncode == 143, err
     assert "interrupted: study 'w'" in err and "run the same command again" in err
-    assert len([line for line in err.splitlines() if line.startswith("autosq:")]) == 1
+    assert len([line for line in err.splitlines() if line.startswith("autosq:")
+                and not re.match(r"autosq: \[\d\d:\d\d\] ", line)]) == 1
     reasons = [t.user_attrs.get("fail_reason") for t in _study(url).trials
                if t.state == optuna.trial.TrialState.FAIL]
     # Inside the trial's work it is marked interrupted; in the moment Optuna stores a finished
