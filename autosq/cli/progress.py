@@ -266,8 +266,8 @@ def training_progress(label: str, enabled: bool = True) -> Iterator[_Steps]:
             plain.label = steps_cb.label
             eta = clock.eta(step, steps)
             plain.training = f"step {step}/{steps}, {_train_status(loss, images_per_s, eta)}"
-            if plain._thread is None:
-                plain.line(f"{plain.label}: training; a status line every "
+            if plain._thread is None:  # the first step: say so at once, then steadily
+                plain.line(f"{plain.label}: {plain.training}; a status line every "
                            f"{plain.interval:g} s")
                 plain._thread = threading.Thread(target=plain._run, daemon=True)
                 plain._thread.start()

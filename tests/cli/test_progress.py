@@ -39,17 +39,17 @@ def test_plain_lines_name_the_training_and_its_pace(monkeypatch: pytest.MonkeyPa
         on_step(11, 100, 2.1, 55.0)
     lines = err.getvalue().splitlines()
     assert len(lines) == 1, lines
-    assert re.fullmatch(r"autosq: \[00:00\] training trial 3 for export: training; a status "
-                        r"line every 3600 s", lines[0])
+    assert re.fullmatch(r"autosq: \[\d\d:\d\d\] training trial 3 for export: step 1/100, loss "
+                        r"2.300, 50 images/s; a status line every 3600 s", lines[0])
 
 
 def test_export_shows_its_training(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    """A real export with data through the CLI: the plain lines say the step, images/s and
-    the time left (a line every 0.2 s, the training takes longer)."""
+    """A real export with data through the CLI: the first plain line says the training's step
+    and images/s (later ones, every AUTOSQ_PROGRESS_SECONDS, the time left too)."""
     from autosq.cli import main
 
     url = f"sqlite:///{tmp_path / 's.db'}"
-    monkeypatch.setenv("AUTOSQ_PROGRESS_SECONDS", "0.2")
+    monkeypatch.setenv("AUTOSQ_PROGRESS_SECONDS", "3600")
     assert main(["search", "--device", "host", "--space", "tiny", "--input-size", "32",
                  "--max-mb", "1", "--num-classes", "10", "--trials", "1", "--no-retime",
                  "--storage", url,
@@ -60,5 +60,5 @@ def test_export_shows_its_training(tmp_path: Path, monkeypatch: pytest.MonkeyPat
                  "builtin:shapes:20", "--epochs", "20", "--out", str(tmp_path / "m.onnx")])
     assert code == 0, err.getvalue()
     text = err.getvalue()
-    assert "training trial 0 for export: training" in text
-    assert re.search(r"step \d+/\d+, loss \d+\.\d+, [\d,]+ images/s", text), text
+    assert re.search(r"training trial 0 for export: step \d+/\d+, loss \d+\.\d+, [\d,]+ "
+                     r"images/s; a status line every 3600 s", text), text
