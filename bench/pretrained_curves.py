@@ -16,6 +16,7 @@ the reference's: Kendall tau with a bootstrap 95% interval, and the training cos
 Usage: python bench/pretrained_curves.py --data digits|shapes [--size 32] [--archs 10]
        [--scratch 100,250,500] [--finetune 100,250,500] [--reference 1000] [--lr LR]
        [--jsonl FILE]
+       python bench/pretrained_curves.py --summarise FILE.jsonl [FILE.jsonl ...] [--reference N]
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 import torch
 
@@ -53,7 +55,19 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--weights", type=Path, default=Path("/work/weights"))
     parser.add_argument("--jsonl", type=Path)
+    parser.add_argument("--summarise", type=Path, nargs="+", metavar="JSONL",
+                        help="only print the summary of rows stored by earlier runs (--jsonl)")
     args = parser.parse_args()
+    if args.summarise:
+        stored = [json.loads(line) for f in args.summarise for line in f.read_text().splitlines()
+                  if line.strip()]
+        for r in stored:  # JSON keys are strings
+            r["scratch"] = {int(k): v for k, v in r["scratch"].items()}
+            r["finetune"] = {int(k): v for k, v in r["finetune"].items()}
+        print(f"{len(stored)} architectures from {', '.join(str(f) for f in args.summarise)}")
+        summarise(stored, sorted(stored[0]["scratch"]), sorted(stored[0]["finetune"]),
+                  args.reference)
+        return
     sys.path.insert(0, str(Path(__file__).parent))
     from autosq.accuracy.datasets import load_dataset
     from autosq.accuracy.oneshot import sample_values
@@ -114,6 +128,13 @@ def main() -> None:
             if args.jsonl:
                 with args.jsonl.open("a") as f:
                     f.write(json.dumps(row) + "\n")
+    summarise(rows, scratch, tuned, args.reference)
+
+
+def summarise(rows: list[dict[str, Any]], scratch: list[int], tuned: list[int],
+              reference: int = 0) -> None:
+    """Print the budgets' medians, the paired differences with their intervals, the steps
+    fine-tuning needs, and (with a reference budget) the rankings against it."""
     print("\n| budget (steps) | scratch, median | fine-tuned, median | fine-tuned - scratch, mean "
           "[95% CI] |")
     print("|---|---|---|---|")
@@ -137,16 +158,18 @@ def main() -> None:
     print(f"\nsteps fine-tuning needs to reach scratch's {ref}-step accuracy, as a share of "
           f"{ref}: median {statistics.median(ratios):.2f} (per arch: "
           f"{', '.join('never' if x == float('inf') else f'{x:.2f}' for x in ratios)})")
-    if args.reference:
+    if reference:
         from autosq.accuracy.correlation import bootstrap_interval, kendall
 
-        truth = [r["scratch"][args.reference] for r in rows]  # type: ignore[index]
-        print(f"\nranking against the {args.reference}-step stand-alone reference "
+        truth = [r["scratch"][reference] for r in rows]  # type: ignore[index]
+        print(f"\nranking against the {reference}-step stand-alone reference "
               f"({len(rows)} architectures):")
         print("| estimator | Kendall tau [95% CI] | seconds per candidate (median) |")
         print("|---|---|---|")
         for kind in ("scratch", "finetune"):
             for s in (scratch if kind == "scratch" else tuned):
+                if kind == "scratch" and s == reference:
+                    continue  # the reference itself
                 got = [r[kind][s] for r in rows]  # type: ignore[index]
                 lo, hi = bootstrap_interval(got, truth, kendall, seed=0)
                 sec = statistics.median(r["seconds"][f"{kind} {s}"] for r in rows)  # type: ignore[index]
