@@ -129,7 +129,8 @@ class PlainProgress:
     def set_phase(self, text: str) -> None:
         """A new phase (e.g. confirming the front): one line now."""
         self.phase = text
-        self.line(f"{self.label}: {self.done}/{self.total} trials, {self.status}; {text}")
+        status = f", {self.status}" if self.status else ""
+        self.line(f"{self.label}: {self.done}/{self.total} trials{status}; {text}")
 
     def stop(self) -> None:
         """Stop the steady lines."""

@@ -230,7 +230,9 @@ def _over(value: float, limit: float) -> str:
 def nearest_miss(settings: SearchSettings, recs: list[TrialRecord]) -> str:
     """How far the closest candidates were from each budget, when none fits."""
     if not recs:
-        return "no candidate was evaluated"
+        return ("no candidate was evaluated: the search ended before any trial finished (a "
+                "--timeout or --trials-timeout shorter than one trial?); the same command with "
+                "more time continues the study")
     budget = settings.budget
     smallest = min(r.size_mb for r in recs)
     parts = [f"the smallest candidate was {smallest:.2f} MiB (budget {budget.max_mb:g}"
