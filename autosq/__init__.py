@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autosq._version import __version__
 from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.cost import Cost, cost
 from autosq.arch.plan import Plan, plan
@@ -30,8 +31,6 @@ if TYPE_CHECKING:
     from autosq.accuracy.train import OnStep
     from autosq.measure.protocol import TimingProtocol
     from autosq.outputs.export import ExportReport
-
-__version__ = "0.1.0"
 
 Budgets = Sequence[float | None] | float | None
 

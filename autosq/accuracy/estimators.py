@@ -6,7 +6,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any
 
 from autosq.accuracy import AccuracyEstimator, AccuracySetting
-from autosq.accuracy.proxies import PROXIES
+from autosq.accuracy.proxies import DEFAULT_PROXY, PROXIES
 from autosq.arch.config import SqueezeNetConfig
 from autosq.errors import UsageError
 
@@ -18,7 +18,7 @@ if TYPE_CHECKING:
     from autosq.arch.pretrained import Pretrained
     from autosq.arch.space import SearchSpace
 
-DEFAULT_PROXY = "synflow"
+
 
 
 class ProxyAccuracy:
@@ -100,7 +100,7 @@ def recipe_of(setting: AccuracySetting) -> Recipe:
 
 
 ACCURACY_CHOICES = ("proxy", "train", "supernet")
-# With data, the estimator used when none is asked for (see the README's measurements).
+# With data, the estimator used when none is asked for (see the measurements in docs/accuracy.md).
 DEFAULT_WITH_DATA = "train"
 
 

@@ -17,7 +17,7 @@ without shortcuts, so a candidate with bypass is scored as its plain twin. Measu
 digits study's 24 architectures: with shared shortcuts, subnets whose every Fire has an identity
 shortcut scored at chance (0.10) where they train stand-alone to 0.51-0.92, and Kendall tau
 was 0.50-0.59; scoring plain twins from a plain-trained supernet, 0.64-0.66. Shortcuts change
-a subnet's function too much for one set of weights to serve both (see bench/README.md).
+a subnet's function too much for one set of weights to serve both (see docs/benchmarks.md).
 """
 
 from __future__ import annotations

@@ -31,6 +31,11 @@ if TYPE_CHECKING:
     import torch
 
 PROXIES: tuple[str, ...] = ("synflow", "naswot", "params", "macs")
+# Without data: log(MACs). On default-space references (digits, 32 px, 500 steps each;
+# tests/accuracy/data/default_space_references.json, bench/proxy_references.py) it ranks with
+# Kendall +0.76 against synflow's +0.56, and like synflow it prefers every 3x3-free network's
+# twin with half 3x3 filters, which training ranks higher in every pair.
+DEFAULT_PROXY = "macs"
 
 _NASWOT_BATCH = 32  # images in the default naswot batch
 

@@ -50,7 +50,7 @@ app = typer.Typer(
 
 def _version(value: bool) -> None:
     if value:
-        from autosq import __version__
+        from autosq._version import __version__
 
         echo(f"autosq {__version__}")
         raise typer.Exit()

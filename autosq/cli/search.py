@@ -9,7 +9,7 @@ from typing import Any
 import typer
 
 from autosq.accuracy.estimators import ACCURACY_CHOICES
-from autosq.accuracy.proxies import PROXIES
+from autosq.accuracy.proxies import DEFAULT_PROXY, PROXIES
 from autosq.cli._options import (
     all_option,
     at_least,
@@ -97,9 +97,9 @@ def search(
     ),
     num_classes: int | None = typer.Option(None, "--num-classes", callback=at_least(1),
                                            help="Output classes (default: the data's, or 1000)."),
-    proxy: str = typer.Option("synflow", "--proxy", callback=one_of(PROXIES),
-                              help="Zero-cost accuracy proxy, used without --data: "
-                              "synflow, naswot, params, macs."),
+    proxy: str = typer.Option(DEFAULT_PROXY, "--proxy", callback=one_of(PROXIES),
+                              help="Zero-cost accuracy proxy, used without --data: macs "
+                              "(log multiply-accumulates), params, synflow, naswot."),
     accuracy: str | None = typer.Option(
         None, "--accuracy", callback=one_of(ACCURACY_CHOICES),
         help="How candidates' accuracy is obtained: proxy (zero-cost, the default without "

@@ -163,7 +163,7 @@ def device_facts() -> dict[str, Any]:
     Raspberry Pi's firmware flags), ONNX Runtime's version and providers."""
     import onnxruntime as ort
 
-    from autosq import __version__
+    from autosq._version import __version__
 
     cpufreq = "/sys/devices/system/cpu/cpu0/cpufreq/"
     cur = _read(cpufreq + "scaling_cur_freq")

@@ -191,7 +191,7 @@ def export_candidate(*, study: str, out: Path | str, storage: str = DEFAULT_STOR
     the ``.dcz`` container beside ``out``, the stage-by-stage report in the card.
     ``on_train(step, steps, loss, images_per_s)`` sees the training's progress."""
 
-    from autosq import __version__
+    from autosq._version import __version__
     from autosq.measure.profiles import search_dirs
 
     out = Path(out)

@@ -72,7 +72,7 @@ def _trial(r: TrialRecord) -> dict[str, Any]:
 def page_data(result: SearchResult, recs: list[TrialRecord], failed: list[dict[str, Any]],
               compare: dict[str, Any] | None = None) -> dict[str, Any]:
     """Everything the page shows, as JSON-ready values."""
-    from autosq import __version__
+    from autosq._version import __version__
 
     shown = _shown(result, compare)
     members = []

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+from autosq.accuracy.proxies import DEFAULT_PROXY
 from autosq.errors import AutosqError, ConfigError, ProfileError, TimingUnavailable, UsageError
 from autosq.measure.protocol import TimingProtocol
 from autosq.searching.arguments import check_args, settings_for
@@ -251,7 +252,7 @@ def run_search(
     study: str | None = None,
     input_size: int | None = None,
     num_classes: int | None = None,
-    proxy: str = "synflow",
+    proxy: str = DEFAULT_PROXY,
     accuracy: str | None = None,
     objectives: str | Sequence[str] | Objectives | None = None,
     data: str | None = None,

@@ -1,4 +1,4 @@
-"""``autosq agent`` as the README's runbook starts it: a process of its own, a token from the
+"""``autosq agent`` as the runbook (docs/agent.md) starts it: a process of its own, a token from the
 environment, only the minimal install's modules, one log line per request."""
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from autosq._io import CACHE_ENV
 
 Cli = Callable[..., tuple[int, str, str]]
 TOKEN = "runbook-token-0123456789"
-# What the agent's minimal install leaves out (README, "Running the agent on a Raspberry Pi").
+# What the agent's minimal install leaves out (docs/agent.md, running it on a Raspberry Pi).
 NOT_INSTALLED = ("torch", "optuna", "pandas", "fvcore", "onnx", "sqlalchemy", "matplotlib",
                  "PIL", "rich")
 START = ("import sys\n"

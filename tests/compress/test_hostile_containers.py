@@ -100,7 +100,7 @@ def test_a_container_of_the_largest_network_decodes_in_bounded_memory_and_time(
         tmp_path: Path, isolated_cache: Path) -> None:
     # All-zero 1-bit streams of a network of 4.6M weights (the most symbols a byte can hold):
     # decoded and written as a checked ONNX model, well under 1 GiB and 30 s. At the cap
-    # (2**24 weights) the same took 7.8 s and 0.56 GB here (docs/_incoming/hard.md).
+    # (2**24 weights): docs/errors.md, "Untrusted files" (bench/hostile_bench.py).
     from autosq.arch.config import SqueezeNetConfig
 
     config = SqueezeNetConfig(base_e=64, incr_e=64, freq=1, pct_3x3=0.5, sr=0.5, macro="v1.1",
