@@ -51,7 +51,7 @@ def resolve_device(spec: str | None = None, name: str = "train_device") -> Train
     else the CPU; ``cuda`` without one is a :class:`UsageError` naming ``name``."""
     import torch
 
-    spec = spec or "auto"
+    spec = "auto" if spec is None else spec  # an empty value is a mistake, not the default
     if spec not in TRAIN_DEVICES:
         raise UsageError(f"{name} must be one of {', '.join(TRAIN_DEVICES)}; got {spec!r}")
     has_cuda = torch.cuda.is_available()

@@ -172,8 +172,30 @@ def _onnx_teacher(spec: str, blob: bytes, sha: str, input_size: int) -> Teacher:
     if isinstance(shape[0], int) and shape[0] != 1:
         raise WeightsError(f"teacher {spec} has a fixed batch of {shape[0]}; expected 1 or "
                            "dynamic")
-    return Teacher(spec, sha, "onnx", int(out[1]), side, norm,
-                   _session=session if shape[0] != 1 else _per_image(session))
+    teacher = Teacher(spec, sha, "onnx", int(out[1]), side, norm,
+                      _session=session if shape[0] != 1 else _per_image(session))
+    _probe(teacher, side or input_size)
+    return teacher
+
+
+def _probe(teacher: Teacher, side: int) -> None:
+    """Run the teacher on two seeded images: its scores must have the shape it declares and be
+    finite (NaN scores would turn every student's loss into NaN, deep inside a search)."""
+    import torch
+
+    x = torch.randn(2, 3, side, side, generator=torch.Generator().manual_seed(0))
+    try:
+        scores = teacher.logits(x)
+    except Exception as exc:  # onnxruntime's errors have no common base: any means the same
+        raise WeightsError(f"teacher {teacher.spec} cannot be run on a batch of 2 "
+                           f"{side}px images ({type(exc).__name__}); expected a dynamic batch "
+                           "or a batch of 1") from None
+    if tuple(scores.shape) != (2, teacher.num_classes):
+        raise WeightsError(f"teacher {teacher.spec} gives scores of shape {tuple(scores.shape)} "
+                           f"for 2 images, not (2, {teacher.num_classes}) as it declares")
+    if not bool(torch.isfinite(scores).all()):
+        raise WeightsError(f"teacher {teacher.spec} gives NaN or infinite scores; expected a "
+                           "trained model's finite scores")
 
 
 def _per_image(session: ort.InferenceSession) -> ort.InferenceSession:

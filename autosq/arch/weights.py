@@ -20,6 +20,7 @@ SqueezeNet, holds code, is truncated or lies about its shapes is one :class:`Wei
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -115,49 +116,68 @@ def resolve(spec: str) -> tuple[Path, str]:
         if not path.is_file():
             _download(TORCHVISION[name], path)
         return path, spec
+    from autosq._io import not_a_file, shown_path
+
     path = Path(spec).expanduser()
-    if not path.exists():
-        raise WeightsError(f"weights file {spec} does not exist; expected a .pth/.pt state_dict "
-                           "in torchvision's SqueezeNet layout, an autosq export (.pt or "
-                           ".onnx), or torchvision:squeezenet1_0 / torchvision:squeezenet1_1")
-    if not path.is_file():
-        raise WeightsError(f"weights file {spec} is not a regular file")
+    if (problem := not_a_file(path)) is not None:  # a folder, a link loop, a name too long...
+        raise WeightsError(f"weights file {shown_path(spec)} is not a regular file: it "
+                           f"{problem}; expected a .pth/.pt "
+                           "state_dict in torchvision's SqueezeNet layout, an autosq export "
+                           "(.pt or .onnx), or torchvision:squeezenet1_0 / "
+                           "torchvision:squeezenet1_1")
     return path, str(path)
 
 
 def _download(file: str, path: Path) -> None:
     """Fetch a published torchvision file into torch's hub cache, checking its SHA-256 prefix;
-    nothing is left behind when it fails."""
+    nothing is left behind when it fails (a broken or refused transfer, Ctrl-C)."""
+    import http.client
     import tempfile
     import urllib.error
     import urllib.request
 
-    url = os.environ.get(URL_ENV, TORCHVISION_URL).rstrip("/") + "/" + file
+    base = os.environ.get(URL_ENV, TORCHVISION_URL)
+    url = base.rstrip("/") + "/" + file
     hint = (f"put {file} (from {TORCHVISION_URL}{file}) in {path.parent}/, or give the weights "
             "file itself")
+    digest = hashlib.sha256()
+    tmp: str | None = None
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        digest = hashlib.sha256()
-        with urllib.request.urlopen(url, timeout=60) as answer, tempfile.NamedTemporaryFile(
-                dir=path.parent, prefix=f".{file}.", delete=False) as tmp:
-            size = 0
-            while chunk := answer.read(1 << 20):
-                size += len(chunk)
-                if size > MAX_FILE_MB << 20:
-                    raise WeightsUnavailable(f"{url} sent more than {MAX_FILE_MB} MB: refused")
-                digest.update(chunk)
-                tmp.write(chunk)
-    except (urllib.error.URLError, OSError, TimeoutError) as exc:
-        reason = getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc
-        raise WeightsUnavailable(f"cannot download torchvision's weights ({reason}): {hint}") \
-            from None
-    prefix = re.search(r"-([0-9a-f]{8,})\.", file)
-    if prefix and not digest.hexdigest().startswith(prefix.group(1)):
-        os.unlink(tmp.name)
-        raise WeightsUnavailable(f"the file downloaded from {url} has SHA-256 "
-                                 f"{digest.hexdigest()[:16]}..., not {prefix.group(1)}... as "
-                                 f"published: refused; {hint}")
-    os.replace(tmp.name, path)
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            with urllib.request.urlopen(url, timeout=60) as answer, tempfile.NamedTemporaryFile(
+                    dir=path.parent, prefix=f".{file}.", delete=False) as out:
+                tmp = out.name
+                size = 0
+                while chunk := answer.read(1 << 20):
+                    size += len(chunk)
+                    if size > MAX_FILE_MB << 20:
+                        raise WeightsUnavailable(f"{url} sent more than {MAX_FILE_MB} MB: "
+                                                 f"refused; {hint}")
+                    digest.update(chunk)
+                    out.write(chunk)
+        except ValueError:  # not a URL urllib can open (a bad mirror in the variable)
+            raise WeightsUnavailable(f"cannot download torchvision's weights: {URL_ENV}={base!r} "
+                                     "is not a URL (expected http(s)://host/folder/); "
+                                     f"{hint}") from None
+        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
+            reason = (f"a broken answer: {type(exc).__name__}"  # a bad status line, say
+                      if isinstance(exc, http.client.HTTPException) else
+                      getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
+            raise WeightsUnavailable(f"cannot download torchvision's weights ({reason}): "
+                                     f"{hint}") from None
+        prefix = re.search(r"-([0-9a-f]{8,})\.", file)
+        if prefix and not digest.hexdigest().startswith(prefix.group(1)):
+            raise WeightsUnavailable(f"the file downloaded from {url} has SHA-256 "
+                                     f"{digest.hexdigest()[:16]}..., not {prefix.group(1)}... as "
+                                     f"published: refused; {hint}")
+        assert tmp is not None
+        os.replace(tmp, path)
+        tmp = None
+    finally:
+        if tmp is not None:
+            with contextlib.suppress(OSError):
+                os.unlink(tmp)
 
 
 def read_weights(spec: str) -> WeightsFile:
@@ -180,14 +200,20 @@ def _from_torch(path: Path, name: str, sha: str) -> WeightsFile:
 
     import torch
 
+    _check_unpacked_size(path, name)
     try:
         with warnings.catch_warnings():  # torch's notes on pickle protocols are not for users
             warnings.simplefilter("ignore")
             loaded = torch.load(path, map_location="cpu", weights_only=True)
-    except pickle.UnpicklingError:
-        raise WeightsError(f"{name} holds objects torch will not load safely (code or classes, "
-                           "refused with weights_only=True); expected a plain state_dict of "
-                           "tensors") from None
+    except pickle.UnpicklingError as exc:
+        if "global" in str(exc).lower():  # a class or function to call: maybe code
+            raise WeightsError(f"{name} holds objects torch will not load safely (code or "
+                               "classes, refused with weights_only=True); expected a plain "
+                               "state_dict of tensors") from None
+        raise WeightsError(f"{name} is not a torch file: torch will not load safely what it "
+                           "holds (another format, or a bare pickle; refused with "
+                           "weights_only=True); expected a .pth/.pt state_dict saved by "
+                           "torch.save") from None
     except Exception as exc:  # zip errors, EOF, "invalid load key": not a whole torch file
         raise WeightsError(f"{name} cannot be read as a torch file (truncated or another "
                            f"format: {type(exc).__name__}); expected a .pth/.pt state_dict") \
@@ -204,6 +230,24 @@ def _from_torch(path: Path, name: str, sha: str) -> WeightsFile:
     if config is not None:
         shape = _matching(config, shape, name)
     return WeightsFile(name, path, sha, state, shape, norm, config)
+
+
+def _check_unpacked_size(path: Path, name: str) -> None:
+    """Refuse a torch zip file whose records would unpack to more than :data:`MAX_FILE_MB`
+    (torch allocates each record's declared size; a compressed record of zeros is a bomb)."""
+    import zipfile
+
+    try:
+        if not zipfile.is_zipfile(path):
+            return  # torch's legacy format: read as it is, bounded by the file's size
+        with zipfile.ZipFile(path) as archive:
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, zipfile.LargeZipFile, OSError, ValueError, EOFError):
+        raise WeightsError(f"{name} cannot be read as a torch file (a damaged zip archive); "
+                           "expected a .pth/.pt state_dict") from None
+    if unpacked > MAX_FILE_MB << 20:
+        raise WeightsError(f"{name} unpacks to {unpacked / 2**20:,.0f} MB; a SqueezeNet's "
+                           f"weights are a few MB (at most {MAX_FILE_MB} MB read): refused")
 
 
 def _state_dict(loaded: object, name: str) -> dict[str, torch.Tensor]:
@@ -281,14 +325,22 @@ def onnx_metadata(blob: bytes, name: str) -> tuple[Any, dict[str, str], Normalis
     except Exception:
         raise WeightsError(f"{name} is not an ONNX model (truncated or another format)") \
             from None
+    if not model.graph.node:  # protobuf reads an empty file (and some others) as no model
+        raise WeightsError(f"{name} is not an ONNX model (it holds no graph: empty, or another "
+                           "format)")
+    if any(t.data_location == onnx.TensorProto.EXTERNAL for t in model.graph.initializer):
+        # Read from bytes, its external files would be looked up in the working folder.
+        raise WeightsError(f"{name} keeps weights in external data files; expected a "
+                           "self-contained ONNX file (as 'autosq export' writes)")
     meta = {p.key: p.value for p in model.metadata_props}
     norm = None
     if "input_normalisation" in meta:
         try:
-            norm = Normalisation.from_dict(json.loads(meta["input_normalisation"]),
-                                           f"{name}'s input_normalisation")
+            stated = json.loads(meta["input_normalisation"])
         except (ValueError, RecursionError):
             raise WeightsError(f"{name}: its input_normalisation is not JSON") from None
+        # Outside the try: a WeightsError is a ValueError too, and says more than "not JSON".
+        norm = Normalisation.from_dict(stated, f"{name}'s input_normalisation")
     return model, meta, norm
 
 
@@ -326,8 +378,13 @@ def _from_onnx(blob: bytes, path: Path, name: str, sha: str) -> WeightsFile:
             if key not in tensors:
                 raise WeightsError(f"{name}: a convolution reads {key[:100]!r}, which is not a "
                                    "weight of the file")
-            state[f"{layer.module}.{role}"] = torch.from_numpy(
-                numpy_helper.to_array(tensors[key]).copy())
+            try:
+                array = numpy_helper.to_array(tensors[key]).copy()
+            except Exception:  # onnx's errors have no common base: dims, type, data disagree
+                raise WeightsError(f"{name}: its weight {key[:100]!r} is damaged (its shape or "
+                                   "type does not match its data); expected an unmodified "
+                                   "autosq export") from None
+            state[f"{layer.module}.{role}"] = torch.from_numpy(array)
     state = _state_dict(state, name)
     shape = _matching(config, shape_of_state({k: tuple(v.shape) for k, v in state.items()},
                                              name), name)

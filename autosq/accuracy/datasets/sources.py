@@ -18,18 +18,31 @@ if TYPE_CHECKING:
     import numpy as np
 
 
+MAX_STRIP = 16  # an image resized larger than this many crops is resized by its crop alone
+
+
 def decode_image(path: Path, side: int) -> np.ndarray | None:
     """(3, side, side) uint8: the shorter side resized to ``side`` (bilinear, as Pillow's
     reduced JPEG decoding allows), the centre cropped square; None if unreadable."""
+    import warnings
+
     import numpy as np
     from PIL import Image, ImageOps
 
     # Whatever Pillow raises on a broken file (OSError, SyntaxError, struct errors, decompression
     # bombs, ...) means the same here: this image cannot be used.
     try:
-        with Image.open(path) as opened:
+        with warnings.catch_warnings():
+            # Pillow warns (on stderr) of an image over its pixel limit and decodes it; here
+            # one that would still be that large after draft() is refused, below.
+            warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+            opened = Image.open(path)
+        with opened:
             # JPEG can decode at a reduced scale, still at least side x side: much faster.
             opened.draft("RGB", (side, side))
+            limit = Image.MAX_IMAGE_PIXELS
+            if limit is not None and opened.size[0] * opened.size[1] > limit:
+                return None  # a decompression bomb (or a photo too large to decode here)
             image = ImageOps.exif_transpose(opened)
             if image.mode == "P" and "transparency" in image.info:
                 image = image.convert("RGBA")
@@ -37,9 +50,16 @@ def decode_image(path: Path, side: int) -> np.ndarray | None:
             w, h = image.size
             scale = side / min(w, h)
             nw, nh = max(side, round(w * scale)), max(side, round(h * scale))
-            image = image.resize((nw, nh), Image.Resampling.BILINEAR)
             left, top = (nw - side) // 2, (nh - side) // 2
-            image = image.crop((left, top, left + side, top + side))
+            if nw * nh <= MAX_STRIP * side * side:
+                image = image.resize((nw, nh), Image.Resampling.BILINEAR)
+                image = image.crop((left, top, left + side, top + side))
+            else:
+                # A long strip (a 1-pixel-high PNG of a few bytes, say) would be resized to
+                # gigabytes: resize only the square the crop keeps, the same pixels' mapping.
+                sx, sy = w / nw, h / nh
+                image = image.resize((side, side), Image.Resampling.BILINEAR, box=(
+                    left * sx, top * sy, (left + side) * sx, (top + side) * sy))
             array = np.asarray(image, dtype=np.uint8)
     except Exception:
         return None
