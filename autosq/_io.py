@@ -59,9 +59,11 @@ def cache_dir(*parts: str, create: bool = True) -> Path:
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
+        # mkdir says "File exists" for a file in the way (the folder itself or a parent).
+        why = ("it is a file, not a folder" if path.exists() and not path.is_dir() else
+               exc.strerror or str(exc))
         raise UsageError(
-            f"cannot use the cache folder {path} ({exc.strerror or exc}); set {CACHE_ENV} to a "
-            "writable folder"
+            f"cannot use the cache folder {path} ({why}); set {CACHE_ENV} to a writable folder"
         ) from None
     if not os.access(path, os.W_OK):
         raise UsageError(

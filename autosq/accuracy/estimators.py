@@ -147,6 +147,14 @@ def make_accuracy(kind: str | None, proxy: str, data: str | None, epochs: float 
     if not data.startswith("builtin:"):
         # Recorded with the study: refine and export must find it from any working folder.
         data = str(Path(data).expanduser().resolve())
+    init = None
+    if pretrained is not None and kind not in ("proxy", "supernet"):
+        # Read before the data: a bad weights file is one line, not one after a long decode.
+        from autosq.arch.pretrained import load_pretrained
+
+        macros = tuple(sorted({str(v) for v in space.values_of("macro", "v1.0")})) if space \
+            else ("v1.0", "v1.1")
+        init = load_pretrained(pretrained, macros)
     ds = load_dataset(data, input_size)
     if num_classes is not None and num_classes != ds.num_classes:
         raise UsageError(f"num_classes={num_classes} does not match the data: {data} has "
@@ -162,13 +170,7 @@ def make_accuracy(kind: str | None, proxy: str, data: str | None, epochs: float 
                                 on_step=on_train, threads=threads), ds.num_classes
     from autosq.accuracy.train import Recipe, finetune_recipe
 
-    init = None
-    if pretrained is not None:
-        from autosq.arch.pretrained import load_pretrained
-
-        macros = tuple(sorted({str(v) for v in space.values_of("macro", "v1.0")})) if space \
-            else ("v1.0", "v1.1")
-        init = load_pretrained(pretrained, macros)
+    if init is not None:
         ds = ds.renormalised(init.normalisation)
     guide = None
     if teacher is not None:

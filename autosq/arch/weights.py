@@ -25,6 +25,7 @@ import hashlib
 import json
 import os
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -38,6 +39,9 @@ if TYPE_CHECKING:
     from autosq.arch.config import SqueezeNetConfig
 
 MAX_FILE_MB = 512
+# A whole download may take this long (a published SqueezeNet is 5 MB: minutes on the slowest
+# link worth waiting for).
+DOWNLOAD_SECONDS = 600
 TORCHVISION = {  # name -> published file (its name holds its SHA-256's first 8 hex digits)
     "squeezenet1_0": "squeezenet1_0-b66bff10.pth",
     "squeezenet1_1": "squeezenet1_1-b8a52dc0.pth",
@@ -149,7 +153,14 @@ def _download(file: str, path: Path) -> None:
                     dir=path.parent, prefix=f".{file}.", delete=False) as out:
                 tmp = out.name
                 size = 0
-                while chunk := answer.read(1 << 20):
+                deadline = time.monotonic() + DOWNLOAD_SECONDS
+                # read1: whatever has arrived, so a server trickling bytes meets the deadline
+                # (each read alone only waits for the socket's timeout).
+                while chunk := answer.read1(1 << 20):
+                    if time.monotonic() > deadline:
+                        raise WeightsUnavailable(f"{url} sent {size / 2**20:.1f} MB in "
+                                                 f"{DOWNLOAD_SECONDS} s: too slow, stopped; "
+                                                 f"{hint}")
                     size += len(chunk)
                     if size > MAX_FILE_MB << 20:
                         raise WeightsUnavailable(f"{url} sent more than {MAX_FILE_MB} MB: "

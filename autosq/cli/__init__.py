@@ -136,6 +136,15 @@ def _main(argv: list[str] | None) -> int:
     from autosq.cli.decoding import decoding_lines
 
     try:
+        # Before torch is imported: OpenMP would print its own lines about a bad value.
+        from autosq.accuracy.threads import default_threads
+
+        default_threads()
+    except AutosqError as exc:
+        _error(str(exc))
+        return 2
+
+    try:
         with decoding_lines():  # any command that loads data says how its decoding goes
             result = command.main(args=args, prog_name="autosq", standalone_mode=False)
     except click_exc.NoArgsIsHelpError:

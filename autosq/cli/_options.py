@@ -123,16 +123,29 @@ def threads_option() -> Any:
 
 def pretrained_option() -> Any:
     """``--pretrained SOURCE``: the weights candidates start from."""
-    return typer.Option(None, "--pretrained", metavar="SOURCE", help="Start each candidate from "
+    return typer.Option(None, "--pretrained", metavar="SOURCE", callback=_named("--pretrained"),
+                        help="Start each candidate from "
                         "the weights it inherits from SOURCE: a .pth state_dict in "
                         "torchvision's SqueezeNet layout, an autosq export (.pt/.onnx), "
                         "torchvision:squeezenet1_0 / torchvision:squeezenet1_1, or torchvision "
                         "(each macro's own); then fine-tune it.")
 
 
+def _named(flag: str) -> Any:
+    """A callback refusing an empty or blank value of ``flag`` (the library would name its
+    parameter instead of the flag)."""
+    def check(value: str | None) -> str | None:
+        if value is not None and not value.strip():
+            raise typer.BadParameter("must name a file or a source; got an empty value",
+                                     param_hint=flag)
+        return value
+    return check
+
+
 def teacher_option() -> Any:
     """``--teacher MODEL``: distil from this model while training."""
-    return typer.Option(None, "--teacher", metavar="MODEL", help="Distil from this model while "
+    return typer.Option(None, "--teacher", metavar="MODEL", callback=_named("--teacher"),
+                        help="Distil from this model while "
                         "training: an autosq export (.onnx/.pt) or an ONNX model with the "
                         "data's classes and input.")
 

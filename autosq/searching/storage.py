@@ -284,22 +284,31 @@ def open_study(
         # Older studies stored no objectives: they had the three of LEGACY.
         stored = {**stored, "objectives": stored.get("objectives", list(LEGACY))}
         # Keys only the stored side has (a newer autosq's) differ too: never dropped silently.
-        diff = [k for k in (*wanted, *(k for k in stored if k not in wanted))
-                if stored.get(k) != wanted.get(k)]
+        diff = _differences(stored, wanted)
         if diff:
             # A study's default name depends on its objectives, so the way back to one made
             # with other objectives is to name both.
             hint = (f" (for objectives: objectives {_shown(stored['objectives'])} and study "
-                    f"{name!r})" if "objectives" in diff else "")
+                    f"{name!r})" if any(k == "objectives" for k, _, _ in diff) else "")
             raise StudyError(
                 f"study {name!r} was created with other settings ("
-                + "; ".join(f"{k} {_shown(stored.get(k))}, asked {_shown(wanted.get(k))}"
-                            for k in diff)
+                + "; ".join(f"{k} {_shown(a)}, asked {_shown(b)}" for k, a, b in diff)
                 + f"); give the same settings to resume it{hint}, or a new study name"
             )
         study.set_user_attr(STUDY_ATTR, wanted)  # the same, now saying its objectives
     _name_metrics(study, objectives.value_names)
     return study
+
+
+def _differences(stored: Any, wanted: Any, prefix: str = "") -> list[tuple[str, Any, Any]]:
+    """(dotted key, stored, asked) for every setting that differs, nested settings by their
+    own keys (``accuracy.pretrained.sha256``, not the whole accuracy record)."""
+    if isinstance(stored, dict) and isinstance(wanted, dict):
+        out = []
+        for k in (*wanted, *(k for k in stored if k not in wanted)):
+            out += _differences(stored.get(k), wanted.get(k), f"{prefix}{k}.")
+        return out
+    return [] if stored == wanted else [(prefix.rstrip("."), stored, wanted)]
 
 
 def _name_metrics(study: optuna.Study, names: list[str]) -> None:

@@ -265,3 +265,21 @@ def test_a_long_strip_is_resized_by_its_crop_alone(tmp_path: Path,
 def test_an_empty_train_device_is_refused(cli: Cli, tmp_path: Path) -> None:
     code, _, err = search(cli, tmp_path, "--train-device", "")
     one_line(code, err, 2, "--train-device must be one of auto, cpu, cuda; got ''")
+
+
+def test_a_download_past_its_deadline_is_stopped_and_leaves_no_partial_file(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A server trickling its bytes (each read within the socket's timeout) cannot hold a
+    download forever: the whole transfer has a deadline (here 0 s, so the first read passes
+    it; no clock is waited on)."""
+    import autosq.arch.weights as weights
+    from autosq.errors import WeightsUnavailable
+
+    (tmp_path / "mirror").mkdir()
+    (tmp_path / "mirror" / weights.TORCHVISION["squeezenet1_1"]).write_bytes(b"x" * 100)
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.setenv(weights.URL_ENV, (tmp_path / "mirror").as_uri())
+    monkeypatch.setattr(weights, "DOWNLOAD_SECONDS", -1)
+    with pytest.raises(WeightsUnavailable, match="too slow, stopped"):
+        weights.read_weights("torchvision:squeezenet1_1")
+    assert not list((tmp_path / "torch").rglob("*.pth*"))

@@ -331,3 +331,18 @@ def test_bad_objectives(cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     one_line(code, err, 2, "--objectives", needle)
     assert len(err) < 400  # a long value is cut, not echoed whole
     assert list(tmp_path.iterdir()) == []  # no study database created
+
+
+@pytest.mark.parametrize("flag", ["--pretrained", "--teacher"])
+def test_an_empty_source_is_named_by_its_flag(cli: Cli, flag: str) -> None:
+    code, _, err = cli("search", "--space", "tiny", "--input-size", "32", "--trials", "1",
+                       flag, " ")
+    one_line(code, err, 2, f"Invalid value for {flag}: must name a file or a source")
+
+
+def test_a_cache_folder_that_is_a_file_says_so(cli: Cli, tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "f").write_text("")
+    monkeypatch.setenv("AUTOSQ_CACHE_DIR", str(tmp_path / "f"))
+    code, _, err = cli("measure", "--preset", "squeezenet1_1", "--input-size", "32")
+    one_line(code, err, 2, "(it is a file, not a folder)")

@@ -242,3 +242,16 @@ def test_an_immutable_destination_is_refused_before_any_work(cli: Cli, tmp_path:
             subprocess.run(["chattr", "-i", str(path)], capture_output=True)
         assert path.read_text() == "old" and not (tmp_path / "m.onnx").exists()
         path.unlink()
+
+
+@pytest.mark.parametrize("value", ["abc", "0", "-1"])
+def test_a_bad_omp_num_threads_is_autosq_s_one_line_not_openmp_s(value: str) -> None:
+    """OpenMP prints its own lines about a bad OMP_NUM_THREADS when torch is imported: autosq
+    refuses it before (through a real process, where torch is not imported yet)."""
+    env = {**os.environ, "OMP_NUM_THREADS": value}
+    proc = subprocess.run([sys.executable, "-m", "autosq", "measure", "--preset",
+                           "squeezenet1_1", "--input-size", "32"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 2
+    assert proc.stderr == (f"autosq: error: OMP_NUM_THREADS must be a whole number >= 1; got "
+                           f"{value!r}\n")

@@ -110,8 +110,12 @@ def test_resuming_runs_only_the_missing_trials(storage: str) -> None:
     assert again.counts.trials == 8
     same = tiny(storage, trials=8)
     assert same.counts.trials == 8
-    with pytest.raises(StudyError, match="created with other settings"):
+    with pytest.raises(StudyError, match=r"created with other settings \(budget.max_mb "):
         tiny(storage, trials=9, study=first.study_name, max_mb=0.3)
+    # A nested setting is named by its own key, not shown as the whole record.
+    with pytest.raises(StudyError, match=r"settings \(accuracy.proxy '?macs'?, asked "
+                                         r"'?synflow'?\); give"):
+        tiny(storage, trials=9, study=first.study_name, proxy="synflow")
 
 
 def test_same_seed_same_configurations(storage: str, tmp_path: Path) -> None:
