@@ -31,6 +31,8 @@ class AccuracySetting:
     # inputs are normalised then, and the teacher that guides its training.
     pretrained: dict[str, Any] | None = None
     teacher: dict[str, Any] | None = None
+    # Which images the data held (:attr:`Dataset.fingerprint`); None in studies older than it.
+    data_fingerprint: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
         """The stored form: the fields that apply to this kind."""

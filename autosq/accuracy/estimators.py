@@ -85,7 +85,8 @@ class TrainedAccuracy:
                                lr=None if r.lr == Recipe.lr else r.lr,
                                pretrained=None if self.init is None else self.init.describe(),
                                teacher=None if self.teacher is None
-                               else self.teacher.describe())
+                               else self.teacher.describe(),
+                               data_fingerprint=self.data.fingerprint)
 
 
 def recipe_of(setting: AccuracySetting) -> Recipe:

@@ -283,4 +283,5 @@ class SupernetAccuracy:
         """``supernet``, on which data, trained how long."""
         return AccuracySetting(kind=self.kind, data=self.data.name, epochs=None,
                                batch_size=self.recipe.batch_size,
-                               supernet_steps=self.recipe.steps)
+                               supernet_steps=self.recipe.steps,
+                               data_fingerprint=self.data.fingerprint)

@@ -283,13 +283,23 @@ def open_study(
     elif stored != wanted:
         # Older studies stored no objectives: they had the three of LEGACY.
         stored = {**stored, "objectives": stored.get("objectives", list(LEGACY))}
+        # Older studies recorded no data fingerprint: theirs is taken to be this data's.
+        old_acc = stored.get("accuracy")
+        new_acc = wanted.get("accuracy")
+        if isinstance(old_acc, dict) and isinstance(new_acc, dict) \
+                and "data_fingerprint" not in old_acc and "data_fingerprint" in new_acc:
+            stored = {**stored, "accuracy": {**old_acc,
+                                             "data_fingerprint": new_acc["data_fingerprint"]}}
         # Keys only the stored side has (a newer autosq's) differ too: never dropped silently.
         diff = _differences(stored, wanted)
         if diff:
             # A study's default name depends on its objectives, so the way back to one made
             # with other objectives is to name both.
             hint = (f" (for objectives: objectives {_shown(stored['objectives'])} and study "
-                    f"{name!r})" if any(k == "objectives" for k, _, _ in diff) else "")
+                    f"{name!r})" if any(k == "objectives" for k, _, _ in diff) else
+                    " (the data's images changed since the study was searched: resuming would "
+                    "mix trials trained on other images)"
+                    if any(k == "accuracy.data_fingerprint" for k, _, _ in diff) else "")
             raise StudyError(
                 f"study {name!r} was created with other settings ("
                 + "; ".join(f"{k} {_shown(a)}, asked {_shown(b)}" for k, a, b in diff)

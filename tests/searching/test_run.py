@@ -285,3 +285,34 @@ def test_python_api_returns_a_dataframe(storage: str) -> None:
     df = result.front
     assert list(df["trial"]) == [r["trial"] for r in result.to_json()]
     assert df["recommended"].sum() == 1
+
+
+def test_a_changed_data_folder_is_not_mixed_into_a_resumed_study(tmp_path: Path) -> None:
+    """The study records which images its data held: one more photo in the folder, and
+    resuming is refused (saying so); a study older than that record resumes as before."""
+    from PIL import Image
+
+    from autosq.searching.records import STUDY_ATTR
+
+    data = tmp_path / "photos"
+    for c, cls in enumerate(("a", "b")):
+        (data / cls).mkdir(parents=True)
+        for i in range(8):
+            Image.new("RGB", (40, 40), (60 * c + 5 * i, 90, 30)).save(data / cls / f"{i}.png")
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    args: dict[str, Any] = {"device": "host", "max_mb": 1.0, "space": "tiny", "trials": 1,
+                            "input_size": 32, "storage": url, "protocol": FAST, "seed": 0,
+                            "data": str(data), "epochs": 0.5, "study": "d", "retime": False}
+    run_search(**args)
+    study = optuna.load_study(study_name="d", storage=url)
+    assert study.user_attrs[STUDY_ATTR]["accuracy"]["data_fingerprint"]
+    Image.new("RGB", (40, 40), (1, 2, 3)).save(data / "a" / "new.png")
+    with pytest.raises(StudyError, match=r"accuracy.data_fingerprint .*the data's images "
+                                         r"changed since the study was searched"):
+        run_search(**{**args, "trials": 2})
+    # A study from before the record: its fingerprint is taken to be the data's.
+    settings = dict(study.user_attrs[STUDY_ATTR])
+    settings["accuracy"] = {k: v for k, v in settings["accuracy"].items()
+                            if k != "data_fingerprint"}
+    study.set_user_attr(STUDY_ATTR, settings)
+    assert run_search(**{**args, "trials": 2}).counts.trials == 2

@@ -101,6 +101,21 @@ class Dataset:
         return all(abs(a - b) < 1e-6 for a, b in zip((*self.mean, *self.std),
                                                      (*norm.mean, *norm.std), strict=True))
 
+    @property
+    def fingerprint(self) -> str:
+        """A short digest of which images form the splits (the files' names, sizes and
+        times, the stored side, the split's seed and fraction): a study records it, so that a
+        changed data folder is not mixed into a resumed search."""
+        import hashlib
+        import json
+
+        try:
+            parts = json.loads(self.key)[1:]  # without the cache format's version
+        except (ValueError, TypeError):
+            parts = [self.key]
+        blob = json.dumps(parts, separators=(",", ":"), sort_keys=True).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
     def renormalised(self, norm: Normalisation) -> Dataset:
         """The same images, normalised with ``norm`` (a pretrained source's convention)."""
         return replace(self, normalisation=norm)
