@@ -20,35 +20,20 @@ SqueezeNet, holds code, is truncated or lies about its shapes is one :class:`Wei
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import json
-import os
-import re
-import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autosq.arch.hub import MAX_FILE_MB, TORCHVISION, download, hub_dir
 from autosq.arch.inherit import NetShape, shape_of_plan, shape_of_state
-from autosq.errors import WeightsError, WeightsUnavailable
+from autosq.errors import WeightsError
 
 if TYPE_CHECKING:
     import torch
 
     from autosq.arch.config import SqueezeNetConfig
-
-MAX_FILE_MB = 512
-# A whole download may take this long (a published SqueezeNet is 5 MB: minutes on the slowest
-# link worth waiting for).
-DOWNLOAD_SECONDS = 600
-TORCHVISION = {  # name -> published file (its name holds its SHA-256's first 8 hex digits)
-    "squeezenet1_0": "squeezenet1_0-b66bff10.pth",
-    "squeezenet1_1": "squeezenet1_1-b8a52dc0.pth",
-}
-TORCHVISION_URL = "https://download.pytorch.org/models/"
-URL_ENV = "AUTOSQ_TORCHVISION_URL"  # another base URL (a mirror); tests point it at loopback
-
 
 @dataclass(frozen=True)
 class Normalisation:
@@ -102,13 +87,6 @@ class WeightsFile:
                 "normalisation": self.normalisation.to_dict()}
 
 
-def hub_dir() -> Path:
-    """torch's hub checkpoints folder (``$TORCH_HOME/hub/checkpoints``), as torch.hub finds it."""
-    home = os.environ.get("TORCH_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "torch")
-    return Path(home).expanduser() / "hub" / "checkpoints"
-
-
 def resolve(spec: str) -> tuple[Path, str]:
     """The file of a SOURCE (downloading torchvision's when missing) and the name it goes by."""
     if spec.startswith("torchvision:"):
@@ -118,7 +96,7 @@ def resolve(spec: str) -> tuple[Path, str]:
                                f"{', '.join('torchvision:' + n for n in TORCHVISION)}")
         path = hub_dir() / TORCHVISION[name]
         if not path.is_file():
-            _download(TORCHVISION[name], path)
+            download(TORCHVISION[name], path)
         return path, spec
     from autosq._io import not_a_file, shown_path
 
@@ -130,65 +108,6 @@ def resolve(spec: str) -> tuple[Path, str]:
                            "(.pt or .onnx), or torchvision:squeezenet1_0 / "
                            "torchvision:squeezenet1_1")
     return path, str(path)
-
-
-def _download(file: str, path: Path) -> None:
-    """Fetch a published torchvision file into torch's hub cache, checking its SHA-256 prefix;
-    nothing is left behind when it fails (a broken or refused transfer, Ctrl-C)."""
-    import http.client
-    import tempfile
-    import urllib.error
-    import urllib.request
-
-    base = os.environ.get(URL_ENV, TORCHVISION_URL)
-    url = base.rstrip("/") + "/" + file
-    hint = (f"put {file} (from {TORCHVISION_URL}{file}) in {path.parent}/, or give the weights "
-            "file itself")
-    digest = hashlib.sha256()
-    tmp: str | None = None
-    try:
-        try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            with urllib.request.urlopen(url, timeout=60) as answer, tempfile.NamedTemporaryFile(
-                    dir=path.parent, prefix=f".{file}.", delete=False) as out:
-                tmp = out.name
-                size = 0
-                deadline = time.monotonic() + DOWNLOAD_SECONDS
-                # read1: whatever has arrived, so a server trickling bytes meets the deadline
-                # (each read alone only waits for the socket's timeout).
-                while chunk := answer.read1(1 << 20):
-                    if time.monotonic() > deadline:
-                        raise WeightsUnavailable(f"{url} sent {size / 2**20:.1f} MB in "
-                                                 f"{DOWNLOAD_SECONDS} s: too slow, stopped; "
-                                                 f"{hint}")
-                    size += len(chunk)
-                    if size > MAX_FILE_MB << 20:
-                        raise WeightsUnavailable(f"{url} sent more than {MAX_FILE_MB} MB: "
-                                                 f"refused; {hint}")
-                    digest.update(chunk)
-                    out.write(chunk)
-        except ValueError:  # not a URL urllib can open (a bad mirror in the variable)
-            raise WeightsUnavailable(f"cannot download torchvision's weights: {URL_ENV}={base!r} "
-                                     "is not a URL (expected http(s)://host/folder/); "
-                                     f"{hint}") from None
-        except (urllib.error.URLError, OSError, http.client.HTTPException) as exc:
-            reason = (f"a broken answer: {type(exc).__name__}"  # a bad status line, say
-                      if isinstance(exc, http.client.HTTPException) else
-                      getattr(exc, "reason", None) or getattr(exc, "strerror", None) or exc)
-            raise WeightsUnavailable(f"cannot download torchvision's weights ({reason}): "
-                                     f"{hint}") from None
-        prefix = re.search(r"-([0-9a-f]{8,})\.", file)
-        if prefix and not digest.hexdigest().startswith(prefix.group(1)):
-            raise WeightsUnavailable(f"the file downloaded from {url} has SHA-256 "
-                                     f"{digest.hexdigest()[:16]}..., not {prefix.group(1)}... as "
-                                     f"published: refused; {hint}")
-        assert tmp is not None
-        os.replace(tmp, path)
-        tmp = None
-    finally:
-        if tmp is not None:
-            with contextlib.suppress(OSError):
-                os.unlink(tmp)
 
 
 def read_weights(spec: str) -> WeightsFile:

@@ -16,10 +16,11 @@ import pytest
 import torch
 
 from autosq.arch.config import SqueezeNetConfig
+from autosq.arch.hub import TORCHVISION, URL_ENV
 from autosq.arch.model import build
 from autosq.arch.presets import preset
 from autosq.arch.pretrained import inherited_model, load_pretrained
-from autosq.arch.weights import IMAGENET, TORCHVISION, URL_ENV, read_weights
+from autosq.arch.weights import IMAGENET, read_weights
 from autosq.errors import WeightsError, WeightsUnavailable
 
 

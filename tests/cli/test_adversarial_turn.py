@@ -77,7 +77,7 @@ def raw_server(request: pytest.FixtureRequest) -> Iterator[int]:
 @pytest.mark.parametrize("raw_server", list(ANSWERS), indirect=True)
 def test_a_broken_download_is_one_line_and_leaves_no_partial_file(
         cli: Cli, tmp_path: Path, raw_server: int, monkeypatch: pytest.MonkeyPatch) -> None:
-    from autosq.arch.weights import URL_ENV
+    from autosq.arch.hub import URL_ENV
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv(URL_ENV, f"http://127.0.0.1:{raw_server}/")
@@ -88,14 +88,15 @@ def test_a_broken_download_is_one_line_and_leaves_no_partial_file(
 
 def test_a_download_over_the_size_limit_leaves_no_partial_file(
         tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import autosq.arch.hub as hub
     import autosq.arch.weights as weights
     from autosq.errors import WeightsUnavailable
 
     (tmp_path / "mirror").mkdir()
-    (tmp_path / "mirror" / weights.TORCHVISION["squeezenet1_1"]).write_bytes(b"x" * 100)
+    (tmp_path / "mirror" / hub.TORCHVISION["squeezenet1_1"]).write_bytes(b"x" * 100)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv(weights.URL_ENV, (tmp_path / "mirror").as_uri())
-    monkeypatch.setattr(weights, "MAX_FILE_MB", 0)  # any byte is too many
+    monkeypatch.setenv(hub.URL_ENV, (tmp_path / "mirror").as_uri())
+    monkeypatch.setattr(hub, "MAX_FILE_MB", 0)  # any byte is too many
     with pytest.raises(WeightsUnavailable, match="sent more than 0 MB: refused"):
         weights.read_weights("torchvision:squeezenet1_1")
     assert not list((tmp_path / "torch").rglob("*.pth*"))
@@ -103,7 +104,7 @@ def test_a_download_over_the_size_limit_leaves_no_partial_file(
 
 def test_a_mirror_that_is_not_a_url_is_one_line(cli: Cli, tmp_path: Path,
                                                 monkeypatch: pytest.MonkeyPatch) -> None:
-    from autosq.arch.weights import URL_ENV
+    from autosq.arch.hub import URL_ENV
 
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.setenv(URL_ENV, "not-a-url")
@@ -272,14 +273,15 @@ def test_a_download_past_its_deadline_is_stopped_and_leaves_no_partial_file(
     """A server trickling its bytes (each read within the socket's timeout) cannot hold a
     download forever: the whole transfer has a deadline (here 0 s, so the first read passes
     it; no clock is waited on)."""
+    import autosq.arch.hub as hub
     import autosq.arch.weights as weights
     from autosq.errors import WeightsUnavailable
 
     (tmp_path / "mirror").mkdir()
-    (tmp_path / "mirror" / weights.TORCHVISION["squeezenet1_1"]).write_bytes(b"x" * 100)
+    (tmp_path / "mirror" / hub.TORCHVISION["squeezenet1_1"]).write_bytes(b"x" * 100)
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
-    monkeypatch.setenv(weights.URL_ENV, (tmp_path / "mirror").as_uri())
-    monkeypatch.setattr(weights, "DOWNLOAD_SECONDS", -1)
+    monkeypatch.setenv(hub.URL_ENV, (tmp_path / "mirror").as_uri())
+    monkeypatch.setattr(hub, "DOWNLOAD_SECONDS", -1)
     with pytest.raises(WeightsUnavailable, match="too slow, stopped"):
         weights.read_weights("torchvision:squeezenet1_1")
     assert not list((tmp_path / "torch").rglob("*.pth*"))
