@@ -33,6 +33,11 @@ CONNECT_TIMEOUT = 10  # seconds to reach a database server
 # silent for GRACE_SECONDS is failed (and retried) by any live worker or the next run.
 HEARTBEAT_SECONDS = 5
 GRACE_SECONDS = 20
+# A worker frozen inside a transaction (a stopped process, a machine whose network stalled with
+# its socket open) would hold its row locks forever, and every live worker would wait on them
+# instead of failing its trial by heartbeat: the server ends such a session after this long.
+# Optuna's transactions last milliseconds.
+IDLE_IN_TRANSACTION_SECONDS = 10
 
 
 def redact(url: str) -> str:
@@ -144,7 +149,10 @@ def storage_for(url: str, create: bool = True) -> Any:
     if url.startswith(("postgresql://", "postgres://")):
         # psycopg 3 (the driver autosq installs), not SQLAlchemy's default psycopg2.
         driver_url = "postgresql+psycopg://" + driver_url.split("://", 1)[1]
-        engine_kwargs = {"connect_args": {"connect_timeout": CONNECT_TIMEOUT}}
+        engine_kwargs = {"connect_args": {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "options": f"-c idle_in_transaction_session_timeout="
+                       f"{IDLE_IN_TRANSACTION_SECONDS * 1000}"}}
     beats = path is None and not url.startswith("sqlite")
     if not create:
         _check_optuna_tables(url, driver_url, engine_kwargs)

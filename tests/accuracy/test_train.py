@@ -50,16 +50,6 @@ def test_folding_batchnorm_is_exact() -> None:
     plain.load_state_dict(folded.state_dict())  # the same names and shapes as the plain model
 
 
-@pytest.mark.slow
-def test_training_squeezenet1_1_beats_chance_clearly() -> None:
-    data = load_dataset("builtin:shapes", 32)
-    model, result = fit(preset("squeezenet1_1", input_size=32, num_classes=10), data,
-                        Recipe(epochs=5), seed=0)
-    assert result.val_top1 > 0.35, result  # chance is 0.10
-    assert result.images_per_s > 0 and not result.diverged
-    assert not model.training and isinstance(model.classifier[2], torch.nn.ReLU)
-
-
 def test_recipe_and_data_mismatch_errors() -> None:
     data = load_dataset("builtin:shapes:20", 32)
     with pytest.raises(UsageError, match="epochs must be a finite number > 0"):
@@ -194,9 +184,12 @@ def test_the_default_budget_learns_a_small_real_data_set(tmp_path: Path) -> None
     from digits import write_digits
 
     data = load_dataset(str(write_digits(tmp_path / "digits")), 32)
-    result = train(preset("squeezenet1_1", input_size=32, num_classes=10), data, Recipe(),
-                   seed=0)
-    assert result.steps == 500 and result.val_top1 >= 0.85
+    model, result = fit(preset("squeezenet1_1", input_size=32, num_classes=10), data, Recipe(),
+                        seed=0)
+    assert result.steps == 500 and result.val_top1 >= 0.85  # chance is 0.10
+    assert result.images_per_s > 0 and not result.diverged
+    # What fit hands back is the deployed network: eval mode, the ReLU head kept.
+    assert not model.training and isinstance(model.classifier[2], torch.nn.ReLU)
 
 
 # The configurations: trained forms that learnt, deployed at chance by the old head.

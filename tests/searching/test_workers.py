@@ -257,6 +257,33 @@ def test_a_silent_worker_on_a_server_is_failed_by_heartbeat_within_the_grace_per
         frozen.wait()
 
 
+def test_a_worker_frozen_inside_a_transaction_does_not_hold_the_others_forever(
+        postgres_url: str) -> None:
+    # A worker stopped mid-transaction keeps its socket open and its row locks held; the live
+    # workers, waiting on those locks, never got to fail its trial by heartbeat (seen: a search
+    # hung with "idle in transaction" beside "SELECT waiting"). The server now ends the
+    # frozen session, and the waiting one goes on.
+    import sqlalchemy
+
+    from autosq.searching.storage import IDLE_IN_TRANSACTION_SECONDS
+
+    optuna.create_study(storage=storage_for(postgres_url), study_name="locks")
+    engine = storage_for(postgres_url).engine
+    frozen, live = engine.connect(), engine.connect()
+    try:
+        frozen.execute(sqlalchemy.text("SELECT study_id FROM studies FOR UPDATE"))  # then silent
+        live.execute(sqlalchemy.text("SET statement_timeout = '120s'"))  # a failure, not a hang
+        start = time.monotonic()
+        live.execute(sqlalchemy.text("SELECT study_id FROM studies FOR UPDATE"))
+        assert time.monotonic() - start >= IDLE_IN_TRANSACTION_SECONDS - 1
+        with pytest.raises(sqlalchemy.exc.DBAPIError, match="idle-in-transaction timeout"):
+            frozen.execute(sqlalchemy.text("SELECT 1"))  # its session was ended
+    finally:
+        live.close()
+        with contextlib.suppress(Exception):
+            frozen.close()
+
+
 @pytest.mark.timeout(120)
 def test_a_dead_workers_trial_is_failed_by_the_live_ones_while_they_run(
         tmp_path: Path, isolated_cache: Path, cli: Cli) -> None:
