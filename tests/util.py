@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Mapping, Sequence
+
 from autosq.measure.protocol import TimingProtocol
 
 # A timing protocol for tests: real ONNX Runtime runs, but few and short, so a tiny model
@@ -73,3 +79,21 @@ def synthetic_study(url: str, name: str, members: int, seed: int = 0,
     if fail_reason is not None:
         study.add_trial(optuna.trial.create_trial(state=optuna.trial.TrialState.FAIL,
                                                   user_attrs={FAIL_ATTR: fail_reason}))
+
+
+def run_autosq(args: Sequence[str], env: Mapping[str, str],
+               timeout: float) -> subprocess.CompletedProcess[str]:
+    """``python -m autosq ARGS`` in a child process that sees this one's ``sys.path``. Past
+    ``timeout`` seconds the child is aborted with Python's fault handler on, and the test fails
+    with every thread's stack (a hang is diagnosed from CI's log, not guessed at)."""
+    full = {**env, "PYTHONPATH": ":".join(sys.path), "PYTHONFAULTHANDLER": "1"}
+    with subprocess.Popen([sys.executable, "-m", "autosq", *args], stdout=subprocess.PIPE,
+                          stderr=subprocess.PIPE, text=True, env=full) as proc:
+        try:
+            out, err = proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            os.kill(proc.pid, signal.SIGABRT)
+            out, err = proc.communicate()
+            raise AssertionError(f"autosq {' '.join(args)} ran past {timeout:.0f} s; its "
+                                 f"threads:\n{err}") from None
+    return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)

@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import json
 import resource
-import subprocess
-import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -14,6 +12,7 @@ import numpy as np
 import pytest
 import torch
 from PIL import Image
+from util import run_autosq
 
 from autosq.accuracy.datasets import load_dataset
 from autosq.accuracy.datasets.stream import _random_box, train_batches
@@ -119,9 +118,7 @@ def test_a_large_folder_at_224_px_trains_and_exports_in_bounded_memory(
                  ["export", "--study", "big", "--trial", "0", "--storage", db, "--epochs",
                   "0.02", "--out", str(tmp_path / "m.onnx")]):
         before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        proc = subprocess.run([sys.executable, "-m", "autosq", *args], capture_output=True,
-                              text=True, env={**env, "PYTHONPATH": ":".join(sys.path)},
-                              timeout=600)
+        proc = run_autosq(args, env, timeout=600)
         assert proc.returncode == 0, proc.stderr
         peaks.append(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss)
         assert peaks[-1] >= before

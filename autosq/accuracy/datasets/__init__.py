@@ -208,10 +208,20 @@ def _parallel(rows: FolderRows, side: int) -> Iterator[np.ndarray | None]:
         return
     import multiprocessing
 
+    from autosq.accuracy.datasets.forked import reset_signals
+
     context = multiprocessing.get_context("fork" if "fork" in
                                           multiprocessing.get_all_start_methods() else None)
-    with context.Pool(workers) as pool:
+    pool = context.Pool(workers, initializer=reset_signals)
+    try:
         yield from pool.imap(_decode_job, [(p, side) for p in jobs], chunksize=32)
+    except BaseException:
+        pool.terminate()
+        raise
+    else:
+        pool.close()  # the workers finish their queue and exit: nothing is killed mid-task
+    finally:
+        pool.join()
 
 
 def _decode_job(job: tuple[Path | None, int]) -> np.ndarray | None:

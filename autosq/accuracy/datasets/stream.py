@@ -147,6 +147,9 @@ def eval_batch_size(size: int, largest: int = 256) -> int:
 
 
 def _worker_init(_: int) -> None:
+    from autosq.accuracy.datasets.forked import reset_signals
+
+    reset_signals()
     torch.set_num_threads(1)  # a worker prepares images; the training owns the cores
 
 
