@@ -85,7 +85,7 @@ def search(
         help="Stop sampling after this many seconds; the confirmation follows, unbounded."),
     seed: int = typer.Option(0, "--seed", callback=between(0, 2**32 - 1), help="Sampler seed."),
     sampler: str = typer.Option("tpe", "--sampler", callback=one_of(SAMPLERS),
-                                help="tpe, nsga2 or random."),
+                                help="tpe (with mutants of the front), tpe-only, nsga2 or random."),
     storage: str = storage_option(),
     study: str | None = typer.Option(
         None, "--study", callback=non_empty(),

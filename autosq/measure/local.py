@@ -342,20 +342,19 @@ class LocalTimer:
                 t_end = t_start + max(
                     p.max_seconds, 1.5 * p.min_blocks * p.block_seconds * len(models)
                 )
-                while True:
-                    for i, (session, feed) in enumerate(pairs):
-                        blocks[i].append(self._block(session, feed)[0])
-                    if all(self._settled(b, t_start) for b in blocks):
-                        stop = "agreement"
-                        break
-                    if time.perf_counter() > t_end:
-                        stop = "time_cap"
-                        break
+                # A model leaves the rotation once its own blocks agree: the rest are not held
+                # up by it, and it is not held up by the slowest to settle.
+                active = list(range(len(pairs)))
+                while active and time.perf_counter() <= t_end:
+                    for i in active:
+                        blocks[i].append(self._block(*pairs[i])[0])
+                    active = [i for i in active if not self._settled(blocks[i], t_start)]
             except Exception as exc:
                 raise MeasurementError(f"ONNX Runtime failed running one of models {first + 1}"
                                        f"-{first + len(models)} of {total}: {exc}") from exc
         each = (time.perf_counter() - t0) / len(models)
-        return [self._result(b, stop, None, each, cpus) for b in blocks]
+        return [self._result(b, "time_cap" if i in active else "agreement", None, each, cpus)
+                for i, b in enumerate(blocks)]
 
     def _result(
         self,

@@ -68,10 +68,12 @@ class TimingProtocol:
     @classmethod
     def confirm(cls) -> TimingProtocol:
         """The front's candidates timed together, interleaved block by block, so that drift
-        and interference hit them alike: shorter blocks than the default suffice, since every
-        round visits every model."""
+        and interference hit them alike: much shorter blocks than the default suffice, since
+        every round visits every model and the rounds of a 50-model front span seconds, longer
+        than an interference burst (blocks of 0.04 s cost 80% of a peer-bench confirmation's
+        time and ranked no closer to the common clock than the screen: docs/benchmarks.md)."""
         return cls(warmup_runs=2, warmup_seconds=0.0, warmup_steady=0.1,
-                   warmup_max_seconds=0.3, block_runs=3, block_seconds=0.04, min_blocks=4,
+                   warmup_max_seconds=0.3, block_runs=3, block_seconds=0.02, min_blocks=4,
                    target_gap=0.03, max_seconds=3.0)
 
 

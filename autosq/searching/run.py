@@ -11,13 +11,14 @@ is a :class:`~autosq.searching.records.TrialRecord`.
 from __future__ import annotations
 
 import contextlib
+import math
 import signal
 import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from autosq.accuracy.proxies import DEFAULT_PROXY
 from autosq.errors import AutosqError, ConfigError, ProfileError, TimingUnavailable, UsageError
@@ -64,6 +65,10 @@ if TYPE_CHECKING:
 # study seed, and within torch's 64-bit range.
 TRIAL_SEED_STRIDE = 1_000_000
 WORKER_SEED_STRIDE = 7_919  # workers' sampler seeds are this far apart
+# Lost and silent workers are looked for at most this often: each look reads the running
+# trials from the storage, 6 ms of a 150 ms trial on SQLite here, and a lost worker's trial
+# can wait a second for its slot.
+CHECK_WORKERS_S = 1.0
 
 _HELD = (signal.SIGINT, signal.SIGTERM)
 
@@ -113,6 +118,16 @@ class Search:
             self._seen.setdefault(rec.key, rec)
             if evaluator.screen is not None and not rec.duplicate:
                 evaluator.screen.add(rec)
+
+    def worth_a_trial(self, params: dict[str, Any]) -> bool:
+        """Whether sampled ``params`` are a new architecture within the size and memory
+        budgets (analysed, not built): what the front's mutants must be."""
+        try:
+            record = self.evaluator.analyse({**self.space.fixed, **params})
+        except AutosqError:
+            return False
+        return record.key not in self._seen and all(
+            v <= 0 for k, v in record.constraints.items() if k != "latency_ms")
 
     def trial_seed(self, number: int) -> int:
         """The seed of trial ``number``'s initial weights and training."""
@@ -205,10 +220,13 @@ class Search:
             return 0
         done_before = self.progress.done
         deadline = None if timeout is None else time.monotonic() + timeout
+        checked = -math.inf
         while (not self.surplus and (deadline is None or time.monotonic() < deadline)
                and not (stop is not None and stop())):
-            fail_silent_trials(self.study)  # workers anywhere whose heartbeat stopped
-            recover_lost_trials(self.study)  # a worker on this machine that died meanwhile
+            if time.monotonic() - checked >= CHECK_WORKERS_S:
+                fail_silent_trials(self.study)  # workers anywhere whose heartbeat stopped
+                recover_lost_trials(self.study)  # a worker on this machine that died meanwhile
+                checked = time.monotonic()
             finished, taken = tally(self.study)
             if finished >= trials:
                 break
@@ -347,14 +365,14 @@ def run_search(
         raise UsageError("study must be a non-empty name")
     st = open_study(storage, name, settings)
     done = finished_count(st)
-    st.sampler = make_sampler(
-        sampler, None if seed is None else (seed + done + WORKER_SEED_STRIDE * worker)
-        % (MAX_SEED + 1))
     screen = LatencyScreen(settings.budget, profile.name, chosen, enabled=predict)
     evaluator = Evaluator(timer if protocol else timer.with_protocol(TimingProtocol.screen()),
                           settings.budget, estimator, settings.input_size, classes, screen,
                           timing="full" if protocol else "screen")
     runner = Search(st, sp, evaluator, seed, chosen)
+    st.sampler = make_sampler(
+        sampler, None if seed is None else (seed + done + WORKER_SEED_STRIDE * worker)
+        % (MAX_SEED + 1), fits=runner.worth_a_trial)
     plan = time_budget(st, started, timeout, chosen, protocol, refine, retime or worker > 0)
     if on_start is not None:
         on_start(st, max(0, trials - done))

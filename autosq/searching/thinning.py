@@ -17,8 +17,9 @@ SHOWN = 15  # members shown by default
 
 THIN_RULE = (
     f"Thinned to at most {SHOWN} members: the recommended one, both ends, the most accurate "
-    "under each budget in view, then repeatedly the member farthest from those already shown "
-    "(accuracy and log latency, each scaled to the front's range)."
+    "under each budget in view, then repeatedly the member that adds most to the hypervolume "
+    "of those shown (accuracy scaled to the front's range, latency from 0 to the slowest "
+    "member's), the farthest from those shown on a tie."
 )
 
 __all__ = ["SHOWN", "THIN_RULE", "best_under", "thin"]
@@ -37,10 +38,14 @@ def thin(points: Sequence[Point], keep: Iterable[int] = (), limit: int = SHOWN) 
     """Indices (ascending) of at most ``limit`` points to show (all of them when there are no
     more), always with both ends (the fastest and the most accurate) and ``keep``.
 
-    The rest are chosen greedily by the farthest-point rule: each time, the point whose
-    distance to the nearest already chosen one is largest, in accuracy and log latency each
-    scaled to the points' range, so the shown members cover the range evenly wherever the
-    front is dense. Ties go to the lowest index; the result is deterministic.
+    The rest are chosen greedily: each time, the point that adds most to the hypervolume of
+    the chosen ones in the accuracy-latency plane (accuracy scaled to the points' range,
+    latency to the slowest point's; the reference just past the slowest and the least
+    accurate, so that every point can add), which shows the members a front's hypervolume is
+    made of, spread over its range. A point that adds nothing (a three-objective front has
+    members dominated in this plane) is ranked by its distance to the nearest chosen one, in
+    accuracy and log latency each scaled to the range. Ties go to the lowest index; the result
+    is deterministic.
     """
     n = len(points)
     if n <= limit:
@@ -50,15 +55,34 @@ def thin(points: Sequence[Point], keep: Iterable[int] = (), limit: int = SHOWN) 
     chosen = list(dict.fromkeys([fastest, best, *(i for i in keep if 0 <= i < n)]))
     accs = [p[0] for p in points]
     logs = [math.log(p[1]) if p[1] > 0 else 0.0 for p in points]
-
-    def scaled(values: list[float]) -> list[float]:
-        low, high = min(values), max(values)
-        return [(v - low) / (high - low) if high > low else 0.0 for v in values]
-
-    xy = list(zip(scaled(logs), scaled(accs), strict=True))
+    slowest = max(p[1] for p in points)
+    plane = [(p[1] / slowest if slowest > 0 else 0.0, a)
+             for p, a in zip(points, _scaled(accs), strict=True)]
+    xy = list(zip(_scaled(logs), _scaled(accs), strict=True))
     nearest = [min(math.dist(xy[i], xy[c]) for c in chosen) for i in range(n)]
     while len(chosen) < limit:
-        pick = max((i for i in range(n) if i not in chosen), key=lambda i: (nearest[i], -i))
+        area = _area([plane[c] for c in chosen])
+        gain = {i: _area([plane[c] for c in chosen] + [plane[i]]) - area
+                for i in range(n) if i not in chosen}
+        pick = max(gain, key=lambda i: (round(gain[i], 12), nearest[i], -i))
         chosen.append(pick)
         nearest = [min(d, math.dist(xy[i], xy[pick])) for i, d in enumerate(nearest)]
     return sorted(chosen)
+
+
+REFERENCE = (1.05, -0.05)  # (latency, accuracy) in the scaled plane: past every point
+
+
+def _scaled(values: list[float]) -> list[float]:
+    low, high = min(values), max(values)
+    return [(v - low) / (high - low) if high > low else 0.0 for v in values]
+
+
+def _area(points: Sequence[tuple[float, float]]) -> float:
+    """The area (latency down, accuracy up) ``points`` dominate up to :data:`REFERENCE`."""
+    total, top = 0.0, REFERENCE[1]
+    for lat, acc in sorted(points, key=lambda p: (p[0], -p[1])):
+        if acc > top:
+            total += (REFERENCE[0] - lat) * (acc - top)
+            top = acc
+    return total

@@ -24,7 +24,7 @@ Cli = Callable[..., tuple[int, str, str]]
         (["search", "--max-ms", "-1"], "--max-ms must be a finite number >= 0"),
         (["search", "--input-size", "0"], "--input-size must be >= 1; got 0"),
         (["search", "--study", ""], "--study must be a non-empty name"),
-        (["search", "--sampler", "bogus"], "--sampler must be one of tpe, nsga2, random"),
+        (["search", "--sampler", "bogus"], "--sampler must be one of tpe, tpe-only, nsga2, random"),
         (["search", "--proxy", "vibes"], "--proxy must be one of synflow"),
         (["search", "--refine", "1"], "--refine trains front members: it needs --data"),
         (["search", "--refine", "1", "--data", "builtin:shapes:20", "--accuracy", "proxy"],

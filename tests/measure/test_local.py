@@ -252,3 +252,23 @@ def test_a_group_that_runs_out_of_memory_is_timed_in_halves(
     monkeypatch.setattr(timer, "_time_group", picky)
     assert len(timer.time_many_here([small_onnx] * 8)) == 8
     assert sizes == [8, 4, 2, 2, 4, 2, 2]
+
+
+def test_a_settled_model_leaves_the_interleaved_rotation(
+        small_onnx: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Interleaved timing stops timing a model once its own blocks agree; the others go on to
+    the cap without it (the first model here settles at 4 blocks, the second never)."""
+    from dataclasses import replace
+
+    timer = LocalTimer(protocol=replace(FAST, max_seconds=2.0), contained=False)
+    order: list[list[float]] = []
+
+    def first_settles(blocks: list[list[float]], t_start: float) -> bool:
+        if not any(b is blocks for b in order):
+            order.append(blocks)
+        return len(blocks) >= 4 and blocks is order[0]
+
+    monkeypatch.setattr(timer, "_settled", first_settles)
+    first, second = timer.time_many_here([small_onnx, small_onnx])
+    assert (first.blocks, first.stop) == (4, "agreement")
+    assert second.stop == "time_cap" and second.blocks >= 4

@@ -1,0 +1,185 @@
+"""TPE with a local search around the front: the default sampler.
+
+TPE models the whole space, and in a few hundred trials it rarely lands right at the edges that
+make a front valuable: the most accurate candidate that still fits the size budget, the
+fastest one. Evolutionary searches (NSGA-II, Archai's) get there by mutating the front. This
+sampler does both: from trial :data:`WARMUP` on, each trial is, with probability
+:data:`SHARE`, a mutant of a member of the front so far instead of a TPE suggestion.
+
+- The front: the completed, feasible trials (every constraint <= 0) that no other dominates on
+  the study's objectives, as stored.
+- The parent: a binary tournament on the crowding distance (NSGA-II's rule), so the ends of
+  the front (infinite distance) and its sparse stretches are mutated most.
+- The mutant: each parameter changed with probability 1/n (at least one): an integer by one or
+  two steps, a float by a normal step of a tenth of its range (both clipped, log-scaled for a
+  log distribution), a categorical to another choice. A mutant that ``fits`` rejects (over a
+  size or memory budget, or an architecture the study has already) is drawn again, up to
+  :data:`TRIES` times; then TPE suggests the trial.
+
+Which trials are mutants, and what they are, follows from the seed and the trial number, so a
+search is as reproducible as with TPE alone.
+"""
+
+from __future__ import annotations
+
+import math
+import random
+from collections.abc import Callable, Sequence
+from typing import Any
+
+import optuna
+from optuna.distributions import (
+    BaseDistribution,
+    CategoricalDistribution,
+    FloatDistribution,
+    IntDistribution,
+)
+from optuna.trial import FrozenTrial, TrialState
+
+from autosq.searching.pareto import dominates
+
+WARMUP = 20  # trials before the first mutant: TPE's start-up and a first front
+SHARE = 1 / 3  # of the trials after the warm-up
+TRIES = 20
+FLOAT_STEP = 0.1  # a float's step: a normal deviate of this fraction of its range
+
+Fits = Callable[[dict[str, Any]], bool]
+
+
+class FrontMutationSampler(optuna.samplers.BaseSampler):
+    """``base`` (TPE) for most trials, a mutant of the front for a share of them (see the
+    module docstring). ``fits(params)`` says whether a mutant is worth a trial."""
+
+    def __init__(self, base: optuna.samplers.BaseSampler, seed: int | None,
+                 fits: Fits | None = None, share: float = SHARE, warmup: int = WARMUP) -> None:
+        self.base = base
+        self.seed = 0 if seed is None else seed
+        self.fits = fits
+        self.share = share
+        self.warmup = warmup
+
+    def infer_relative_search_space(self, study: optuna.Study, trial: FrozenTrial
+                                    ) -> dict[str, BaseDistribution]:
+        return self.base.infer_relative_search_space(study, trial)
+
+    def sample_relative(self, study: optuna.Study, trial: FrozenTrial,
+                        search_space: dict[str, BaseDistribution]) -> dict[str, Any]:
+        if search_space and trial.number >= self.warmup:
+            rng = random.Random(f"{self.seed}:{trial.number}")
+            if rng.random() < self.share:
+                mutant = self._mutant(study, search_space, rng)
+                if mutant is not None:
+                    return mutant
+        return self.base.sample_relative(study, trial, search_space)
+
+    def sample_independent(self, study: optuna.Study, trial: FrozenTrial, param_name: str,
+                           param_distribution: BaseDistribution) -> Any:
+        return self.base.sample_independent(study, trial, param_name, param_distribution)
+
+    def before_trial(self, study: optuna.Study, trial: FrozenTrial) -> None:
+        self.base.before_trial(study, trial)
+
+    def after_trial(self, study: optuna.Study, trial: FrozenTrial, state: TrialState,
+                    values: Sequence[float] | None) -> None:
+        self.base.after_trial(study, trial, state, values)
+
+    def reseed_rng(self) -> None:
+        self.base.reseed_rng()
+
+    def _mutant(self, study: optuna.Study, space: dict[str, BaseDistribution],
+                rng: random.Random) -> dict[str, Any] | None:
+        front = feasible_front(study.get_trials(deepcopy=False, states=(TrialState.COMPLETE,)),
+                               study.directions)
+        parents = [t for t in front if all(k in t.params for k in space)]
+        if not parents:
+            return None
+        distance = crowding([minimised(t.values, study.directions) for t in parents])
+        for _ in range(TRIES):
+            a, b = rng.randrange(len(parents)), rng.randrange(len(parents))
+            parent = parents[a if distance[a] >= distance[b] else b]
+            changed = mutate(parent.params, space, rng)
+            if self.fits is None or self.fits({**parent.params, **changed}):
+                return changed
+        return None
+
+
+def minimised(values: Sequence[float], directions: Sequence[Any]) -> tuple[float, ...]:
+    """A trial's values with every objective turned into one to minimise."""
+    return tuple(-v if d == optuna.study.StudyDirection.MAXIMIZE else v
+                 for v, d in zip(values, directions, strict=True))
+
+
+def feasible_front(trials: Sequence[FrozenTrial], directions: Sequence[Any]
+                   ) -> list[FrozenTrial]:
+    """The completed, feasible trials no other dominates (stored values, every objective)."""
+    ok = [t for t in trials if t.values is not None and all(v <= 0 for v in
+                                                             t.constraints.values())]
+    # pareto.dominates maximises its first value and minimises the others: negate them all
+    # into "maximise" once, pad to three.
+    points = [_as_point(minimised(t.values, directions)) for t in ok]
+    return [t for t, p in zip(ok, points, strict=True)
+            if not any(dominates(q, p) for q in points)]
+
+
+def _as_point(v: tuple[float, ...]) -> tuple[float, float, float]:
+    padded = (*v, 0.0, 0.0)
+    return -padded[0], padded[1], padded[2]
+
+
+def crowding(points: Sequence[tuple[float, ...]]) -> list[float]:
+    """NSGA-II's crowding distance of each point within ``points`` (one front): the ends of
+    each objective are infinite."""
+    n = len(points)
+    out = [0.0] * n
+    if n < 3:
+        return [math.inf] * n
+    for k in range(len(points[0])):
+        order = sorted(range(n), key=lambda i: points[i][k])
+        span = points[order[-1]][k] - points[order[0]][k]
+        out[order[0]] = out[order[-1]] = math.inf
+        if span <= 0:
+            continue
+        for j in range(1, n - 1):
+            out[order[j]] += (points[order[j + 1]][k] - points[order[j - 1]][k]) / span
+    return out
+
+
+def mutate(params: dict[str, Any], space: dict[str, BaseDistribution],
+           rng: random.Random) -> dict[str, Any]:
+    """``params`` (restricted to ``space``) with each parameter changed with probability
+    1/n, at least one; see the module docstring."""
+    names = sorted(space)
+    chosen = [n for n in names if rng.random() < 1 / len(names)] or [rng.choice(names)]
+    out = {n: params[n] for n in names}
+    for name in chosen:
+        out[name] = _step(params[name], space[name], rng)
+    return out
+
+
+def _step(value: Any, dist: BaseDistribution, rng: random.Random) -> Any:
+    if isinstance(dist, CategoricalDistribution):
+        others = [c for c in dist.choices if c != value]
+        return rng.choice(others) if others else value
+    if isinstance(dist, IntDistribution):
+        if dist.log:
+            moved = round(math.exp(math.log(value) + rng.gauss(0.0, FLOAT_STEP) *
+                                   math.log(dist.high / dist.low)))
+            return int(min(dist.high, max(dist.low, moved)))
+        # a step or two, to a value in range (at a bound, away from it)
+        inside = [value + dist.step * k for k in (-2, -1, 1, 2)
+                  if dist.low <= value + dist.step * k <= dist.high]
+        return int(rng.choice(inside)) if inside else value
+    if isinstance(dist, FloatDistribution):
+        low, high, at = ((math.log(dist.low), math.log(dist.high), math.log(value)) if dist.log
+                         else (dist.low, dist.high, value))
+        shifted = at + rng.gauss(0.0, FLOAT_STEP) * (high - low)
+        # reflected at a bound, so a parent at the bound moves away from it
+        shifted = low + abs(high - abs(high - shifted) - low)
+        shifted = math.exp(shifted) if dist.log else shifted
+        if dist.step is not None:
+            shifted = dist.low + round((shifted - dist.low) / dist.step) * dist.step
+        return float(min(dist.high, max(dist.low, shifted)))
+    return value
+
+
+__all__ = ["FrontMutationSampler", "crowding", "feasible_front", "minimised", "mutate"]
