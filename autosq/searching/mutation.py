@@ -8,8 +8,10 @@ sampler does both: from trial :data:`WARMUP` on, each trial is, with probability
 
 - The front: the completed, feasible trials (every constraint <= 0) that no other dominates on
   the study's objectives, as stored.
-- The parent: a binary tournament on the crowding distance (NSGA-II's rule), so the ends of
-  the front (infinite distance) and its sparse stretches are mutated most.
+- The parent: half the time the most accurate member (mutants that fit walk it up to the
+  budget's edge, where the most accurate model that fits is: a (1+1) hill climb), else a
+  binary tournament on the crowding distance (NSGA-II's rule), so the ends of the front
+  (infinite distance) and its sparse stretches are mutated most.
 - The mutant: each parameter changed with probability 1/n (at least one): an integer by one or
   two steps, a float by a normal step of a tenth of its range (both clipped, log-scaled for a
   log distribution), a categorical to another choice. A mutant that ``fits`` rejects (over a
@@ -40,6 +42,7 @@ from autosq.searching.pareto import dominates
 
 WARMUP = 20  # trials before the first mutant: TPE's start-up and a first front
 SHARE = 1 / 3  # of the trials after the warm-up
+TOP_SHARE = 0.5  # of the mutants: of the most accurate member, the rest by tournament
 TRIES = 20
 FLOAT_STEP = 0.1  # a float's step: a normal deviate of this fraction of its range
 
@@ -93,10 +96,13 @@ class FrontMutationSampler(optuna.samplers.BaseSampler):
         parents = [t for t in front if all(k in t.params for k in space)]
         if not parents:
             return None
-        distance = crowding([minimised(t.values, study.directions) for t in parents])
+        points = [minimised(t.values, study.directions) for t in parents]
+        distance = crowding(points)
+        top = min(range(len(parents)), key=lambda i: (points[i], i))
         for _ in range(TRIES):
             a, b = rng.randrange(len(parents)), rng.randrange(len(parents))
-            parent = parents[a if distance[a] >= distance[b] else b]
+            parent = parents[top if rng.random() < TOP_SHARE
+                             else a if distance[a] >= distance[b] else b]
             changed = mutate(parent.params, space, rng)
             if self.fits is None or self.fits({**parent.params, **changed}):
                 return changed
