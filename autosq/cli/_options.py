@@ -158,9 +158,9 @@ def train_device_option() -> Any:
 
 def check_train_device(device: str) -> None:
     """Refuse an unknown --train-device, or cuda where torch sees no GPU, before any work."""
-    from autosq.accuracy.device import TRAIN_DEVICES, resolve_device
+    from autosq.accuracy.device import resolve_device
 
-    if device == TRAIN_DEVICES[0]:  # auto: always valid; resolving it imports torch (1-2 s)
+    if device == "auto":  # always valid; resolving it imports torch (1.2-1.4 s measured)
         return
     resolve_device(device, "--train-device")
 

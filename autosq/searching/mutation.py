@@ -13,8 +13,9 @@ sampler does both: from trial :data:`WARMUP` on, each trial is, with probability
   binary tournament on the crowding distance (NSGA-II's rule), so the ends of the front
   (infinite distance) and its sparse stretches are mutated most.
 - The mutant: each parameter changed with probability 1/n (at least one): an integer by one or
-  two steps, a float by a normal step of a tenth of its range (both clipped, log-scaled for a
-  log distribution), a categorical to another choice. A mutant that ``fits`` rejects (over a
+  two steps to a value in range, a float by a normal step of a tenth of its range (reflected
+  at the bounds, so a parent at a bound moves away from it; log-scaled for a log
+  distribution), a categorical to another choice. A mutant that ``fits`` rejects (over a
   size or memory budget, or an architecture the study has already) is drawn again, up to
   :data:`TRIES` times; then TPE suggests the trial.
 
@@ -38,7 +39,7 @@ from optuna.distributions import (
 )
 from optuna.trial import FrozenTrial, TrialState
 
-from autosq.searching.pareto import dominates
+from autosq.searching.pareto import Point, pareto_front
 
 WARMUP = 20  # trials before the first mutant: TPE's start-up and a first front
 SHARE = 1 / 3  # of the trials after the warm-up
@@ -120,14 +121,13 @@ def feasible_front(trials: Sequence[FrozenTrial], directions: Sequence[Any]
     """The completed, feasible trials no other dominates (stored values, every objective)."""
     ok = [t for t in trials if t.values is not None and all(v <= 0 for v in
                                                              t.constraints.values())]
-    # pareto.dominates maximises its first value and minimises the others: negate them all
-    # into "maximise" once, pad to three.
-    points = [_as_point(minimised(t.values, directions)) for t in ok]
-    return [t for t, p in zip(ok, points, strict=True)
-            if not any(dominates(q, p) for q in points)]
+    return [ok[i] for i in pareto_front([_as_point(minimised(t.values, directions))
+                                         for t in ok])]
 
 
-def _as_point(v: tuple[float, ...]) -> tuple[float, float, float]:
+def _as_point(v: tuple[float, ...]) -> Point:
+    """Minimised values as :mod:`autosq.searching.pareto` ranks them: its first value is
+    maximised (so negated back), the others minimised, three in all (padded with 0)."""
     padded = (*v, 0.0, 0.0)
     return -padded[0], padded[1], padded[2]
 
