@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import random
+import signal
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -108,3 +109,18 @@ def cli() -> Callable[..., tuple[int, str, str]]:
         return code, out.getvalue(), err.getvalue()
 
     return run
+
+
+class SigtermRaised(Exception):
+    """What :func:`raising_sigterm`'s handler raises."""
+
+
+@pytest.fixture
+def raising_sigterm() -> Iterator[type[SigtermRaised]]:
+    """SIGTERM handled as the search handles it, by raising (:class:`SigtermRaised`)."""
+    def handler(signum: int, frame: object) -> None:
+        raise SigtermRaised()
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    yield SigtermRaised
+    signal.signal(signal.SIGTERM, previous)

@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
+import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,29 +24,58 @@ from autosq._io import not_a_file, write_file
 from autosq.errors import StorageError, UsageError
 
 
+@contextlib.contextmanager
+def _signals_held() -> Iterator[None]:
+    """Ctrl-C and SIGTERM wait until the block ends, then land as they would have (in the main
+    thread, where Python runs handlers). Handlers are swapped for recorders rather than the
+    signals masked: a mask covers one thread, and the kernel may hand a process's signal to
+    any other (the progress display's), whose handler would still run here."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    arrived: list[int] = []
+    held = (signal.SIGINT, signal.SIGTERM)
+    previous = {s: signal.signal(s, lambda signum, _: arrived.append(signum)) for s in held}
+    try:
+        yield
+    finally:
+        for held_signal, handler in previous.items():
+            # None: installed outside Python, cannot be put back; the default then
+            signal.signal(held_signal, signal.SIG_DFL if handler is None else handler)
+        for number in dict.fromkeys(arrived):
+            signal.raise_signal(number)
+
+
 class JournalFile(JournalFileBackend):
     """Optuna's journal file backend, whose appends are all or nothing: a write that fails
     part way (no space left on the device) is cut back to the journal's last whole record,
-    under the same lock, and the error raised."""
+    under the same lock, and the error raised.
+
+    Ctrl-C and SIGTERM wait from taking the lock to releasing it: a search stopped by SIGTERM
+    (its workers, when the search that started them is killed) raises from its handler, and
+    raised inside Optuna's lock release it left the lock file behind, blocking every other
+    process for the lock's 30 s grace period, and surfaced as a FileNotFoundError blamed on the
+    candidate being evaluated."""
 
     def append_logs(self, logs: list[dict[str, Any]]) -> None:
         import json
 
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-        self._lock.acquire()
-        try:
-            size = os.path.getsize(self._file_path)
+        with _signals_held():
+            self._lock.acquire()
             try:
-                with open(self._file_path, "ab") as f:
-                    f.write(text.encode("utf-8"))
-                    f.flush()
-                    os.fsync(f.fileno())
-            except BaseException:
-                with contextlib.suppress(OSError):
-                    os.truncate(self._file_path, size)
-                raise
-        finally:
-            self._lock.release()
+                size = os.path.getsize(self._file_path)
+                try:
+                    with open(self._file_path, "ab") as f:
+                        f.write(text.encode("utf-8"))
+                        f.flush()
+                        os.fsync(f.fileno())
+                except BaseException:
+                    with contextlib.suppress(OSError):
+                        os.truncate(self._file_path, size)
+                    raise
+            finally:
+                self._lock.release()
 
 
 def _scan_journal(data: bytes) -> tuple[int, int]:

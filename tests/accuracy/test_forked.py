@@ -7,7 +7,6 @@ from __future__ import annotations
 import multiprocessing
 import signal
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -21,23 +20,9 @@ from autosq.accuracy.datasets.folder import FolderRows
 from autosq.accuracy.datasets.sources import decode_image
 from autosq.accuracy.datasets.stream import train_batches
 
-pytestmark = pytest.mark.skipif(not Path("/proc/self/status").exists(),
-                                reason="reads signal dispositions from Linux's /proc")
-
-
-class Raised(Exception):
-    pass
-
-
-@pytest.fixture(autouse=True)
-def raising_sigterm() -> Iterator[None]:
-    """SIGTERM handled as the search handles it: by raising."""
-    def handler(signum: int, frame: object) -> None:
-        raise Raised()
-
-    previous = signal.signal(signal.SIGTERM, handler)
-    yield
-    signal.signal(signal.SIGTERM, previous)
+pytestmark = [pytest.mark.skipif(not Path("/proc/self/status").exists(),
+                                 reason="reads signal dispositions from Linux's /proc"),
+              pytest.mark.usefixtures("raising_sigterm")]  # as the search's handler does
 
 
 def _disposition(pid: int) -> tuple[bool, bool]:
