@@ -11,39 +11,15 @@ from __future__ import annotations
 
 import contextlib
 import os
-import signal
-import threading
 import time
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 from optuna.storages.journal import JournalFileBackend
 
 from autosq._io import not_a_file, write_file
+from autosq._signals import signals_held
 from autosq.errors import StorageError, UsageError
-
-
-@contextlib.contextmanager
-def _signals_held() -> Iterator[None]:
-    """Ctrl-C and SIGTERM wait until the block ends, then land as they would have (in the main
-    thread, where Python runs handlers). Handlers are swapped for recorders rather than the
-    signals masked: a mask covers one thread, and the kernel may hand a process's signal to
-    any other (the progress display's), whose handler would still run here."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-    arrived: list[int] = []
-    held = (signal.SIGINT, signal.SIGTERM)
-    previous = {s: signal.signal(s, lambda signum, _: arrived.append(signum)) for s in held}
-    try:
-        yield
-    finally:
-        for held_signal, handler in previous.items():
-            # None: installed outside Python, cannot be put back; the default then
-            signal.signal(held_signal, signal.SIG_DFL if handler is None else handler)
-        for number in dict.fromkeys(arrived):
-            signal.raise_signal(number)
 
 
 class JournalFile(JournalFileBackend):
@@ -61,7 +37,7 @@ class JournalFile(JournalFileBackend):
         import json
 
         text = "\n".join(json.dumps(log, separators=(",", ":")) for log in logs) + "\n"
-        with _signals_held():
+        with signals_held():
             self._lock.acquire()
             try:
                 size = os.path.getsize(self._file_path)

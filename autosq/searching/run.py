@@ -12,14 +12,13 @@ from __future__ import annotations
 
 import contextlib
 import math
-import signal
-import threading
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from autosq._signals import SignalHold
 from autosq.accuracy.proxies import DEFAULT_PROXY
 from autosq.errors import AutosqError, ConfigError, ProfileError, TimingUnavailable, UsageError
 from autosq.measure.protocol import TimingProtocol
@@ -70,16 +69,6 @@ WORKER_SEED_STRIDE = 7_919  # workers' sampler seeds are this far apart
 # lost worker's trial can wait a second for its slot.
 CHECK_WORKERS_S = 1.0
 
-_HELD = (signal.SIGINT, signal.SIGTERM)
-
-
-def _hold_signals(hold: bool) -> None:
-    """Block (or let through) Ctrl-C and SIGTERM in this thread; a blocked one is delivered
-    when they are let through again. Only in the main thread, where Python runs handlers."""
-    if threading.current_thread() is threading.main_thread():
-        signal.pthread_sigmask(signal.SIG_BLOCK if hold else signal.SIG_UNBLOCK, _HELD)
-
-
 @dataclass
 class Progress:
     """What the progress display shows after each trial."""
@@ -114,6 +103,8 @@ class Search:
         self._seen: dict[str, TrialRecord] = {}
         # The record each running trial wrote, for the progress display (not read back).
         self._written: dict[int, TrialRecord] = {}
+        # Ctrl-C and SIGTERM wait from a trial's result to Optuna storing it.
+        self._hold = SignalHold()
         for rec in load_records(study):
             self._seen.setdefault(rec.key, rec)
             if evaluator.screen is not None and not rec.duplicate:
@@ -164,7 +155,7 @@ class Search:
             # From here until Optuna has stored the result, a Ctrl-C or SIGTERM waits (it is
             # delivered right after): a trial is then either measured and kept, or marked
             # interrupted, never failed without a reason.
-            _hold_signals(True)
+            self._hold.hold()
             return point
         except optuna.TrialPruned:
             raise
@@ -186,7 +177,7 @@ class Search:
 
     def _after_trial(self, trial: optuna.trial.FrozenTrial,
                      on_progress: OnProgress | None) -> None:
-        _hold_signals(False)  # the result is stored: a waiting Ctrl-C or SIGTERM may land
+        self._hold.release()  # the result is stored: a waiting Ctrl-C or SIGTERM may land
         p = self.progress
         rec = self._written.pop(trial.number, None)
         if trial.state.name == "PRUNED":  # surplus: not a trial of this run
@@ -247,7 +238,7 @@ class Search:
                     show_progress_bar=False,
                 )
             finally:
-                _hold_signals(False)
+                self._hold.release()
             if self.fatal is not None:
                 raise self.fatal
         return self.progress.done - done_before

@@ -5,8 +5,10 @@ worker, it once hung a search after decoding), and the decoding pool ends withou
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -84,3 +86,47 @@ def test_loader_workers_reset_signals() -> None:
     next(batches)
     assert _children_once_started() == [(False, True), (False, True)]
     assert len(list(batches)) == 29
+
+
+_SIGTERMS_AFTER_FORK: list[int] = []  # SIGTERMs to raise in the parent's at-fork hooks
+
+
+def _sigterm_in_the_fork_hooks() -> None:
+    if _SIGTERMS_AFTER_FORK:
+        _SIGTERMS_AFTER_FORK.pop()
+        signal.raise_signal(signal.SIGTERM)
+        for _ in range(1000):  # the handler runs here, inside the hook, as in the CI failure
+            pass
+
+
+os.register_at_fork(after_in_parent=_sigterm_in_the_fork_hooks)
+
+
+@pytest.fixture
+def sigterm_while_forking() -> Iterator[None]:
+    _SIGTERMS_AFTER_FORK[:] = [signal.SIGTERM]
+    yield
+    _SIGTERMS_AFTER_FORK.clear()
+
+
+@pytest.mark.usefixtures("sigterm_while_forking")
+def test_a_sigterm_while_the_decoding_pool_forks_is_not_lost(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+        raising_sigterm: type[Exception]) -> None:
+    # Raised inside an at-fork hook, the handler's exception was printed as "ignored" and the
+    # search went on after SIGTERM (a clean-clone CI run).
+    monkeypatch.setattr(threads, "available_cpus", lambda: 2)
+    decoded = data._parallel(_rows(tmp_path / "imgs", 300), 8)
+    with pytest.raises(raising_sigterm):
+        next(decoded)
+    assert _SIGTERMS_AFTER_FORK == []  # it was sent, inside the fork
+    assert multiprocessing.active_children() == []  # the pool is ended
+
+
+@pytest.mark.usefixtures("sigterm_while_forking")
+def test_a_sigterm_while_loader_workers_fork_is_not_lost(
+        raising_sigterm: type[Exception]) -> None:
+    batches = train_batches(load_dataset("builtin:shapes:12", 32), 16, 30, seed=0, workers=2)
+    with pytest.raises(raising_sigterm):
+        next(batches)
+    assert _SIGTERMS_AFTER_FORK == []

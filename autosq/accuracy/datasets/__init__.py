@@ -208,11 +208,11 @@ def _parallel(rows: FolderRows, side: int) -> Iterator[np.ndarray | None]:
         return
     import multiprocessing
 
-    from autosq.accuracy.datasets.forked import reset_signals
+    from autosq.accuracy.datasets.forked import start_pool
 
     context = multiprocessing.get_context("fork" if "fork" in
                                           multiprocessing.get_all_start_methods() else None)
-    pool = context.Pool(workers, initializer=reset_signals)
+    pool = start_pool(context, workers)
     try:
         yield from pool.imap(_decode_job, [(p, side) for p in jobs], chunksize=32)
     except BaseException:

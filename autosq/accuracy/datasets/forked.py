@@ -11,9 +11,36 @@ SIGTERM as the default says, and leaves Ctrl-C to its parent.
 from __future__ import annotations
 
 import signal
+from typing import TYPE_CHECKING
+
+from autosq._signals import SignalHold
+
+if TYPE_CHECKING:
+    from multiprocessing.context import BaseContext
+    from multiprocessing.pool import Pool
 
 
 def reset_signals() -> None:
     """Default SIGTERM (die), ignored SIGINT (the parent decides when to stop)."""
     signal.signal(signal.SIGTERM, signal.SIG_DFL)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+def start_pool(context: BaseContext, workers: int) -> Pool:
+    """A pool of ``workers`` processes that reset their signals. Ctrl-C and SIGTERM wait while
+    it forks (raised inside a fork's at-fork hooks, an exception is printed and lost, and with
+    it the signal), then land here, after the pool is ended."""
+    hold = SignalHold()
+    hold.hold()
+    try:
+        pool = context.Pool(workers, initializer=reset_signals)
+    except BaseException:
+        hold.release()
+        raise
+    try:
+        hold.release()
+    except BaseException:
+        pool.terminate()
+        pool.join()
+        raise
+    return pool

@@ -162,11 +162,15 @@ def _loader(samples: Samples, batches: Any, workers: int,
         return
     import multiprocessing
 
+    from autosq._signals import signals_held
+
     context = "fork" if "fork" in multiprocessing.get_all_start_methods() else None
     loader = torch.utils.data.DataLoader(
         samples, batch_sampler=batches, num_workers=workers, worker_init_fn=_worker_init,
         prefetch_factor=4, pin_memory=pin, multiprocessing_context=context)
-    yield from loader
+    with signals_held():  # the workers fork here: a signal raised in at-fork hooks is lost
+        batches_of = iter(loader)
+    yield from batches_of
 
 
 def choose_workers(dataset: Dataset, threads: int, device: str = "cpu",

@@ -1,0 +1,84 @@
+"""Ctrl-C and SIGTERM held back during steps that must not be cut: recorded, then raised once
+to the handlers that were in place, whichever thread the kernel handed them to."""
+
+from __future__ import annotations
+
+import signal
+import threading
+import time
+
+import pytest
+
+from autosq._signals import SignalHold, signals_held
+
+
+def test_a_held_sigterm_lands_on_release(raising_sigterm: type[Exception]) -> None:
+    hold = SignalHold()
+    hold.hold()
+    signal.raise_signal(signal.SIGTERM)
+    signal.raise_signal(signal.SIGTERM)
+    assert hold.holding
+    with pytest.raises(raising_sigterm):
+        hold.release()
+    assert not hold.holding
+    hold.release()  # once: nothing more lands
+    with pytest.raises(raising_sigterm):  # the search's handler is back
+        signal.raise_signal(signal.SIGTERM)
+
+
+def test_nothing_arrived_nothing_raised(raising_sigterm: type[Exception]) -> None:
+    with signals_held():
+        pass
+    hold = SignalHold()
+    hold.release()  # without a hold: nothing
+
+
+def test_nested_holds_land_after_the_outer(raising_sigterm: type[Exception]) -> None:
+    outer = SignalHold()
+    outer.hold()
+    outer.hold()  # a second hold changes nothing
+    with signals_held():
+        signal.raise_signal(signal.SIGTERM)
+    assert outer.holding  # the inner block handed it to the outer recorder
+    with pytest.raises(raising_sigterm):
+        outer.release()
+
+
+def test_ctrl_c_is_held_too() -> None:
+    with pytest.raises(KeyboardInterrupt), signals_held():
+        signal.raise_signal(signal.SIGINT)
+        done = True
+    assert done
+
+
+def test_a_signal_handed_to_another_thread_is_held(raising_sigterm: type[Exception]) -> None:
+    # A thread's mask would not do: the handler runs in the main thread whichever thread the
+    # signal was delivered to.
+    hold = SignalHold()
+    hold.hold()
+    helper = threading.Thread(target=time.sleep, args=(0.5,))
+    helper.start()
+    assert helper.ident is not None
+    signal.pthread_kill(helper.ident, signal.SIGTERM)
+    deadline = time.monotonic() + 30
+    while not hold.arrived and time.monotonic() < deadline:
+        time.sleep(0.001)  # bytecode runs: an unheld handler would raise here
+    helper.join()
+    assert hold.arrived == (signal.SIGTERM,)
+    with pytest.raises(raising_sigterm):
+        hold.release()
+
+
+def test_outside_the_main_thread_it_does_nothing() -> None:
+    seen: list[bool] = []
+
+    def other() -> None:
+        hold = SignalHold()
+        hold.hold()
+        seen.append(hold.holding)
+        hold.release()
+
+    helper = threading.Thread(target=other)
+    helper.start()
+    helper.join()
+    assert seen == [False]
