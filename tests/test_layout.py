@@ -14,8 +14,9 @@ from pathlib import Path
 import pytest
 
 PACKAGE = Path(__file__).resolve().parents[1] / "autosq"
-# Each layer may import only the layers before it (and the shared leaves errors, _io, memory,
-# _version); nothing in a layer imports the package's public API (autosq/__init__.py).
+# Each layer may import only the layers before it (and the shared leaves errors, _io, _signals,
+# memory, _version); nothing in a layer imports the package's public API
+# (autosq/__init__.py).
 LAYERS = ("arch", "compress", "measure", "accuracy", "searching", "outputs", "cli")
 PURE = ("autosq.arch.config", "autosq.arch.plan", "autosq.arch.cost", "autosq.arch.space",
         "autosq.arch.presets", "autosq.measure.protocol", "autosq.measure.limits",

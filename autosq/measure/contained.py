@@ -23,6 +23,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
+from autosq._signals import SignalHold
 from autosq.errors import MeasurementError, TimingUnavailable
 from autosq.measure.limits import MIB, Limits, ceiling_text
 
@@ -77,13 +78,6 @@ def _read_exact(fd: int, n: int, deadline: float,
     return b"".join(chunks)
 
 
-def _block_sigint() -> bool:
-    if not hasattr(signal, "pthread_sigmask"):  # pragma: no cover - not POSIX
-        return False
-    signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
-    return True
-
-
 def with_parent(signum: int, gone_code: int | None = None) -> Callable[[], None] | None:
     """A function for a child to run before exec: the kernel sends it ``signum`` when this
     process dies, however it dies (Linux ``PR_SET_PDEATHSIG``), even while it is still
@@ -132,17 +126,17 @@ class TimingProcess:
         self._cwd = tempfile.TemporaryDirectory(prefix="autosq-timing-")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in [_package_root(), os.environ.get("PYTHONPATH", "")] if p)}
-        # Ctrl-C is held back until the child is recorded, so that it is always killed.
-        blocked = _block_sigint()
+        # Ctrl-C and SIGTERM wait until the child is recorded, so that it is always killed
+        # (and a handler's exception raised in the fork's at-fork hooks would be lost).
+        hold = SignalHold()
+        hold.hold()
         try:
             proc = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
                                     stderr=subprocess.DEVNULL, start_new_session=True,
                                     cwd=self._cwd.name, env=env,
                                     preexec_fn=with_parent(signal.SIGKILL))
             self._proc = proc
-            if blocked:
-                blocked = False
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})  # may raise now
+            hold.release()  # may raise now
             try:
                 self._read(proc, time.monotonic() + STARTUP_SECONDS)  # the ready frame
             except (MeasurementError, _Deadline) as exc:
@@ -150,9 +144,10 @@ class TimingProcess:
                 raise TimingUnavailable(f"the timing process could not start: {why}") \
                     from None
         except BaseException:
-            if blocked:
-                signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
-            self.stop()
+            try:
+                hold.release()
+            finally:
+                self.stop()
             raise
         return proc
 

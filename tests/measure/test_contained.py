@@ -18,6 +18,7 @@ from util import FAST
 
 from autosq._io import CACHE_ENV
 from autosq.errors import MeasurementError, UsageError
+from autosq.measure import contained
 from autosq.measure.host import timing_lock
 from autosq.measure.limits import Limits, input_shape
 from autosq.measure.local import LocalTimer
@@ -224,3 +225,24 @@ def test_a_timing_waits_for_heavy_work_on_the_machine_to_end(isolated_cache: Pat
         timer.close()
     assert mark.exists(), "the timing ran while another process was busy exporting or training"
     worker.wait()
+
+
+def test_a_sigterm_while_the_timing_process_starts_kills_it(
+        monkeypatch: pytest.MonkeyPatch, raising_sigterm: type[Exception]) -> None:
+    # Held until the child is recorded (so that it is killed), then raised: neither lost in
+    # the fork's at-fork hooks nor leaving the child running.
+    real_popen = subprocess.Popen
+    started: list[subprocess.Popen[bytes]] = []
+
+    def popen_then_sigterm(*args: object, **kwargs: object) -> subprocess.Popen[bytes]:
+        proc: subprocess.Popen[bytes] = real_popen(*args, **kwargs)  # type: ignore[call-overload]
+        started.append(proc)
+        signal.raise_signal(signal.SIGTERM)  # the handler would run from here on
+        return proc
+
+    monkeypatch.setattr(subprocess, "Popen", popen_then_sigterm)
+    timing = contained.TimingProcess(Limits(max_seconds=3, max_memory_mb=1024))
+    with pytest.raises(raising_sigterm):
+        timing.request({"op": "ping"}, [], 5)
+    assert len(started) == 1 and started[0].poll() is not None  # killed and reaped
+    assert timing._proc is None
