@@ -19,7 +19,7 @@ bench prints, per tool:
   warm-up runs count as overhead, which is the strict reading).
 
 The common clock: a plain ONNX Runtime loop, 1 intra-op thread, sequential, all graph
-optimisations; ``--passes`` (2) passes over all models in a shuffled order (seeded), each pass
+optimisations; ``--passes`` (6) passes over all models in a shuffled order (seeded), each pass
 a fresh session, 3 warm-up runs and ``--runs`` (10) timed runs; a model's latency is the median
 of its pass medians. Passes spread slow spells of the machine over all models alike.
 
@@ -78,6 +78,8 @@ class Candidate:
     done_s: float  # seconds from the tool's launch to the end of its evaluation
     onnx: Path | None = None
     clock_ms: float = math.nan
+    clock_passes: list[float] | None = None  # each pass's median, for the clock's own repeat
+    final_ms: float | None = None  # the latency the tool ends with (autosq: confirmed ones)
 
 
 @dataclass
@@ -187,13 +189,19 @@ def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: 
             skipped += not r.measured
             continue
         timed = r.timing != "predicted"
-        c = Candidate("autosq", r.key, r.params, r.latency_ms if timed else None,
+        c = Candidate(tool, r.key, r.params, r.latency_ms if timed else None,
                       None if timed else r.latency_ms, done)
         c.onnx = onnx_dir / f"{r.trial}.onnx"
         c.onnx.write_bytes(export_model(r.config, r.precision, seed=r.trial or 0))
         seen[r.key] = c
     front = {m.record.key: m.latency_ms for m in result.members}
     conf = result.confirmation
+    confirmed = {} if conf is None else conf.trials
+    by_trial = {r.trial: r.key for r in records}
+    for number, latency in confirmed.items():
+        c = seen.get(by_trial.get(number, ""))
+        if c is not None:
+            c.final_ms = latency.latency_ms
     return Run(tool, wall, list(seen.values()), inference,
                {"trials_in_window": sum(d <= seconds for d in ended.values()),
                 "warmup_and_session_s": warmup_and_session,
@@ -209,8 +217,9 @@ def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: 
 
 
 # -- the common clock -----------------------------------------------------------------------------
-def common_clock(models: list[Path], passes: int, runs: int, seed: int) -> list[float]:
-    """Median over passes of each model's median of ``runs`` timed runs (ms)."""
+def common_clock(models: list[Path], passes: int, runs: int,
+                 seed: int) -> list[list[float]]:
+    """Each model's median of ``runs`` timed runs (ms), one per pass."""
     import numpy as np
     import onnxruntime as ort
 
@@ -236,7 +245,7 @@ def common_clock(models: list[Path], passes: int, runs: int, seed: int) -> list[
                 sess.run(None, x)
                 times.append((time.perf_counter() - t) * 1e3)
             medians[i].append(statistics.median(times))
-    return [statistics.median(m) for m in medians]
+    return medians
 
 
 # -- figures ------------------------------------------------------------------------------------
@@ -286,6 +295,16 @@ def summary(run: Run, seconds: float, lat_ref: float) -> dict[str, Any]:
             [(c.clock_ms, c.params) for c in run.candidates], lat_ref),
         "spearman_own_vs_clock": spearman([c.own_ms or 0.0 for c in timed],
                                           [c.clock_ms for c in timed]),
+        # the latency each candidate ends with: autosq's confirmation re-times the candidates
+        # near the front; the others keep their screen timing
+        "spearman_final_vs_clock": spearman(
+            [c.final_ms or c.own_ms or 0.0 for c in timed], [c.clock_ms for c in timed]),
+        "confirmed_candidates": sum(c.final_ms is not None for c in timed),
+        # the clock against itself (the median of its odd passes against that of its even
+        # ones): how far a ranking can agree with a clock of half as many passes
+        "clock_repeat_spearman": spearman(
+            [statistics.median((c.clock_passes or [math.nan])[0::2]) for c in timed],
+            [statistics.median((c.clock_passes or [math.nan, math.nan])[1::2]) for c in timed]),
         "spearman_predicted_vs_clock": spearman([c.predicted_ms or 0.0 for c in predicted],
                                                 [c.clock_ms for c in predicted]),
         "own_over_clock_median": statistics.median(
@@ -315,7 +334,7 @@ def one_round(args: argparse.Namespace, archai_python: Path, rnd: int) -> dict[s
     t0 = time.perf_counter()
     for c, ms in zip(every, common_clock([c.onnx for c in every if c.onnx], args.passes,
                                          args.runs, args.seed + rnd), strict=True):
-        c.clock_ms = ms
+        c.clock_ms, c.clock_passes = statistics.median(ms), ms
     clock_s = time.perf_counter() - t0
     lat_ref = max(c.clock_ms for c in every)
     rows = [summary(runs[t], args.seconds, lat_ref) for t in tools]
@@ -330,7 +349,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--objectives", default="accuracy,latency")
     ap.add_argument("--sampler", default="tpe")
-    ap.add_argument("--passes", type=int, default=2)
+    ap.add_argument("--passes", type=int, default=6)
     ap.add_argument("--runs", type=int, default=10)
     ap.add_argument("--archai-python", type=Path, default=None)
     ap.add_argument("--peer-dir", type=Path, default=PEER)
@@ -364,6 +383,12 @@ def main() -> int:
               f"(--no-retime {c['hypervolume'] / b['hypervolume']:.3f}); autosq with its "
               f"predicted candidates {a['hypervolume_incl_predicted']:.4f}; autosq predictions "
               f"vs clock Spearman {a['spearman_predicted_vs_clock']:.3f}")
+        for row in rnd["rows"]:
+            print(f"{row['tool']}: own latencies vs clock Spearman "
+                  f"{row['spearman_own_vs_clock']:.4f} (screen), "
+                  f"{row['spearman_final_vs_clock']:.4f} (final: "
+                  f"{row['confirmed_candidates']} of {row['timed']} confirmed); the clock "
+                  f"against itself (odd passes vs even) {row['clock_repeat_spearman']:.4f}")
         for row in (a, c):
             print(f"{row['tool']}: wall {row['wall_s']:.1f} s (launch to printed front); "
                   f"front {row['front_members']} members, hypervolume on the clock "

@@ -13,7 +13,9 @@ sampler does both: from trial :data:`WARMUP` on, each trial is, with probability
   binary tournament on the crowding distance (NSGA-II's rule), so the ends of the front
   (infinite distance) and its sparse stretches are mutated most.
 - The mutant: each parameter changed with probability 1/n (at least one): an integer by one or
-  two steps to a value in range, a float by a normal step of a tenth of its range (reflected
+  two steps to a value in range, a float by a normal step of a tenth of its range down to a
+  thousandth (the scale drawn log-uniformly for each mutant: small steps let the hill climb
+  close in on the budget's edge, where a tenth of a range almost always overshoots; reflected
   at the bounds, so a parent at a bound moves away from it; log-scaled for a log
   distribution), a categorical to another choice. A mutant that ``fits`` rejects (over a
   size or memory budget, or an architecture the study has already) is drawn again, up to
@@ -45,7 +47,8 @@ WARMUP = 20  # trials before the first mutant: TPE's start-up and a first front
 SHARE = 1 / 3  # of the trials after the warm-up
 TOP_SHARE = 0.5  # of the mutants: of the most accurate member, the rest by tournament
 TRIES = 20
-FLOAT_STEP = 0.1  # a float's step: a normal deviate of this fraction of its range
+FLOAT_STEP = 0.1  # a float's largest step: a normal deviate of this fraction of its range
+STEP_DECADES = 2.0  # a mutant's step is FLOAT_STEP scaled by 10**-U(0, STEP_DECADES)
 
 Fits = Callable[[dict[str, Any]], bool]
 
@@ -156,19 +159,20 @@ def mutate(params: dict[str, Any], space: dict[str, BaseDistribution],
     1/n, at least one; see the module docstring."""
     names = sorted(space)
     chosen = [n for n in names if rng.random() < 1 / len(names)] or [rng.choice(names)]
+    scale = FLOAT_STEP * 10 ** -rng.uniform(0.0, STEP_DECADES)
     out = {n: params[n] for n in names}
     for name in chosen:
-        out[name] = _step(params[name], space[name], rng)
+        out[name] = _step(params[name], space[name], rng, scale)
     return out
 
 
-def _step(value: Any, dist: BaseDistribution, rng: random.Random) -> Any:
+def _step(value: Any, dist: BaseDistribution, rng: random.Random, scale: float) -> Any:
     if isinstance(dist, CategoricalDistribution):
         others = [c for c in dist.choices if c != value]
         return rng.choice(others) if others else value
     if isinstance(dist, IntDistribution):
         if dist.log:
-            moved = round(math.exp(math.log(value) + rng.gauss(0.0, FLOAT_STEP) *
+            moved = round(math.exp(math.log(value) + rng.gauss(0.0, scale) *
                                    math.log(dist.high / dist.low)))
             return int(min(dist.high, max(dist.low, moved)))
         # a step or two, to a value in range (at a bound, away from it)
@@ -178,7 +182,7 @@ def _step(value: Any, dist: BaseDistribution, rng: random.Random) -> Any:
     if isinstance(dist, FloatDistribution):
         low, high, at = ((math.log(dist.low), math.log(dist.high), math.log(value)) if dist.log
                          else (dist.low, dist.high, value))
-        shifted = at + rng.gauss(0.0, FLOAT_STEP) * (high - low)
+        shifted = at + rng.gauss(0.0, scale) * (high - low)
         # reflected at a bound, so a parent at the bound moves away from it
         shifted = low + abs(high - abs(high - shifted) - low)
         shifted = math.exp(shifted) if dist.log else shifted

@@ -43,6 +43,19 @@ def test_a_mutant_changes_something_and_stays_in_the_space() -> None:
     assert mutate(parent, SPACE, random.Random(7)) == mutate(parent, SPACE, random.Random(7))
 
 
+def test_float_steps_span_from_a_tenth_of_the_range_to_a_thousandth() -> None:
+    # A parent a hair under the size budget is improved only by a small step; a tenth of the
+    # range almost always overshoots.
+    rng = random.Random(0)
+    parent = {"base_e": 128, "freq": 2, "pct_3x3": 0.5, "sr": 0.25, "bypass": "none"}
+    steps = [abs(child["pct_3x3"] - 0.5) / 0.8 for child in
+             (mutate(parent, SPACE, rng) for _ in range(3000)) if child["pct_3x3"] != 0.5]
+    assert len(steps) > 300
+    small = sum(s < 0.005 for s in steps) / len(steps)
+    large = sum(s > 0.05 for s in steps) / len(steps)
+    assert 0.3 < small < 0.7 and 0.04 < large < 0.2, (small, large)  # 0.04, 0.62 at one scale
+
+
 def test_crowding_keeps_the_ends() -> None:
     points = [(0.0, 4.0), (1.0, 3.0), (2.0, 1.0), (4.0, 0.0)]
     d = crowding(points)
