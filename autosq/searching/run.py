@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from autosq._signals import SignalHold
+from autosq._signals import SignalHold, signals_held
 from autosq.accuracy.proxies import DEFAULT_PROXY
 from autosq.errors import AutosqError, ConfigError, ProfileError, TimingUnavailable, UsageError
 from autosq.measure.protocol import TimingProtocol
@@ -56,6 +56,7 @@ from autosq.searching.workers import (
 if TYPE_CHECKING:
     import optuna
 
+    from autosq.accuracy import AccuracySetting
     from autosq.accuracy.train import OnStep
     from autosq.arch.space import SearchSpace
     from autosq.searching.result import SearchResult
@@ -68,6 +69,22 @@ WORKER_SEED_STRIDE = 7_919  # workers' sampler seeds are this far apart
 # trials from the storage (about 6 ms a trial on SQLite under cProfile, of 150-200 ms), and a
 # lost worker's trial can wait a second for its slot.
 CHECK_WORKERS_S = 1.0
+
+
+def import_trial_extensions(space: SearchSpace, accuracy: AccuracySetting) -> None:
+    """Import the compiled extensions a trial would otherwise import in its middle (onnx for
+    the export, ONNX Runtime's quantizer for int8, torch to train or score), before the first
+    trial: a Ctrl-C or SIGTERM raised while an extension initialises, in a call from its C++
+    back into Python, aborts the process (onnx's nanobind module, seen in a test run) instead
+    of stopping the search. The caller holds those signals meanwhile."""
+    import onnx.helper
+    import onnx.numpy_helper  # noqa: F401
+
+    if "int8" in space.precisions:
+        import onnxruntime.quantization  # noqa: F401
+    if accuracy.kind != "proxy" or accuracy.proxy not in ("params", "macs"):
+        import torch  # noqa: F401
+
 
 @dataclass
 class Progress:
@@ -363,6 +380,8 @@ def run_search(
     st.sampler = make_sampler(
         sampler, None if seed is None else (seed + done + WORKER_SEED_STRIDE * worker)
         % (MAX_SEED + 1), fits=runner.worth_a_trial)
+    with signals_held():
+        import_trial_extensions(sp, estimator.describe())
     plan = time_budget(st, started, timeout, chosen, protocol, refine, retime or worker > 0)
     if on_start is not None:
         on_start(st, max(0, trials - done))

@@ -316,3 +316,27 @@ def test_a_changed_data_folder_is_not_mixed_into_a_resumed_study(tmp_path: Path)
                             if k != "data_fingerprint"}
     study.set_user_attr(STUDY_ATTR, settings)
     assert run_search(**{**args, "trials": 2}).counts.trials == 2
+
+
+_FIRST_TRIAL_IMPORTS = """
+import sys
+from autosq.searching import run
+seen = []
+real = run.Search.objective
+def objective(self, trial):
+    seen.append(all(m in sys.modules for m in ("onnx", "onnx.numpy_helper")))
+    return real(self, trial)
+run.Search.objective = objective
+run.run_search(device="host", space="tiny", trials=1, input_size=32, num_classes=10,
+               max_mb=0.2, storage="sqlite:///" + sys.argv[1], proxy="params", retime=False)
+print(seen)
+"""
+
+
+def test_the_compiled_extensions_a_trial_needs_are_imported_before_it(tmp_path: Path) -> None:
+    # A SIGTERM raised while onnx's nanobind module initialised (in the first trial's export)
+    # aborted the search with SIGABRT instead of stopping it (seen in a test run).
+    out = subprocess.run([sys.executable, "-c", _FIRST_TRIAL_IMPORTS, str(tmp_path / "s.db")],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.strip() == "[True]"
