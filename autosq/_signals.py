@@ -14,12 +14,14 @@ which Python still runs the handler in the main thread, mid-step.
 from __future__ import annotations
 
 import contextlib
+import os
 import signal
 import threading
 from collections.abc import Iterator
 from typing import Any
 
 HELD = (signal.SIGINT, signal.SIGTERM)
+_ACTIVE: list[SignalHold] = []  # the holds in effect in this process, outermost first
 
 
 class SignalHold:
@@ -46,6 +48,7 @@ class SignalHold:
             return
         self._arrived = []
         self._previous = {s: signal.signal(s, self._record) for s in HELD}
+        _ACTIVE.append(self)
 
     def _record(self, signum: int, _frame: Any) -> None:
         self._arrived.append(signum)
@@ -54,6 +57,8 @@ class SignalHold:
         if self._previous is None:
             return
         previous, self._previous = self._previous, None
+        with contextlib.suppress(ValueError):
+            _ACTIVE.remove(self)
         for held, handler in previous.items():
             # None: a handler installed outside Python, which cannot be put back; the default
             signal.signal(held, signal.SIG_DFL if handler is None else handler)
@@ -71,3 +76,23 @@ def signals_held() -> Iterator[None]:
         yield
     finally:
         hold.release()
+
+
+def _after_fork_in_child() -> None:
+    """A process forked during a hold starts without it, with the handlers that were in place
+    before: recorders inherited from the parent would swallow the SIGTERM that ends a pool's
+    worker (``Pool.terminate()`` then waits for it forever), and nothing in the child would
+    ever release them."""
+    if not _ACTIVE:
+        return
+    previous = _ACTIVE[0]._previous or {}
+    for hold in _ACTIVE:
+        hold._previous, hold._arrived = None, []
+    _ACTIVE.clear()
+    for held, handler in previous.items():
+        with contextlib.suppress(ValueError):  # not the main thread: Python's rule
+            signal.signal(held, signal.SIG_DFL if handler is None else handler)
+
+
+if hasattr(os, "register_at_fork"):
+    os.register_at_fork(after_in_child=_after_fork_in_child)

@@ -3,6 +3,7 @@ to the handlers that were in place, whichever thread the kernel handed them to."
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -82,3 +83,19 @@ def test_outside_the_main_thread_it_does_nothing() -> None:
     helper.start()
     helper.join()
     assert seen == [False]
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs fork")
+def test_a_child_forked_during_a_hold_starts_with_the_handlers_before_it(
+        raising_sigterm: type[Exception]) -> None:
+    # Inherited recorders swallowed the SIGTERM that ends a pool's worker: Pool.terminate()
+    # then waited for it forever (seen under load).
+    before = signal.getsignal(signal.SIGTERM)
+    with signals_held():
+        pid = os.fork()
+        if pid == 0:  # the child: the handler from before the hold, no hold left
+            ok = signal.getsignal(signal.SIGTERM) is before
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
+    assert signal.getsignal(signal.SIGTERM) is before

@@ -29,7 +29,7 @@ def reset_signals() -> None:
 def start_pool(context: BaseContext, workers: int) -> Pool:
     """A pool of ``workers`` processes that reset their signals. Ctrl-C and SIGTERM wait while
     it forks (raised inside a fork's at-fork hooks, an exception is printed and lost, and with
-    it the signal), then land here, after the pool is ended."""
+    it the signal), then land here, after the pool is closed and its workers have exited."""
     hold = SignalHold()
     hold.hold()
     try:
@@ -40,7 +40,9 @@ def start_pool(context: BaseContext, workers: int) -> Pool:
     try:
         hold.release()
     except BaseException:
-        pool.terminate()
+        # No task was given: closing ends the workers as they finish starting. Terminating
+        # them while they start can wait forever (a worker killed holding the queue's lock).
+        pool.close()
         pool.join()
         raise
     return pool
