@@ -57,13 +57,15 @@ def test_a_signal_handed_to_another_thread_is_held(raising_sigterm: type[Excepti
     # signal was delivered to.
     hold = SignalHold()
     hold.hold()
-    helper = threading.Thread(target=time.sleep, args=(0.5,))
+    done = threading.Event()
+    helper = threading.Thread(target=done.wait)  # alive until told: no timing luck
     helper.start()
     assert helper.ident is not None
     signal.pthread_kill(helper.ident, signal.SIGTERM)
     deadline = time.monotonic() + 30
     while not hold.arrived and time.monotonic() < deadline:
         time.sleep(0.001)  # bytecode runs: an unheld handler would raise here
+    done.set()
     helper.join()
     assert hold.arrived == (signal.SIGTERM,)
     with pytest.raises(raising_sigterm):

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     import torch
 
 PROXIES: tuple[str, ...] = ("synflow", "naswot", "params", "macs")
+PLAN_PROXIES: tuple[str, ...] = ("params", "macs")  # read from the plan: no torch
 # Without data: log(MACs). On default-space references (digits, 32 px, 500 steps each;
 # tests/accuracy/data/default_space_references.json, bench/proxy_references.py) it ranks with
 # Kendall +0.76 against synflow's +0.56, and like synflow it prefers every 3x3-free network's

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autosq._signals import SignalHold, signals_held
-from autosq.accuracy.proxies import DEFAULT_PROXY
+from autosq.accuracy.proxies import DEFAULT_PROXY, PLAN_PROXIES
 from autosq.errors import AutosqError, ConfigError, ProfileError, TimingUnavailable, UsageError
 from autosq.measure.protocol import TimingProtocol
 from autosq.searching.arguments import check_args, settings_for
@@ -82,7 +82,7 @@ def import_trial_extensions(space: SearchSpace, accuracy: AccuracySetting) -> No
 
     if "int8" in space.precisions:
         import onnxruntime.quantization  # noqa: F401
-    if accuracy.kind != "proxy" or accuracy.proxy not in ("params", "macs"):
+    if accuracy.kind != "proxy" or accuracy.proxy not in PLAN_PROXIES:
         import torch  # noqa: F401
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 import signal
 from typing import TYPE_CHECKING
 
-from autosq._signals import SignalHold
+from autosq._signals import signals_held
 
 if TYPE_CHECKING:
     from multiprocessing.context import BaseContext
@@ -30,19 +30,16 @@ def start_pool(context: BaseContext, workers: int) -> Pool:
     """A pool of ``workers`` processes that reset their signals. Ctrl-C and SIGTERM wait while
     it forks (raised inside a fork's at-fork hooks, an exception is printed and lost, and with
     it the signal), then land here, after the pool is closed and its workers have exited."""
-    hold = SignalHold()
-    hold.hold()
+    pool: Pool | None = None
     try:
-        pool = context.Pool(workers, initializer=reset_signals)
+        with signals_held():
+            pool = context.Pool(workers, initializer=reset_signals)
     except BaseException:
-        hold.release()
-        raise
-    try:
-        hold.release()
-    except BaseException:
-        # No task was given: closing ends the workers as they finish starting. Terminating
-        # them while they start can wait forever (a worker killed holding the queue's lock).
-        pool.close()
-        pool.join()
+        if pool is not None:
+            # No task was given: closing ends the workers as they finish starting.
+            # Terminating them while they start can wait forever (a worker killed holding
+            # the queue's lock).
+            pool.close()
+            pool.join()
         raise
     return pool
