@@ -80,6 +80,7 @@ class Candidate:
     clock_ms: float = math.nan
     clock_passes: list[float] | None = None  # each pass's median, for the clock's own repeat
     final_ms: float | None = None  # the latency the tool ends with (autosq: confirmed ones)
+    own_raw_ms: float | None = None  # autosq: its screen before the pace's slow-down came out
 
 
 @dataclass
@@ -134,9 +135,12 @@ def run_archai(python: Path, peer: Path, seconds: float, seed: int, folder: Path
     configs = [[e["archid"], e["config"]] for e in evals if e["archid"] in seen]
     uniq = list({a: [a, c] for a, c in configs}.values())
     (folder / "archai_configs.json").write_text(json.dumps(uniq))
-    subprocess.run([str(python), str(ROOT / "bench" / "peer_export.py"), str(peer),
-                    str(folder / "archai_configs.json"), str(folder / "archai_onnx")],
-                   check=True, capture_output=True)
+    export = subprocess.run([str(python), str(ROOT / "bench" / "peer_export.py"), str(peer),
+                             str(folder / "archai_configs.json"), str(folder / "archai_onnx")],
+                            capture_output=True, text=True)
+    if export.returncode != 0:  # say why (a full disk, once), not just that it failed
+        raise SystemExit(f"peer_bench: exporting Archai's candidates failed:\n"
+                         f"{export.stderr[-2000:]}")
     for c in seen.values():
         c.onnx = folder / "archai_onnx" / f"{c.key}.onnx"
     return Run("archai", wall, list(seen.values()), inference,
@@ -191,6 +195,8 @@ def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: 
         timed = r.timing != "predicted"
         c = Candidate(tool, r.key, r.params, r.latency_ms if timed else None,
                       None if timed else r.latency_ms, done)
+        if timed and r.latency is not None:
+            c.own_raw_ms = r.latency_ms * (r.latency.pace or 1.0)
         c.onnx = onnx_dir / f"{r.trial}.onnx"
         c.onnx.write_bytes(export_model(r.config, r.precision, seed=r.trial or 0))
         seen[r.key] = c
@@ -295,6 +301,9 @@ def summary(run: Run, seconds: float, lat_ref: float) -> dict[str, Any]:
             [(c.clock_ms, c.params) for c in run.candidates], lat_ref),
         "spearman_own_vs_clock": spearman([c.own_ms or 0.0 for c in timed],
                                           [c.clock_ms for c in timed]),
+        # autosq's screens before the pace's slow-down was divided out
+        "spearman_raw_vs_clock": spearman([c.own_raw_ms or c.own_ms or 0.0 for c in timed],
+                                          [c.clock_ms for c in timed]),
         # the latency each candidate ends with: autosq's confirmation re-times the candidates
         # near the front; the others keep their screen timing
         "spearman_final_vs_clock": spearman(
@@ -336,6 +345,10 @@ def one_round(args: argparse.Namespace, archai_python: Path, rnd: int) -> dict[s
                                          args.runs, args.seed + rnd), strict=True):
         c.clock_ms, c.clock_passes = statistics.median(ms), ms
     clock_s = time.perf_counter() - t0
+    # a round's models take 2-3 GB; the databases and the figures stay
+    for c in every:
+        if c.onnx is not None:
+            c.onnx.unlink(missing_ok=True)
     lat_ref = max(c.clock_ms for c in every)
     rows = [summary(runs[t], args.seconds, lat_ref) for t in tools]
     return {"round": rnd + 1, "order": order, "lat_ref_ms": lat_ref, "clock_s": clock_s,
@@ -363,8 +376,10 @@ def main() -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     python = ensure_archai(args.archai_python)
     load = os.getloadavg()
-    rounds = [one_round(args, python, r) for r in range(args.rounds)]
-    (args.out / "peer_bench.json").write_text(json.dumps(rounds, indent=1, default=str))
+    rounds: list[dict[str, Any]] = []
+    for r in range(args.rounds):  # written after each round: a failed round loses only itself
+        rounds.append(one_round(args, python, r))
+        (args.out / "peer_bench.json").write_text(json.dumps(rounds, indent=1, default=str))
     cols = ("tool", "candidates", "timed", "predicted", "hypervolume", "spearman_own_vs_clock",
             "own_over_clock_median", "inference_s", "overhead_per_candidate_s", "wall_s")
     print(f"machine: {os.cpu_count()} CPUs; {time.strftime('%Y-%m-%d %H:%M')}; load "
@@ -385,7 +400,8 @@ def main() -> int:
               f"vs clock Spearman {a['spearman_predicted_vs_clock']:.3f}")
         for row in rnd["rows"]:
             print(f"{row['tool']}: own latencies vs clock Spearman "
-                  f"{row['spearman_own_vs_clock']:.4f} (screen), "
+                  f"{row['spearman_own_vs_clock']:.4f} (screen; "
+                  f"{row['spearman_raw_vs_clock']:.4f} before pacing), "
                   f"{row['spearman_final_vs_clock']:.4f} (final: "
                   f"{row['confirmed_candidates']} of {row['timed']} confirmed); the clock "
                   f"against itself (odd passes vs even) {row['clock_repeat_spearman']:.4f}")

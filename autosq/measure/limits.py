@@ -1,5 +1,5 @@
 """Bounds on timing an untrusted model: its file size, the memory and wall time of the process
-that times it, and the input it declares. A leaf module (no onnxruntime, numpy or torch), so the
+that times it, the input it declares, and how many sessions fit in that memory together. A leaf module (no onnxruntime, numpy or torch), so the
 checks run before anything is allocated.
 
 A model file is small and says what it will allocate: a 96-byte ONNX file can declare a
@@ -151,3 +151,39 @@ def input_shape(name: str, dims: Sequence[int | str | None] | None, type_: str,
             f"{n_bytes / MIB:,.0f} MB, over the limit of {max_input_mb:g} MB (a quarter of "
             "the timing process's memory limit); refused before allocating it")
     return tuple(shape)
+
+
+# Address space of one ONNX Runtime session beside its weights (arena, graph, thread pool):
+# measured here for SqueezeNets, about 22 MB at 224x224 and 64 MB at 448x448, so a fixed part
+# and a part per input pixel; and the timing process's own (onnxruntime imported, first session).
+SESSION_BASE_BYTES = 8 * 1024 * 1024
+SESSION_BYTES_PER_PIXEL = 300
+WEIGHT_COPIES = 3
+PROCESS_BASE_MB = 256.0
+DEFAULT_SIDE = 224  # for a model whose input size is not known before its session exists
+
+
+def session_bytes(model_bytes: int, input_side: int | None) -> int:
+    """The address space a session of this model is expected to take."""
+    side = input_side or DEFAULT_SIDE
+    return (WEIGHT_COPIES * model_bytes + SESSION_BASE_BYTES
+            + SESSION_BYTES_PER_PIXEL * side * side)
+
+
+def interleaved_groups(sizes: Sequence[int], max_memory_mb: float,
+                       input_side: int | None = None) -> list[tuple[int, int]]:
+    """``(start, stop)`` ranges over models of ``sizes`` bytes, in order, each group's
+    sessions expected to fit together in half of what ``max_memory_mb`` leaves beside the
+    process itself (every group holds at least one model)."""
+    budget = max(0.0, max_memory_mb - PROCESS_BASE_MB) * 1024 * 1024 / 2
+    groups: list[tuple[int, int]] = []
+    start, used = 0, 0.0
+    for i, n in enumerate(sizes):
+        need = session_bytes(n, input_side)
+        if i > start and used + need > budget:
+            groups.append((start, i))
+            start, used = i, 0.0
+        used += need
+    if start < len(sizes):
+        groups.append((start, len(sizes)))
+    return groups

@@ -206,7 +206,7 @@ def test_measure_not_an_onnx_file(cli: Cli, tmp_path: Path) -> None:
 
 
 def test_interleaved_groups_fit_half_the_memory() -> None:
-    from autosq.measure.local import PROCESS_BASE_MB, interleaved_groups, session_bytes
+    from autosq.measure.limits import PROCESS_BASE_MB, interleaved_groups, session_bytes
 
     mib = 1024 * 1024
     sizes = [5 * mib] * 700
@@ -224,8 +224,7 @@ def test_interleaved_groups_fit_half_the_memory() -> None:
 
 
 def test_time_many_over_several_groups_times_every_model(small_onnx: bytes) -> None:
-    from autosq.measure.limits import Limits
-    from autosq.measure.local import interleaved_groups
+    from autosq.measure.limits import Limits, interleaved_groups
 
     limits = Limits(max_memory_mb=512)  # the timing process itself takes ~250 MB
     models = [small_onnx] * 12
