@@ -80,7 +80,6 @@ class Candidate:
     clock_ms: float = math.nan
     clock_passes: list[float] | None = None  # each pass's median, for the clock's own repeat
     final_ms: float | None = None  # the latency the tool ends with (autosq: confirmed ones)
-    own_raw_ms: float | None = None  # autosq: its screen before the pace's slow-down came out
 
 
 @dataclass
@@ -195,8 +194,6 @@ def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: 
         timed = r.timing != "predicted"
         c = Candidate(tool, r.key, r.params, r.latency_ms if timed else None,
                       None if timed else r.latency_ms, done)
-        if timed and r.latency is not None:
-            c.own_raw_ms = r.latency_ms * (r.latency.pace or 1.0)
         c.onnx = onnx_dir / f"{r.trial}.onnx"
         c.onnx.write_bytes(export_model(r.config, r.precision, seed=r.trial or 0))
         seen[r.key] = c
@@ -301,9 +298,6 @@ def summary(run: Run, seconds: float, lat_ref: float) -> dict[str, Any]:
             [(c.clock_ms, c.params) for c in run.candidates], lat_ref),
         "spearman_own_vs_clock": spearman([c.own_ms or 0.0 for c in timed],
                                           [c.clock_ms for c in timed]),
-        # autosq's screens before the pace's slow-down was divided out
-        "spearman_raw_vs_clock": spearman([c.own_raw_ms or c.own_ms or 0.0 for c in timed],
-                                          [c.clock_ms for c in timed]),
         # the latency each candidate ends with: autosq's confirmation re-times the candidates
         # near the front; the others keep their screen timing
         "spearman_final_vs_clock": spearman(
@@ -400,8 +394,7 @@ def main() -> int:
               f"vs clock Spearman {a['spearman_predicted_vs_clock']:.3f}")
         for row in rnd["rows"]:
             print(f"{row['tool']}: own latencies vs clock Spearman "
-                  f"{row['spearman_own_vs_clock']:.4f} (screen; "
-                  f"{row['spearman_raw_vs_clock']:.4f} before pacing), "
+                  f"{row['spearman_own_vs_clock']:.4f} (screen), "
                   f"{row['spearman_final_vs_clock']:.4f} (final: "
                   f"{row['confirmed_candidates']} of {row['timed']} confirmed); the clock "
                   f"against itself (odd passes vs even) {row['clock_repeat_spearman']:.4f}")

@@ -51,8 +51,7 @@ def protocol_from_query(query: dict[str, str]) -> TimingProtocol:
     values: dict[str, Any] = {}
     for f in fields(TimingProtocol):
         is_int = f.type in ("int", int)
-        value = _number(query, f.name, int if is_int else float, None,
-                        1 if is_int and f.default else 0)
+        value = _number(query, f.name, int if is_int else float, None, 1 if is_int else 0)
         if value is not None:
             values[f.name] = value
     return TimingProtocol(**values)

@@ -1,6 +1,6 @@
 """Bounds on timing an untrusted model: its file size, the memory and wall time of the process
-that times it, the input it declares, and how many sessions fit in that memory together. A leaf module (no onnxruntime, numpy or torch), so the
-checks run before anything is allocated.
+that times it, the input it declares, and how many sessions fit in that memory together. A
+leaf module (no onnxruntime, numpy or torch), so the checks run before anything is allocated.
 
 A model file is small and says what it will allocate: a 96-byte ONNX file can declare a
 30000x30000 input (3.4 GiB of floats), and a 343-byte ``Loop`` can run for 10^15 iterations.

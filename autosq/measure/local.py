@@ -24,17 +24,15 @@ from __future__ import annotations
 import copy
 import gc
 import platform
-import statistics
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict
 from typing import TYPE_CHECKING, Any
 
 from autosq.errors import MeasurementError
 from autosq.measure.contained import TimingProcess
 from autosq.measure.host import cpu_model, exclusive_machine, pinned_cpus, timing_lock
 from autosq.measure.limits import Limits, input_shape, interleaved_groups
-from autosq.measure.pace import Pace, reference_model
 from autosq.measure.protocol import LatencyResult, TimingProtocol, block_gap, summarize
 
 if TYPE_CHECKING:
@@ -47,23 +45,6 @@ _GRAPH_OPT = {
     "extended": "ORT_ENABLE_EXTENDED",
     "all": "ORT_ENABLE_ALL",
 }
-
-
-PACE_WARMUP_RUNS = 20
-
-
-@dataclass
-class _Pacer:
-    """The reference model's session and readings for one setting of a timing process."""
-
-    session: ort.InferenceSession
-    feed: dict[str, np.ndarray]
-    pace: Pace
-
-
-# One per (threads, provider, graph optimisation, CPUs) in this process: a timing process
-# serves one search, whose screens share them.
-_PACERS: dict[tuple[int, str, str, tuple[int, ...]], _Pacer] = {}
 
 
 def _out_of_memory(exc: BaseException) -> bool:
@@ -271,41 +252,13 @@ class LocalTimer:
         """:meth:`time` in this process, without the lock (the caller holds it)."""
         t0 = time.perf_counter()
         with pinned_cpus(self.threads) as cpus:
-            factor = self._pace(cpus) if self.protocol.pace_runs > 0 else None
             session = self.session(onnx_bytes)
             feed = self.feed(session)
-            # the early stop compares raw runs: the budget as the machine runs now
-            raw_budget = None if budget_ms is None else budget_ms * (factor or 1.0)
             try:
-                blocks, stop = self._runs(session, feed, raw_budget)
+                blocks, stop = self._runs(session, feed, budget_ms)
             except Exception as exc:
                 raise MeasurementError(f"ONNX Runtime failed running the model: {exc}") from exc
-        result = self._result(blocks, stop, raw_budget, time.perf_counter() - t0, cpus)
-        if factor is None:
-            return result
-        return replace(result, latency_ms=result.latency_ms / factor,
-                       p90_ms=result.p90_ms / factor, min_ms=result.min_ms / factor,
-                       mean_ms=result.mean_ms / factor, pace=factor)
-
-    def _pace(self, cpus: list[int]) -> float:
-        """Time the reference model (one run to bring it back into cache, then
-        ``pace_runs``), add the reading, and return the slow-down it shows."""
-        key = (self.threads, self.provider, self.graph_optimization, tuple(cpus))
-        pacer = _PACERS.get(key)
-        if pacer is None:
-            session = self.session(reference_model())
-            pacer = _PACERS[key] = _Pacer(session, self.feed(session), Pace())
-            for _ in range(PACE_WARMUP_RUNS):  # a new session's first runs allocate
-                session.run(None, pacer.feed)
-        run, feed = pacer.session.run, pacer.feed
-        run(None, feed)
-        times = []
-        for _ in range(self.protocol.pace_runs):
-            t = time.perf_counter()
-            run(None, feed)
-            times.append(time.perf_counter() - t)
-        pacer.pace.add(statistics.median(times) * 1e3)
-        return pacer.pace.factor()
+        return self._result(blocks, stop, budget_ms, time.perf_counter() - t0, cpus)
 
     def time_many_here(self, models: Sequence[bytes]) -> list[LatencyResult]:
         """:meth:`time_many` in this process, without the lock (the caller holds it). Models

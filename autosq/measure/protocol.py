@@ -32,10 +32,6 @@ class TimingProtocol:
     (ONNX Runtime's first runs allocate and are slow; later ones are steady), at most
     ``warmup_max_seconds`` in all.
 
-    ``pace_runs`` above 0 times a small reference model for that many runs before the model
-    and divides the model's figures by the machine's current slow-down that the reference
-    shows (:mod:`autosq.measure.pace`; the factor is recorded as ``LatencyResult.pace``).
-
     Three protocols are named: the default (one model at a time, trustworthy alone),
     :meth:`screen` (a brief look at every candidate of a search) and :meth:`confirm` (the
     front's candidates timed together, interleaved, at the end of a search).
@@ -53,7 +49,6 @@ class TimingProtocol:
     max_seconds: float = 3.0
     over_budget_factor: float = 1.1
     over_budget_min_runs: int = 3
-    pace_runs: int = 0
 
     @classmethod
     def careful(cls) -> TimingProtocol:
@@ -65,12 +60,10 @@ class TimingProtocol:
     def screen(cls) -> TimingProtocol:
         """A search's first look at a candidate: three short blocks after a steady warm-up.
         Its noise is covered by :data:`SCREEN_MARGIN` when the front is chosen, and every
-        candidate that could be on the front is timed again with :meth:`confirm`. Paced: a
-        slow spell of the machine lasts longer than a screen can see from inside, so each
-        screen is set against a reference model's recent readings (:mod:`autosq.measure.pace`)."""
+        candidate that could be on the front is timed again with :meth:`confirm`."""
         return cls(warmup_runs=2, warmup_seconds=0.0, warmup_steady=0.1,
                    warmup_max_seconds=0.3, block_runs=2, block_seconds=0.025, min_blocks=3,
-                   target_gap=0.05, max_seconds=0.4, pace_runs=8)
+                   target_gap=0.05, max_seconds=0.4)
 
     @classmethod
     def confirm(cls) -> TimingProtocol:
@@ -113,7 +106,6 @@ class LatencyResult:
     protocol: dict[str, Any] = field(default_factory=dict)
     host_ms: float | None = None
     scale: float | None = None
-    pace: float | None = None  # the slow-down divided out (``TimingProtocol.pace_runs``)
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with a trial (and answered by the agent): strict JSON, so an
