@@ -59,11 +59,15 @@ class SignalHold:
         previous, self._previous = self._previous, None
         with contextlib.suppress(ValueError):
             _ACTIVE.remove(self)
-        for held, handler in previous.items():
-            # None: a handler installed outside Python, which cannot be put back; the default
-            signal.signal(held, signal.SIG_DFL if handler is None else handler)
+        _put_back(previous)
         for number in dict.fromkeys(self._arrived):
             signal.raise_signal(number)
+
+
+def _put_back(previous: dict[int, Any]) -> None:
+    for held, handler in previous.items():
+        # None: a handler installed outside Python, which cannot be put back; the default
+        signal.signal(held, signal.SIG_DFL if handler is None else handler)
 
 
 @contextlib.contextmanager
@@ -89,9 +93,8 @@ def _after_fork_in_child() -> None:
     for hold in _ACTIVE:
         hold._previous, hold._arrived = None, []
     _ACTIVE.clear()
-    for held, handler in previous.items():
-        with contextlib.suppress(ValueError):  # not the main thread: Python's rule
-            signal.signal(held, signal.SIG_DFL if handler is None else handler)
+    with contextlib.suppress(ValueError):  # forked from another thread: Python's rule
+        _put_back(previous)
 
 
 if hasattr(os, "register_at_fork"):
