@@ -62,7 +62,7 @@ class TimingProtocol:
         Its noise is covered by :data:`SCREEN_MARGIN` when the front is chosen, and every
         candidate that could be on the front is timed again with :meth:`confirm`."""
         return cls(warmup_runs=2, warmup_seconds=0.0, warmup_steady=0.1,
-                   warmup_max_seconds=0.3, block_runs=2, block_seconds=0.025, min_blocks=3,
+                   warmup_max_seconds=0.3, block_runs=2, block_seconds=0.01, min_blocks=3,
                    target_gap=0.05, max_seconds=0.4)
 
     @classmethod

@@ -10,6 +10,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from autosq.accuracy.proxies import PLAN_PROXIES
 from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.cost import MIB, cost_of
 from autosq.arch.plan import plan
@@ -92,6 +93,23 @@ class Evaluator:
                              cost.peak_mem_mb, constraints)
         record.seconds["analyse"] = time.perf_counter() - t0
         return record
+
+    def promise(self, values: dict[str, Any]) -> tuple[float, float] | None:
+        """What a candidate is expected to add to the front before it is timed
+        (:meth:`LatencyScreen.promise`: hypervolume, then entry ratio), when its accuracy
+        comes from its plan (the ``params`` and ``macs`` proxies) and its latency can be
+        predicted; None otherwise, or when it breaks a budget."""
+        setting = self.accuracy.describe()
+        if self.screen is None or setting.kind != "proxy" or setting.proxy not in PLAN_PROXIES:
+            return None
+        c = self.analyse(values)
+        if not c.feasible:
+            return None
+        prediction = self.screen.predict(c)
+        if prediction is None:
+            return None
+        self._score(c, 0)  # a plan proxy: no weights, so no seed
+        return self.screen.promise(c, prediction)
 
     def evaluate(self, values: dict[str, Any], seed: int = 0,
                  analysed: TrialRecord | None = None) -> TrialRecord:

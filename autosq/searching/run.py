@@ -379,7 +379,7 @@ def run_search(
     runner = Search(st, sp, evaluator, seed, chosen)
     st.sampler = make_sampler(
         sampler, None if seed is None else (seed + done + WORKER_SEED_STRIDE * worker)
-        % (MAX_SEED + 1), fits=runner.worth_a_trial)
+        % (MAX_SEED + 1), fits=runner.worth_a_trial, promise=evaluator.promise)
     with signals_held():
         import_trial_extensions(sp, estimator.describe())
     plan = time_budget(st, started, timeout, chosen, protocol, refine, retime or worker > 0)

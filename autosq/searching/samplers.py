@@ -16,10 +16,12 @@ MAX_SEED = 2**32 - 1
 
 
 def make_sampler(name: str, seed: int | None,
-                 fits: Callable[[dict[str, Any]], bool] | None = None
+                 fits: Callable[[dict[str, Any]], bool] | None = None,
+                 promise: Callable[[dict[str, Any]], Any] | None = None
                  ) -> optuna.samplers.BaseSampler:
     """The Optuna sampler called ``name``: ``tpe`` (TPE, a share of the trials mutants of the
-    front: :mod:`autosq.searching.mutation`; ``fits`` says whether a mutant is worth a trial),
+    front: :mod:`autosq.searching.mutation`; ``fits`` says whether a mutant is worth a trial,
+    ``promise`` what it would add to the front),
     ``tpe-only`` (Optuna's TPE alone), ``nsga2`` or ``random``."""
     import optuna
 
@@ -32,7 +34,7 @@ def make_sampler(name: str, seed: int | None,
             return tpe
         from autosq.searching.mutation import FrontMutationSampler
 
-        return FrontMutationSampler(tpe, seed, fits)
+        return FrontMutationSampler(tpe, seed, fits, promise=promise)
     if name == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed, population_size=16)
     if name == "random":

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING
 from autosq.errors import AutosqError
 from autosq.measure.features import latency_features
 from autosq.measure.protocol import SCREEN_MARGIN, LatencyResult
-from autosq.searching.pareto import clearly_dominates
+from autosq.searching.pareto import Point, clearly_dominates, hypervolume, pareto_front
 
 if TYPE_CHECKING:
     from autosq.measure.predictor import Predictor
@@ -70,6 +70,7 @@ class LatencyScreen:
         self.measured: list[TrialRecord] = []
         self.predictor: Predictor | None = None
         self._fitted_at = 0
+        self._front: tuple[int, list[Point], Point, float] | None = None
 
     def add(self, record: TrialRecord) -> None:
         """Learn from a timed candidate (a predicted one teaches nothing)."""
@@ -126,6 +127,40 @@ class LatencyScreen:
             if clearly_dominates(m.point(self.objectives), point, SCREEN_MARGIN):
                 return f"predicted dominated by trial {m.trial}"
         return None
+
+    def promise(self, record: TrialRecord, prediction: Prediction) -> tuple[float, float]:
+        """How much a scored candidate is expected to add to the front of the measured ones,
+        at its predicted latency, larger first: the hypervolume it would add, then how much
+        faster it would be than the fastest front member at least as accurate (its entry
+        ratio, :func:`~autosq.searching.confirmation.entry_ratio`). The hypervolume's
+        reference: the front's least accurate member less a tenth of its accuracy range, the
+        latency budget (or 1.5 times the slowest member), 1.5 times the front's largest third
+        objective (1 without one)."""
+        assert record.accuracy is not None
+        front, reference, area = self._measured_front()
+        point = self.objectives.point(record.accuracy, prediction.latency_ms, record.size_mb,
+                                      record.peak_mem_mb)
+        gain = hypervolume([*front, point], reference) - area if front else 0.0
+        gate = min((p[1] for p in front if p[0] >= point[0] and p[2] <= point[2]),
+                   default=float("inf"))
+        return gain, gate / prediction.latency_ms
+
+    def _measured_front(self) -> tuple[list[Point], Point, float]:
+        """The measured candidates' front, its hypervolume reference and its hypervolume
+        (kept until another candidate is measured)."""
+        if self._front is None or self._front[0] != len(self.measured):
+            points = [m.point(self.objectives) for m in self.measured]
+            front = [points[i] for i in pareto_front(points)]
+            if not front:
+                self._front = (len(self.measured), [], (0.0, 0.0, 0.0), 0.0)
+            else:
+                accs = [p[0] for p in front]
+                reference = (min(accs) - 0.1 * (max(accs) - min(accs)),
+                             self.budget.max_ms or 1.5 * max(p[1] for p in front),
+                             1.5 * max(p[2] for p in front) or 1.0)
+                self._front = (len(self.measured), front, reference,
+                               hypervolume(front, reference))
+        return self._front[1], self._front[2], self._front[3]
 
 
 def predicted_record(record: TrialRecord, prediction: Prediction, threads: int,

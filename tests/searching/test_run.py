@@ -91,7 +91,7 @@ def test_default_timing_screens_then_confirms_the_front(tmp_path: Path) -> None:
     for r in timed:
         assert (r.timing == "predicted") == (r.latency.latency_kind == "predicted")
         if r.timing == "screen":
-            assert r.latency.protocol["block_seconds"] == 0.025  # the screen's, not the full
+            assert r.latency.protocol["block_seconds"] == 0.01  # the screen's, not the full
     exact = exact_front([r for r in recs if r.feasible], result.settings.objectives)
     stored = read_retiming(load(result.study_name, url))
     assert stored is not None and stored.rounds and stored.error is not None

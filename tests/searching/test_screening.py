@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import math
 import random
 from dataclasses import replace
 from typing import Any
@@ -10,6 +11,8 @@ from typing import Any
 import pytest
 from conftest import random_config
 
+from autosq.accuracy import AccuracySetting
+from autosq.accuracy.estimators import ProxyAccuracy
 from autosq.arch.config import SqueezeNetConfig
 from autosq.arch.cost import cost_of
 from autosq.arch.plan import plan
@@ -18,7 +21,7 @@ from autosq.measure.protocol import LatencyResult
 from autosq.searching.evaluate import Evaluator
 from autosq.searching.objectives import Objectives
 from autosq.searching.records import Budget, TrialRecord
-from autosq.searching.screening import MIN_FIT, LatencyScreen
+from autosq.searching.screening import MIN_FIT, LatencyScreen, Prediction
 
 # A device whose latency is exactly linear in the plan's terms (ms).
 TRUE = {"fp32_macs_1x1": 0.02, "fp32_macs_3x3": 0.03, "fp32_macs_conv1": 0.05,
@@ -186,3 +189,63 @@ def test_evaluator_leaves_a_predicted_over_budget_candidate_untimed(expensive: b
         assert scorer.calls == 0 and rec.skipped and rec.search_accuracy is None
     else:
         assert scorer.calls == 1 and rec.skipped is None
+
+
+def exact(ms: float) -> Prediction:
+    return Prediction(ms, ms, "exact")
+
+
+@pytest.mark.parametrize("objectives", ["accuracy,latency", "accuracy,latency,size",
+                                        "accuracy,latency,memory"])
+def test_promise_ranks_what_would_add_to_the_measured_front(objectives: str) -> None:
+    screen = LatencyScreen(Budget(5.0), "dev", Objectives.parse(objectives))
+    a, b, c = configs(3, seed=2)
+    same = {"size_mb": 1.0, "peak_mem_mb": 1.0}  # the third objective decides nothing here
+    screen.add(replace(record(a, ms=2.0, accuracy=0.5, trial=1), **same))
+    screen.add(replace(record(b, ms=4.0, accuracy=0.8, trial=2), **same))
+    cand = replace(record(c, accuracy=0.7), **same)
+    between = screen.promise(cand, exact(3.0))  # on the front, between the two
+    behind = screen.promise(cand, exact(5.0))  # trial 2 is more accurate and faster
+    assert between[0] > 0 and between[1] == pytest.approx(4.0 / 3.0)
+    assert behind == (0.0, pytest.approx(0.8))
+    assert screen.promise(cand, exact(4.4)) > behind  # nearer to entering
+    assert between > screen.promise(cand, exact(3.5)) > behind
+    top = screen.promise(replace(cand, search_accuracy=0.9), exact(5.0))
+    assert top[0] > 0 and math.isinf(top[1])  # more accurate than every measured one
+    # The reference latency without a budget is 1.5 x the slowest member (6 ms): beyond it a
+    # candidate adds no hypervolume.
+    assert screen.promise(replace(cand, search_accuracy=0.9), exact(6.5))[0] == 0.0
+
+
+def test_promise_with_nothing_measured_is_neutral() -> None:
+    screen = LatencyScreen(Budget(5.0), "dev", Objectives())
+    assert screen.promise(record(configs(1)[0], accuracy=0.5), exact(3.0)) == (0.0, math.inf)
+
+
+class Described:
+    kind = "val_top1"
+    expensive = True
+
+    def describe(self) -> AccuracySetting:
+        return AccuracySetting(kind="val_top1")
+
+
+def test_evaluator_promises_only_with_a_plan_proxy_and_a_prediction() -> None:
+    budget = Budget(5.0, 1e6)
+    cfg = configs(1, seed=4)[0]
+    values = {**cfg.to_dict(), "precision": "fp32"}
+
+    def evaluator(accuracy: Any, screen: LatencyScreen | None) -> Evaluator:
+        return Evaluator(CountingTimer(), budget, accuracy, 64, 10,  # type: ignore[arg-type]
+                         screen, timing="screen")
+
+    assert evaluator(ProxyAccuracy("params"), trained_screen(budget)).promise(values)
+    assert evaluator(ProxyAccuracy("macs"), trained_screen(budget)).promise(values)
+    for accuracy in (ProxyAccuracy("synflow"), Described()):  # known only once computed
+        assert evaluator(accuracy, trained_screen(budget)).promise(values) is None
+    unfitted = LatencyScreen(budget, "dev", Objectives())
+    assert evaluator(ProxyAccuracy("params"), unfitted).promise(values) is None
+    assert evaluator(ProxyAccuracy("params"), None).promise(values) is None
+    over = Evaluator(CountingTimer(), Budget(0.01, 1e6), ProxyAccuracy("params"), 64, 10,
+                     trained_screen(budget), timing="screen")  # type: ignore[arg-type]
+    assert over.promise(values) is None
