@@ -2,10 +2,9 @@
 resume; then refine and build the result.
 
 A study is multi-objective: accuracy up, latency down, and optionally size or peak memory down
-(:mod:`autosq.searching.objectives`). Budgets are Optuna
-constraints (``trial.set_constraint``, feasible when <= 0), so every sampler learns where the
-boundary is, also from candidates that were skipped without being timed. What a trial stores
-is a :class:`~autosq.searching.records.TrialRecord`.
+(:mod:`autosq.searching.objectives`). Budgets are Optuna constraints (``trial.set_constraint``,
+feasible when <= 0), so every sampler learns where the boundary is, also from candidates skipped
+untimed. A trial stores a :class:`~autosq.searching.records.TrialRecord`.
 """
 
 from __future__ import annotations
@@ -379,7 +378,8 @@ def run_search(
     runner = Search(st, sp, evaluator, seed, chosen)
     st.sampler = make_sampler(
         sampler, None if seed is None else (seed + done + WORKER_SEED_STRIDE * worker)
-        % (MAX_SEED + 1), fits=runner.worth_a_trial, promise=evaluator.promise)
+        % (MAX_SEED + 1), fits=runner.worth_a_trial,
+        promise=lambda params: evaluator.promise({**sp.fixed, **params}))
     with signals_held():
         import_trial_extensions(sp, estimator.describe())
     plan = time_budget(st, started, timeout, chosen, protocol, refine, retime or worker > 0)

@@ -103,6 +103,27 @@ def test_default_timing_screens_then_confirms_the_front(tmp_path: Path) -> None:
     assert all(row["screen_error"]["n"] == stored.error.n for row in rows)
 
 
+def test_mutants_are_compared_as_the_space_builds_them(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The default sampler's promise of a mutant is computed on the whole candidate: the
+    space's fixed values (tiny: v1.1 macro, 16 conv1 filters) included, not the defaults."""
+    from autosq.arch.space import load_space
+    from autosq.searching.evaluate import Evaluator
+
+    seen: list[dict[str, Any]] = []
+    original = Evaluator.promise
+
+    def spy(self: Evaluator, values: dict[str, Any]) -> Any:
+        seen.append(dict(values))
+        return original(self, values)
+
+    monkeypatch.setattr(Evaluator, "promise", spy)
+    tiny(f"sqlite:///{tmp_path / 's.db'}", trials=40, proxy="params", max_ms=None)
+    fixed = load_space("tiny").fixed
+    assert fixed and seen
+    assert all(v.items() >= fixed.items() for v in seen)
+
+
 def test_resuming_runs_only_the_missing_trials(storage: str) -> None:
     first = tiny(storage, trials=5)
     assert first.counts.trials == 5
