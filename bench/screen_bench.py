@@ -5,7 +5,7 @@ Candidates: ``--models`` (150) configurations drawn at random (seeded) from a sp
 the peer harness's SqueezeNet v1.1 space, ``../shared/peer/v11_space.toml``) that fit
 ``--max-mb`` (5) at fp32, exported at the host profile's input size as a search exports them.
 Each is screened ``--passes`` (2) times by each variant (the shipped screen,
-``TimingProtocol.screen()``, and the same with shorter blocks, ``--blocks`` in seconds), in one
+``TimingProtocol.screen()``, with each block length of ``--blocks`` in seconds), in one
 timing process per variant as a search has; models are visited in a shuffled order and, for each
 model, the variants in a rotating order, so that drift hits them alike. Then the common clock of
 bench/peer_bench.py (4 passes of a fresh session, 3 warm-up and 10 timed runs, median of the

@@ -108,7 +108,8 @@ class Evaluator:
         prediction = self.screen.predict(c)
         if prediction is None:
             return None
-        self._score(c, 0)  # a plan proxy: no weights, so no seed
+        # Read from the plan: no weights, no seed, and no heavy_work() lock to wait for.
+        c.search_accuracy, _ = self.accuracy.score(c.config, 0)
         return self.screen.promise(c, prediction)
 
     def evaluate(self, values: dict[str, Any], seed: int = 0,

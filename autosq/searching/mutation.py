@@ -66,7 +66,8 @@ class FrontMutationSampler(optuna.samplers.BaseSampler):
     module docstring). ``fits(params)`` says whether a mutant is worth a trial;
     ``promise(params)``, what it is expected to add to the front (comparable values, larger
     first, or None when it cannot tell): then the most promising of ``drafts`` mutants that
-    fit is the trial."""
+    fit is the trial (the first that fits when the first has no promise; a later one without
+    a promise is passed over)."""
 
     def __init__(self, base: optuna.samplers.BaseSampler, seed: int | None,
                  fits: Fits | None = None, share: float = SHARE, warmup: int = WARMUP,
@@ -128,7 +129,9 @@ class FrontMutationSampler(optuna.samplers.BaseSampler):
                 continue
             promise = None if self.promise is None else self.promise(params)
             if promise is None:
-                return changed  # nothing to choose by: the first that fits
+                if not drafts:
+                    return changed  # nothing to choose by: the first that fits
+                continue  # no way to compare this one with those drawn already
             drafts.append((promise, -len(drafts), changed))
             if len(drafts) == self.drafts:
                 break

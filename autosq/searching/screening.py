@@ -135,12 +135,18 @@ class LatencyScreen:
         ratio, :func:`~autosq.searching.confirmation.entry_ratio`). The hypervolume's
         reference: the front's least accurate member less a tenth of its accuracy range, the
         latency budget (or 1.5 times the slowest member), 1.5 times the front's largest third
-        objective (1 without one)."""
+        objective (1 without one). A candidate predicted over the latency budget promises
+        nothing: (0, 0)."""
         assert record.accuracy is not None
         front, reference, area = self._measured_front()
         point = self.objectives.point(record.accuracy, prediction.latency_ms, record.size_mb,
                                       record.peak_mem_mb)
+        max_ms = self.budget.max_ms
+        if max_ms is not None and prediction.latency_ms > max_ms:
+            return 0.0, 0.0  # it would not fit: nothing to add, however accurate
         gain = hypervolume([*front, point], reference) - area if front else 0.0
+        # A dominated point with a third objective splits a slab: its "gain" is rounding.
+        gain = gain if gain > 1e-12 * area else 0.0
         gate = min((p[1] for p in front if p[0] >= point[0] and p[2] <= point[2]),
                    default=float("inf"))
         return gain, gate / prediction.latency_ms

@@ -172,3 +172,15 @@ def test_the_most_promising_of_several_mutants_is_chosen() -> None:
 def test_without_a_promise_the_first_mutant_that_fits_is_the_trial() -> None:
     chosen, seen = _mutants(lambda p: None)
     assert len(seen) == 1 and chosen == seen[0]
+
+
+def test_a_later_mutant_without_a_promise_is_passed_over() -> None:
+    calls: list[int] = []
+
+    def every_other(params: dict[str, Any]) -> Any:
+        calls.append(1)
+        return None if len(calls) % 2 == 0 else (float(params["e"]), 0.0)
+
+    chosen, seen = _mutants(every_other)
+    promised = seen[0::2]
+    assert len(promised) == DRAFTS and chosen == max(promised, key=lambda p: p["e"])

@@ -217,6 +217,21 @@ def test_promise_ranks_what_would_add_to_the_measured_front(objectives: str) -> 
     assert screen.promise(replace(cand, search_accuracy=0.9), exact(6.5))[0] == 0.0
 
 
+def test_promise_over_the_latency_budget_or_dominated_with_a_third_objective_is_nothing(
+        ) -> None:
+    screen = LatencyScreen(Budget(5.0, 5.0), "dev", Objectives.parse("accuracy,latency,size"))
+    cfgs = configs(6, seed=8)
+    for i, (acc, ms, mb) in enumerate([(0.5, 2.0, 2.0), (0.8, 4.0, 1.0), (0.6, 3.0, 1.5)]):
+        screen.add(replace(record(cfgs[i], ms=ms, accuracy=acc, trial=i), size_mb=mb))
+    best = replace(record(cfgs[3], accuracy=0.99), size_mb=0.5)
+    assert screen.promise(best, exact(4.5))[0] > 0
+    assert screen.promise(best, exact(5.5)) == (0.0, 0.0)  # would not fit the 5 ms budget
+    for k, mb in enumerate((1.7, 1.2, 2.5)):  # dominated by trial 1, each at a new size
+        behind = replace(record(cfgs[4], accuracy=0.7), size_mb=mb)
+        gain, ratio = screen.promise(behind, exact(4.0 + 0.1 * (k + 1)))
+        assert gain == 0.0 and ratio < 1.0
+
+
 def test_promise_with_nothing_measured_is_neutral() -> None:
     screen = LatencyScreen(Budget(5.0), "dev", Objectives())
     assert screen.promise(record(configs(1)[0], accuracy=0.5), exact(3.0)) == (0.0, math.inf)
