@@ -24,7 +24,7 @@ from dataclasses import asdict, dataclass, field
 from typing import TYPE_CHECKING, Any
 
 from autosq.measure.protocol import LatencyResult, TimingProtocol, quantile
-from autosq.searching.pareto import Point, pareto_front
+from autosq.searching.pareto import Point, entry_gate, pareto_front
 
 if TYPE_CHECKING:
     from autosq.searching.objectives import Objectives
@@ -162,9 +162,7 @@ def entry_ratio(record: TrialRecord, front: Sequence[Point], objectives: Objecti
     fastest of them that is at least as accurate and no worse on the third objective, over its
     own latency. Above 1: it is on the front as it stands; infinite: nothing could dominate it.
     """
-    acc, _, third = record.point(objectives)
-    gate = min((p[1] for p in front if p[0] >= acc and p[2] <= third), default=float("inf"))
-    return gate / search_low_ms(record)
+    return entry_gate(front, record.point(objectives)) / search_low_ms(record)
 
 
 def could_enter(candidates: Sequence[TrialRecord], confirmed: Sequence[Point],

@@ -33,6 +33,7 @@ __all__ = [
     "KNEE_RULE",
     "Point",
     "dominates",
+    "entry_gate",
     "hypervolume",
     "knee",
     "knee_order",
@@ -66,6 +67,14 @@ def pareto_front(points: Sequence[Point]) -> list[int]:
         if not any(dominates(points[j], p) for j in front):
             front.append(i)
     return sorted(front)
+
+
+def entry_gate(front: Sequence[Point], point: Point) -> float:
+    """The latency ``point`` must beat to stop being dominated by ``front``: that of the
+    fastest member at least as accurate and no worse on the third objective (infinite when
+    none is)."""
+    return min((p[1] for p in front if p[0] >= point[0] and p[2] <= point[2]),
+               default=float("inf"))
 
 
 def clearly_dominates(a: Point, b: Point, margin: float) -> bool:

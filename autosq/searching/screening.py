@@ -25,7 +25,13 @@ from typing import TYPE_CHECKING
 from autosq.errors import AutosqError
 from autosq.measure.features import latency_features
 from autosq.measure.protocol import SCREEN_MARGIN, LatencyResult
-from autosq.searching.pareto import Point, clearly_dominates, hypervolume, pareto_front
+from autosq.searching.pareto import (
+    Point,
+    clearly_dominates,
+    entry_gate,
+    hypervolume,
+    pareto_front,
+)
 
 if TYPE_CHECKING:
     from autosq.measure.predictor import Predictor
@@ -138,18 +144,16 @@ class LatencyScreen:
         objective (1 without one). A candidate predicted over the latency budget promises
         nothing: (0, 0)."""
         assert record.accuracy is not None
-        front, reference, area = self._measured_front()
-        point = self.objectives.point(record.accuracy, prediction.latency_ms, record.size_mb,
-                                      record.peak_mem_mb)
         max_ms = self.budget.max_ms
         if max_ms is not None and prediction.latency_ms > max_ms:
             return 0.0, 0.0  # it would not fit: nothing to add, however accurate
+        front, reference, area = self._measured_front()
+        point = self.objectives.point(record.accuracy, prediction.latency_ms, record.size_mb,
+                                      record.peak_mem_mb)
         gain = hypervolume([*front, point], reference) - area if front else 0.0
         # A dominated point with a third objective splits a slab: its "gain" is rounding.
         gain = gain if gain > 1e-12 * area else 0.0
-        gate = min((p[1] for p in front if p[0] >= point[0] and p[2] <= point[2]),
-                   default=float("inf"))
-        return gain, gate / prediction.latency_ms
+        return gain, entry_gate(front, point) / prediction.latency_ms
 
     def _measured_front(self) -> tuple[list[Point], Point, float]:
         """The measured candidates' front, its hypervolume reference and its hypervolume
