@@ -19,10 +19,12 @@ from autosq.compress.estimate import DC_PRECISIONS, compressed_bytes
 from autosq.measure.host import heavy_work
 from autosq.searching.records import Budget, TrialRecord
 from autosq.searching.screening import LatencyScreen, predicted_record
+from autosq.searching.second_look import SecondLooks
 
 if TYPE_CHECKING:
     from autosq.accuracy import AccuracyEstimator
     from autosq.measure import Timer
+    from autosq.measure.protocol import LatencyResult
 
 
 def export_model(config: SqueezeNetConfig, precision: str, seed: int) -> bytes:
@@ -71,6 +73,13 @@ class Evaluator:
         self.num_classes = num_classes
         self.screen = screen
         self.timing = timing
+        self.looks = SecondLooks()
+
+    def second_look(self) -> tuple[int, LatencyResult] | None:
+        """Time again the oldest candidate due a second look (:mod:`.second_look`), if any:
+        its trial number and the new timing, for the caller to store with its own trial."""
+        return self.looks.take(self.timer, self.budget.max_ms)
+
     def analyse(self, values: dict[str, Any]) -> TrialRecord:
         """The analytic part: config, plan, cost and the size and memory constraints."""
         t0 = time.perf_counter()
@@ -140,6 +149,8 @@ class Evaluator:
         t2 = time.perf_counter()
         c.seconds["export"] = t2 - t1
         c.latency = self.timer.time(data, self.budget.max_ms)
+        if prediction is not None:  # far slower than predicted: looked at again later
+            self.looks.note(c, data, prediction.high_ms)
         c.timing = self.timing
         c.seconds["timing"] = time.perf_counter() - t2
         c.seconds["timing_runs"] = c.latency.run_seconds

@@ -7,6 +7,9 @@ attributes they live in. This module is the one place that reads or writes them.
   has ``fail_reason``.
 - ``autosq_refined`` (study) maps trial numbers to a :class:`Refinement`: a longer training
   whose accuracy replaces the trial's own wherever records are read (:func:`load_records`).
+- ``autosq_second_look`` (trial) holds another trial's candidate timed again
+  (:mod:`~autosq.searching.second_look`, which reads and writes it): the faster timing stands
+  wherever records are read.
 - ``autosq_retimed`` (study) holds the front's latest confirmation: a
   :class:`~autosq.searching.confirmation.Retiming` (the latencies, the screen's measured error).
 
@@ -27,6 +30,7 @@ from autosq.measure.protocol import LatencyResult
 from autosq.searching.confirmation import Retiming
 from autosq.searching.objectives import LEGACY, Objectives
 from autosq.searching.pareto import Point
+from autosq.searching.second_look import apply_looks
 
 if TYPE_CHECKING:
     import optuna
@@ -168,7 +172,10 @@ class TrialRecord:
     :meth:`~autosq.measure.protocol.TimingProtocol.screen`), ``full`` (the protocol the caller
     gave) or ``predicted`` (never timed; ``untimed_reason`` says why); None in studies of
     earlier versions, which timed everything fully. ``predicted_ms`` is the latency the
-    search's predictor gave before timing (so its error can be measured afterwards).
+    search's predictor gave before timing (so its error can be measured afterwards);
+    ``first_look_ms`` the trial's own timing when a second look, taken later because that
+    timing ran far above the prediction, was faster and replaced it
+    (:func:`~autosq.searching.second_look.take_look`).
     """
 
     values: dict[str, Any]
@@ -189,6 +196,7 @@ class TrialRecord:
     timing: str | None = None
     untimed_reason: str | None = None
     predicted_ms: float | None = None
+    first_look_ms: float | None = None
     trial: int | None = None
     refined: Refinement | None = None
 
@@ -289,6 +297,7 @@ class TrialRecord:
             "timing": self.timing,
             "untimed_reason": self.untimed_reason,
             "predicted_ms": self.predicted_ms,
+            "first_look_ms": self.first_look_ms,
         }
 
     @classmethod
@@ -316,6 +325,7 @@ class TrialRecord:
                 timing=data.get("timing"),
                 untimed_reason=data.get("untimed_reason"),
                 predicted_ms=data.get("predicted_ms"),
+                first_look_ms=data.get("first_look_ms"),
                 trial=trial,
                 refined=refined,
             )
@@ -365,24 +375,20 @@ def write_retiming(study: optuna.Study, retiming: Retiming) -> None:
 
 
 def load_records(study: optuna.Study) -> list[TrialRecord]:
-    """Every complete trial's record, refinements applied, in trial order."""
+    """Every complete trial's record, refinements and second looks applied, in trial order."""
     refined = read_refinements(study)
-    return [
+    trials = study.get_trials(deepcopy=False)
+    records = [
         TrialRecord.from_attrs(t.user_attrs[TRIAL_ATTR], t.number, refined.get(t.number))
-        for t in study.get_trials(deepcopy=False)
-        if t.state.name == "COMPLETE" and TRIAL_ATTR in t.user_attrs
+        for t in trials if t.state.name == "COMPLETE" and TRIAL_ATTR in t.user_attrs
     ]
+    apply_looks(records, trials)
+    return records
 
 
 def load_record(study: optuna.Study, trial: int) -> TrialRecord | None:
-    """One trial's record (refinement applied), or None when it has none."""
-    for t in study.get_trials(deepcopy=False):
-        if t.number == trial:
-            if t.state.name != "COMPLETE" or TRIAL_ATTR not in t.user_attrs:
-                return None
-            return TrialRecord.from_attrs(t.user_attrs[TRIAL_ATTR], t.number,
-                                          read_refinements(study).get(t.number))
-    return None
+    """One trial's record (as :func:`load_records` reads it), or None when it has none."""
+    return next((r for r in load_records(study) if r.trial == trial), None)
 
 
 def write_record(trial: optuna.Trial, record: TrialRecord,

@@ -35,6 +35,7 @@ from autosq.searching.records import (
 )
 from autosq.searching.samplers import MAX_SEED, make_sampler
 from autosq.searching.screening import LatencyScreen
+from autosq.searching.second_look import write_look
 from autosq.searching.storage import (
     DEFAULT_STORAGE,
     ENVIRONMENT,
@@ -64,18 +65,16 @@ if TYPE_CHECKING:
 # study seed, and within torch's 64-bit range.
 TRIAL_SEED_STRIDE = 1_000_000
 WORKER_SEED_STRIDE = 7_919  # workers' sampler seeds are this far apart
-# Lost and silent workers are looked for at most this often: each look reads the running
-# trials from the storage (about 6 ms a trial on SQLite under cProfile, of 150-200 ms), and a
-# lost worker's trial can wait a second for its slot.
+# Lost and silent workers are looked for at most this often: each look reads the running trials
+# (about 6 ms a trial on SQLite, of 150-200 ms); a lost worker's trial can wait a second.
 CHECK_WORKERS_S = 1.0
 
 
 def import_trial_extensions(space: SearchSpace, accuracy: AccuracySetting) -> None:
-    """Import the compiled extensions a trial would otherwise import in its middle (onnx for
-    the export, ONNX Runtime's quantizer for int8, torch to train or score), before the first
-    trial: a Ctrl-C or SIGTERM raised while an extension initialises, in a call from its C++
-    back into Python, aborts the process (onnx's nanobind module, seen in a test run) instead
-    of stopping the search. The caller holds those signals meanwhile."""
+    """Import before the first trial the compiled extensions a trial would import in its
+    middle (onnx, ONNX Runtime's quantizer for int8, torch to train or score): a Ctrl-C or
+    SIGTERM raised while one initialises (a call from C++ back into Python) aborts the process
+    (onnx's nanobind module, seen in a test run). The caller holds those signals meanwhile."""
     import onnx.helper
     import onnx.numpy_helper  # noqa: F401
 
@@ -117,8 +116,7 @@ class Search:
         self.surplus = False
         self.fatal: Exception | None = None  # what stopped the search (not a candidate)
         self._seen: dict[str, TrialRecord] = {}
-        # The record each running trial wrote, for the progress display (not read back).
-        self._written: dict[int, TrialRecord] = {}
+        self._written: dict[int, TrialRecord] = {}  # for the progress display only
         # Ctrl-C and SIGTERM wait from a trial's result to Optuna storing it.
         self._hold = SignalHold()
         for rec in load_records(study):
@@ -151,6 +149,8 @@ class Search:
                 self.surplus = True
                 raise optuna.TrialPruned("the study already has its trials (finished or "
                                          "running)")
+            if (look := self.evaluator.second_look()) is not None:  # an earlier candidate
+                write_look(trial, *look)
             values = self.space.sample(trial)
             record = self.evaluator.analyse(values)
             seen = self._seen.get(record.key)

@@ -239,6 +239,15 @@ def test_repeated_timings_come_from_the_cache(agent: AgentServer, small_onnx: by
     assert other.time(small_onnx).protocol["cache"] == "miss"  # the protocol is in the key
 
 
+def test_the_same_model_asked_again_straight_after_is_timed_again(
+        agent: AgentServer, small_onnx: bytes) -> None:
+    timer = client(agent)
+    first = timer.time(small_onnx)
+    # the search's second look at a slow timing wants a new timing, not the cached one
+    assert [first.protocol["cache"], timer.time(small_onnx).protocol["cache"]] == \
+        ["miss", "miss"]
+
+
 def test_a_batch_is_timed_together_on_the_device(agent: AgentServer, small_onnx: bytes) -> None:
     other = export_bytes(build(preset("squeezenet1_0", input_size=32, num_classes=10), seed=0),
                          32)

@@ -124,6 +124,40 @@ def test_mutants_are_compared_as_the_space_builds_them(
     assert all(v.items() >= fixed.items() for v in seen)
 
 
+def test_a_search_looks_again_at_timings_above_their_prediction(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Every timing with a prediction is made suspect (its bound lowered to 0) and the delay
+    dropped: each later trial times one earlier candidate again, stores the look with itself,
+    and the faster timing stands when the study is read (real timings, set relations only)."""
+    from dataclasses import replace
+
+    from autosq.searching import second_look
+    from autosq.searching.records import TRIAL_ATTR, load_records
+    from autosq.searching.screening import LatencyScreen
+
+    original = LatencyScreen.predict
+
+    def suspicious(self: LatencyScreen, record: Any) -> Any:
+        p = original(self, record)
+        return None if p is None else replace(p, high_ms=0.0)
+
+    monkeypatch.setattr(LatencyScreen, "predict", suspicious)
+    monkeypatch.setattr(second_look, "LOOK_DELAY_S", 0.0)
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    tiny(url, trials=40, max_mb=1.0, sampler="random", study="s")
+    study = load(url=url, name="s")
+    looks = second_look.read_looks(study.get_trials())
+    assert looks  # predictions start after 16 timed candidates
+    own = {t.number: t.user_attrs[TRIAL_ATTR]["latency"]["latency_ms"]
+           for t in study.get_trials() if TRIAL_ATTR in t.user_attrs}
+    recs = {r.trial: r for r in load_records(study)}
+    for n, taken in looks.items():
+        assert len(taken) <= second_look.MAX_LOOKS
+        best = min([own[n], *(x.latency_ms for x in taken)])
+        assert recs[n].latency_ms == best
+        assert recs[n].first_look_ms == (None if best == own[n] else own[n])
+
+
 def test_resuming_runs_only_the_missing_trials(storage: str) -> None:
     first = tiny(storage, trials=5)
     assert first.counts.trials == 5

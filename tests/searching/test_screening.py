@@ -21,7 +21,7 @@ from autosq.measure.protocol import LatencyResult
 from autosq.searching.evaluate import Evaluator
 from autosq.searching.objectives import Objectives
 from autosq.searching.records import Budget, TrialRecord
-from autosq.searching.screening import MIN_FIT, LatencyScreen, Prediction
+from autosq.searching.screening import MIN_FIT, SECOND_LOOK, LatencyScreen, Prediction
 
 # A device whose latency is exactly linear in the plan's terms (ms).
 TRUE = {"fp32_macs_1x1": 0.02, "fp32_macs_3x3": 0.03, "fp32_macs_conv1": 0.05,
@@ -160,6 +160,18 @@ class CountingTimer:
         return latency(5.0)
 
 
+class ScriptedTimer(CountingTimer):
+    """Answers the given latencies in turn."""
+
+    def __init__(self, *ms: float) -> None:
+        super().__init__()
+        self.ms = list(ms)
+
+    def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
+        self.calls += 1
+        return latency(self.ms.pop(0))
+
+
 class Scorer:
     kind = "proxy"
 
@@ -264,3 +276,38 @@ def test_evaluator_promises_only_with_a_plan_proxy_and_a_prediction() -> None:
     over = Evaluator(CountingTimer(), Budget(0.01, 1e6), ProxyAccuracy("params"), 64, 10,
                      trained_screen(budget), timing="screen")  # type: ignore[arg-type]
     assert over.promise(values) is None
+
+
+def test_a_prediction_believes_timings_up_to_its_90th_percentile_error_or_the_floor() -> None:
+    cfg = configs(1, seed=5)[0]
+    exact_fit = trained_screen(Budget(5.0, 1e6)).predict(record(cfg))
+    assert exact_fit is not None
+    assert exact_fit.high_ms == pytest.approx(exact_fit.latency_ms * (1 + SECOND_LOOK))
+    screen = trained_screen(Budget(5.0, 1e6), noise=0.4)
+    noisy = screen.predict(record(cfg))
+    assert noisy is not None and screen.predictor is not None
+    assert screen.predictor.cv_p90 > SECOND_LOOK
+    assert noisy.high_ms == pytest.approx(noisy.latency_ms * (1 + screen.predictor.cv_p90))
+
+
+def test_evaluator_queues_a_timing_far_above_its_prediction_for_a_second_look() -> None:
+    budget = Budget(5.0, 1e6)
+    a, b = configs(2, seed=6)
+    screen = trained_screen(budget)
+    timer = ScriptedTimer(1.5 * true_ms(a), 1.08 * true_ms(b))  # b: within the 10% floor
+    ev = Evaluator(timer, budget, Scorer(False), 64, 10,  # type: ignore[arg-type]
+                   screen, timing="screen")
+    first = ev.evaluate({**a.to_dict(), "precision": "fp32"})
+    ev.evaluate({**b.to_dict(), "precision": "fp32"})
+    assert timer.calls == 2 and [p.record for p in ev.looks.pending] == [first]
+    assert ev.looks.pending[0].high_ms == pytest.approx(true_ms(a) * (1 + SECOND_LOOK))
+    assert ev.second_look() is None  # not due yet: a look straight after falls in the burst
+
+
+def test_no_second_look_without_a_prediction() -> None:
+    cfg = configs(1, seed=6)[0]
+    timer = ScriptedTimer(100.0)
+    ev = Evaluator(timer, Budget(5.0, 1e6), Scorer(False), 64, 10,  # type: ignore[arg-type]
+                   LatencyScreen(Budget(5.0, 1e6), "dev", Objectives()), timing="screen")
+    rec = ev.evaluate({**cfg.to_dict(), "precision": "fp32"})
+    assert timer.calls == 1 and rec.latency_ms == 100.0 and not ev.looks.pending
