@@ -150,7 +150,9 @@ class Evaluator:
         c.seconds["export"] = t2 - t1
         c.latency = self.timer.time(data, self.budget.max_ms)
         if prediction is not None:  # far slower than predicted: looked at again later
-            self.looks.note(c, data, prediction.high_ms)
+            config, precision = c.config, c.precision
+            self.looks.note(c, lambda: export_model(config, precision, seed),
+                            prediction.high_ms)
         c.timing = self.timing
         c.seconds["timing"] = time.perf_counter() - t2
         c.seconds["timing_runs"] = c.latency.run_seconds

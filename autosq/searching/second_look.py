@@ -20,6 +20,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from autosq.errors import AutosqError, TimingUnavailable
 from autosq.measure.protocol import LatencyResult
 
 if TYPE_CHECKING:
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
 # for about half the candidates it was meant for, in the noisiest round measured).
 LOOK_DELAY_S = 1.0
 MAX_LOOKS = 2  # later looks at one candidate, at most: slow every time, it is the model
-MAX_PENDING = 32  # candidates waiting for a look (their models are held in memory)
+MAX_PENDING = 32  # candidates waiting for a look
 LOOK_ATTR = "autosq_second_look"  # the trial user attribute a look is stored in
 
 
@@ -41,7 +42,7 @@ class Pending:
     """A candidate waiting for its next look."""
 
     record: TrialRecord
-    model: bytes
+    model: Callable[[], bytes]
     high_ms: float
     due: float
     looks: int = 0
@@ -54,9 +55,10 @@ class SecondLooks:
         self.clock = clock
         self.pending: deque[Pending] = deque()
 
-    def note(self, record: TrialRecord, model: bytes, high_ms: float) -> None:
-        """Queue ``record`` (timed from ``model``) for a look when its timing is above
-        ``high_ms``; a full queue takes no more (the faster timing is a refinement)."""
+    def note(self, record: TrialRecord, model: Callable[[], bytes], high_ms: float) -> None:
+        """Queue ``record`` for a look when its timing is above ``high_ms``; ``model()``
+        exports its model again then (not held meanwhile: a compressed precision's timing
+        graph is the dense network). A full queue takes no more (a look is a refinement)."""
         if (record.latency is not None and record.latency.latency_ms > high_ms
                 and len(self.pending) < MAX_PENDING):
             self.pending.append(Pending(record, model, high_ms, self.clock() + LOOK_DELAY_S))
@@ -64,13 +66,20 @@ class SecondLooks:
     def take(self, timer: Timer, budget_ms: float | None) -> tuple[int, LatencyResult] | None:
         """Time the oldest candidate whose look is due, if any: returns its trial number and
         the new timing (already taken into its record), for the caller to store. A candidate
-        still above its bound is looked at again later, :data:`MAX_LOOKS` times in all."""
+        still above its bound is looked at again later, :data:`MAX_LOOKS` times in all. A look
+        that fails is dropped (it must not fail the trial that takes it), unless the machine
+        cannot time at all."""
         if not self.pending or self.pending[0].due > self.clock():
             return None
         p = self.pending.popleft()
-        if p.record.trial is None:
-            return None  # never stored: nothing to attach the look to
-        look = timer.time(p.model, budget_ms)
+        if p.record.trial is None or p.record.skipped is not None:
+            return None  # never stored, or skipped (not scored): nothing a look would change
+        try:
+            look = timer.time(p.model(), budget_ms)
+        except TimingUnavailable:
+            raise
+        except AutosqError:
+            return None
         take_look(p.record, look)
         p.looks += 1
         latency = p.record.latency
@@ -82,13 +91,15 @@ class SecondLooks:
 
 def take_look(record: TrialRecord, look: LatencyResult) -> None:
     """A second timing of ``record``'s candidate: the faster one stands (noise only adds
-    time), the latency constraint follows, and the first is kept in ``first_look_ms``."""
-    if record.latency is None or look.latency_ms >= record.latency.latency_ms:
+    time), the latency constraint follows, and the first is kept in ``first_look_ms``. A
+    record whose latency was only predicted keeps it (it was not timed: nothing to compare)."""
+    lat = record.latency
+    if lat is None or lat.latency_kind == "predicted" or look.latency_ms >= lat.latency_ms:
         return
     if record.first_look_ms is None:
-        record.first_look_ms = record.latency.latency_ms
+        record.first_look_ms = lat.latency_ms
     if "latency_ms" in record.constraints:
-        record.constraints["latency_ms"] += look.latency_ms - record.latency.latency_ms
+        record.constraints["latency_ms"] += look.latency_ms - lat.latency_ms
     record.latency = look
 
 
@@ -99,7 +110,10 @@ def apply_looks(records: list[TrialRecord], trials: Iterable[optuna.trial.Frozen
     looks = read_looks(trials)
     if looks:
         key = {r.trial: r.key for r in records}
-        by_key = {key[n]: ls for n, ls in looks.items() if n in key}
+        by_key: dict[str, list[LatencyResult]] = {}
+        for n, taken in looks.items():  # two workers may have timed and looked at one key
+            if n in key:
+                by_key.setdefault(key[n], []).extend(taken)
         for r in records:
             for look in by_key.get(r.key, ()):
                 take_look(r, look)
@@ -113,7 +127,7 @@ def read_looks(trials: Iterable[optuna.trial.FrozenTrial]) -> dict[int, list[Lat
         stored: Any = t.user_attrs.get(LOOK_ATTR)
         try:
             number, look = int(stored["trial"]), LatencyResult.from_dict(stored["latency"])
-        except (TypeError, KeyError, ValueError):
+        except (TypeError, KeyError, ValueError, AttributeError):
             continue  # none, or not one autosq wrote
         looks.setdefault(number, []).append(look)
     return looks

@@ -22,6 +22,7 @@ from autosq.searching.evaluate import Evaluator
 from autosq.searching.objectives import Objectives
 from autosq.searching.records import Budget, TrialRecord
 from autosq.searching.screening import MIN_FIT, SECOND_LOOK, LatencyScreen, Prediction
+from autosq.searching.second_look import SecondLooks
 
 # A device whose latency is exactly linear in the plan's terms (ms).
 TRUE = {"fp32_macs_1x1": 0.02, "fp32_macs_3x3": 0.03, "fp32_macs_conv1": 0.05,
@@ -297,6 +298,7 @@ def test_evaluator_queues_a_timing_far_above_its_prediction_for_a_second_look() 
     timer = ScriptedTimer(1.5 * true_ms(a), 1.08 * true_ms(b))  # b: within the 10% floor
     ev = Evaluator(timer, budget, Scorer(False), 64, 10,  # type: ignore[arg-type]
                    screen, timing="screen")
+    ev.looks = SecondLooks(clock=lambda: 0.0)  # time stands still: never due
     first = ev.evaluate({**a.to_dict(), "precision": "fp32"})
     ev.evaluate({**b.to_dict(), "precision": "fp32"})
     assert timer.calls == 2 and [p.record for p in ev.looks.pending] == [first]

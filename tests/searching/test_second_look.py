@@ -4,12 +4,15 @@ path is tested in test_run.py."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import optuna
 import pytest
 from conftest import random_config
 
 from autosq.arch.cost import cost_of
 from autosq.arch.plan import plan
+from autosq.errors import MeasurementError, TimingUnavailable
 from autosq.measure.protocol import LatencyResult
 from autosq.searching.objectives import Objectives
 from autosq.searching.records import TrialRecord, load_record, load_records, write_record
@@ -53,13 +56,16 @@ class Timer:
     kind = "measured"
     threads = 1
 
-    def __init__(self, *ms: float) -> None:
+    def __init__(self, *ms: float | Exception) -> None:
         self.ms = list(ms)
         self.models: list[bytes] = []
 
     def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
         self.models.append(onnx_bytes)
-        return latency(self.ms.pop(0))
+        answer = self.ms.pop(0)
+        if isinstance(answer, Exception):
+            raise answer
+        return latency(answer)
 
 
 def test_the_faster_timing_stands_and_the_first_is_kept() -> None:
@@ -76,8 +82,8 @@ def test_a_look_waits_a_second_and_a_candidate_slow_every_time_is_let_be() -> No
     clock = Clock()
     looks = SecondLooks(clock)
     slow, believed = record(6.0, trial=3), record(4.0, trial=4)
-    looks.note(slow, b"slow", high_ms=5.0)
-    looks.note(believed, b"fine", high_ms=5.0)  # within its bound: no look
+    looks.note(slow, lambda: b"slow", high_ms=5.0)
+    looks.note(believed, lambda: b"fine", high_ms=5.0)  # within its bound: no look
     timer = Timer(5.8, 5.5, 1.0)
     assert len(looks.pending) == 1 and looks.take(timer, None) is None  # not due
     clock.now += LOOK_DELAY_S
@@ -96,16 +102,43 @@ def test_a_look_that_clears_the_bound_ends_the_looks() -> None:
     clock = Clock()
     looks = SecondLooks(clock)
     r = record(9.0, trial=1)
-    looks.note(r, b"m", high_ms=5.0)
+    looks.note(r, lambda: b"m", high_ms=5.0)
     clock.now += LOOK_DELAY_S
     assert looks.take(Timer(4.5), None) is not None
     assert r.latency_ms == 4.5 and not looks.pending
 
 
+def test_a_failing_look_is_dropped_unless_the_machine_cannot_time() -> None:
+    clock = Clock()
+    looks = SecondLooks(clock)
+    for n in (1, 2):
+        looks.note(record(9.0, trial=n), lambda: b"m", high_ms=5.0)
+    clock.now += LOOK_DELAY_S
+    timer = Timer(MeasurementError("ONNX Runtime failed"), TimingUnavailable("no process"))
+    assert looks.take(timer, None) is None  # the trial taking it goes on with its own
+    with pytest.raises(TimingUnavailable):
+        looks.take(timer, None)
+
+
+def test_no_look_for_a_skipped_record_and_none_changes_a_predicted_one() -> None:
+    clock = Clock()
+    looks = SecondLooks(clock)
+    skipped = record(9.0, trial=1)
+    looks.note(skipped, lambda: b"m", high_ms=5.0)
+    skipped.skipped = "over the latency budget: accuracy not estimated"
+    clock.now += LOOK_DELAY_S
+    assert looks.take(Timer(), None) is None and not looks.pending
+    predicted = record(9.0)
+    assert predicted.latency is not None
+    predicted.latency = replace(predicted.latency, latency_kind="predicted")
+    take_look(predicted, latency(1.0))
+    assert predicted.latency_ms == 9.0 and predicted.first_look_ms is None
+
+
 def test_the_queue_is_bounded() -> None:
     looks = SecondLooks(Clock())
     for i in range(100):
-        looks.note(record(9.0, trial=i), b"m" * 1000, high_ms=5.0)
+        looks.note(record(9.0, trial=i), lambda: b"m", high_ms=5.0)
     assert len(looks.pending) == 32
 
 
@@ -126,9 +159,14 @@ def test_looks_are_stored_with_the_trial_that_took_them(storage: str) -> None:
     t3 = study.ask()
     t3.set_user_attr(LOOK_ATTR, {"trial": "x"})  # not one autosq wrote: left out
     study.tell(t3, write_record(t3, record(3.0, trial=None, seed=2), objectives))
-    assert list(read_looks(study.get_trials())) == [t0.number]
+    t4 = study.ask()  # another worker timed the same architecture; a look at it, slower
+    study.tell(t4, write_record(t4, record(6.0, trial=None, seed=1), objectives))
+    t5 = study.ask()
+    write_look(t5, t4.number, latency(5.0))
+    study.tell(t5, write_record(t5, record(3.5, trial=None, seed=3), objectives))
+    assert sorted(read_looks(study.get_trials())) == [t0.number, t4.number]
     recs = {r.trial: r for r in load_records(study)}
-    assert [recs[n].latency_ms for n in (0, 1, 3)] == [4.0, 4.0, 3.0]
+    assert [recs[n].latency_ms for n in (0, 1, 3, 4)] == [4.0, 4.0, 3.0, 4.0]
     assert recs[0].first_look_ms == 6.0 and recs[3].first_look_ms is None
     one = load_record(study, 0)
     assert one is not None and one.latency_ms == 4.0
