@@ -8,12 +8,20 @@ import subprocess
 import sys
 from collections.abc import Mapping, Sequence
 
-from autosq.measure.protocol import TimingProtocol
+from autosq.measure.protocol import LatencyResult, TimingProtocol
 
 # A timing protocol for tests: real ONNX Runtime runs, but few and short, so a tiny model
 # times in tens of milliseconds. The default protocol is measured by bench/, not here.
 FAST = TimingProtocol(warmup_runs=2, warmup_seconds=0.0, block_runs=3, block_seconds=0.005,
                       min_blocks=2, target_gap=0.5, max_seconds=0.3)
+
+
+def timed(ms: float, kind: str = "measured", over_budget: bool = False) -> LatencyResult:
+    """A latency result of ``ms`` as a timer would answer it (for logic tests)."""
+    return LatencyResult(latency_ms=ms, p90_ms=ms, min_ms=ms, mean_ms=ms, runs=9, blocks=3,
+                         block_gap=0.0, spread=0.0, latency_kind=kind, threads=1,
+                         stop="agreement", over_budget=over_budget, seconds=0.1,
+                         run_seconds=0.05)
 
 
 def synthetic_study(url: str, name: str, members: int, seed: int = 0,

@@ -1,5 +1,5 @@
 """What a study stores, typed: its settings, each trial's record, and the names of the Optuna
-attributes they live in. This module is the one place that reads or writes them.
+attributes they live in: the one place that reads or writes them, the second looks' aside.
 
 - The study's user attribute ``autosq`` holds its :class:`SearchSettings` (with its
   :class:`~autosq.searching.objectives.Objectives`); ``objectives`` names Optuna's values in order.

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from conftest import random_config
-from util import FAST
+from util import FAST, timed
 
 from autosq.arch.cost import cost_of
 from autosq.arch.plan import plan
@@ -31,12 +31,6 @@ OBJ = Objectives()
 PROTOCOL = TimingProtocol.confirm()
 
 
-def latency(ms: float, kind: str = "measured") -> LatencyResult:
-    return LatencyResult(latency_ms=ms, p90_ms=ms, min_ms=ms, mean_ms=ms, runs=9, blocks=3,
-                         block_gap=0.0, spread=0.0, latency_kind=kind, threads=1,
-                         stop="agreement", over_budget=False, seconds=0.1, run_seconds=0.05)
-
-
 def candidates(n: int, seed: int) -> list[TrialRecord]:
     """n distinct architectures with random accuracy and screened latency (a dense front:
     latency grows with accuracy, with scatter)."""
@@ -50,7 +44,7 @@ def candidates(n: int, seed: int) -> list[TrialRecord]:
         c = cost_of(plan(cfg))
         acc = rng.random()
         rec = TrialRecord({}, cfg, "fp32", c.params, c.macs, c.size_mb("fp32"), c.peak_mem_mb,
-                          {"size_mb": -1.0}, latency=latency(1 + 9 * acc * rng.uniform(0.9, 1.1)),
+                          {"size_mb": -1.0}, latency=timed(1 + 9 * acc * rng.uniform(0.9, 1.1)),
                           search_accuracy=acc, search_accuracy_kind="proxy", timing="screen",
                           trial=len(out))
         out.append(rec)
@@ -80,17 +74,17 @@ def test_rounds_give_the_front_that_timing_everything_gives(seed: int) -> None:
     confirming every candidate gives, and confirm fewer than all of them."""
     recs = candidates(60, seed)
     truth = truth_of(recs, 1 - ERROR_FLOOR * 0.99, 1.06, seed)
-    timed: list[int] = []
+    asked: list[int] = []
 
     def measure(batch: Sequence[TrialRecord]) -> list[LatencyResult]:
-        timed.extend(r.trial or 0 for r in batch)
-        return [latency(truth[r.key]) for r in batch]
+        asked.extend(r.trial or 0 for r in batch)
+        return [timed(truth[r.key]) for r in batch]
 
     ret = confirm_rounds(recs, OBJ, None, PROTOCOL, measure)
     assert final_front(recs, ret) == truth_front(recs, truth)
-    assert len(timed) == len(set(timed)) < len(recs)  # each at most once, not all
+    assert len(asked) == len(set(asked)) < len(recs)  # each at most once, not all
     assert ret.rounds[0] == len(pareto_front([r.point(OBJ) for r in recs]))  # exact front first
-    assert ret.error is not None and ret.error.n == len(timed)
+    assert ret.error is not None and ret.error.n == len(asked)
     assert ret.error.margin >= ERROR_FLOOR
 
 
@@ -98,10 +92,10 @@ def test_the_margin_follows_the_measured_error() -> None:
     """A screen that was 10% off makes the rounds reach further than the floor."""
     recs = candidates(60, 1)
     wide = truth_of(recs, 0.88, 1.0, 1)
-    ret = confirm_rounds(recs, OBJ, None, PROTOCOL, lambda b: [latency(wide[r.key]) for r in b])
+    ret = confirm_rounds(recs, OBJ, None, PROTOCOL, lambda b: [timed(wide[r.key]) for r in b])
     assert ret.error is not None and ret.error.margin > 0.08
     narrow = confirm_rounds(recs, OBJ, None, PROTOCOL,
-                            lambda b: [latency(r.latency_ms or 0.0) for r in b])
+                            lambda b: [timed(r.latency_ms or 0.0) for r in b])
     assert narrow.error is not None and narrow.error.margin == ERROR_FLOOR
     assert sum(ret.rounds) > sum(narrow.rounds)
 
@@ -111,7 +105,7 @@ def test_over_budget_after_confirmation_lets_others_in() -> None:
     fast = min(recs, key=lambda r: r.latency_ms or 0.0)
     truth = {r.key: (r.latency_ms or 0.0) * (5.0 if r is fast else 1.0) for r in recs}
     budget = (fast.latency_ms or 0.0) * 2
-    ret = confirm_rounds(recs, OBJ, budget, PROTOCOL, lambda b: [latency(truth[r.key]) for r in b])
+    ret = confirm_rounds(recs, OBJ, budget, PROTOCOL, lambda b: [timed(truth[r.key]) for r in b])
     assert fast.trial in ret.trials and ret.trials[fast.trial or 0].latency_ms > budget
 
 
@@ -121,7 +115,7 @@ def test_a_deadline_confirms_what_fits_and_says_what_was_left() -> None:
 
     def measure(batch: Sequence[TrialRecord]) -> list[LatencyResult]:
         now[0] += 0.5 * len(batch)
-        return [latency(r.latency_ms or 0.0) for r in batch]
+        return [timed(r.latency_ms or 0.0) for r in batch]
 
     unbounded = confirm_rounds(recs, OBJ, None, PROTOCOL, measure, clock=lambda: now[0])
     now[0] = 0.0
@@ -137,14 +131,14 @@ def test_int8_members_are_confirmed_with_their_fp32_form() -> None:
     best = max(recs, key=lambda r: r.accuracy or 0.0)
     c = cost_of(plan(best.config))
     int8 = TrialRecord({}, best.config, "int8", c.params, c.macs, c.size_mb("int8"),
-                       c.peak_mem_mb, {"size_mb": -1.0}, latency=latency(0.5),
+                       c.peak_mem_mb, {"size_mb": -1.0}, latency=timed(0.5),
                        search_accuracy=best.accuracy, search_accuracy_kind="proxy",
                        timing="screen", trial=99)
     batches: list[list[int]] = []
 
     def measure(batch: Sequence[TrialRecord]) -> list[LatencyResult]:
         batches.append([r.trial or 0 for r in batch])
-        return [latency(r.latency_ms or 0.0) for r in batch]
+        return [timed(r.latency_ms or 0.0) for r in batch]
 
     confirm_rounds([*recs, int8], OBJ, None, PROTOCOL, measure)
     together = next(b for b in batches if 99 in b)
@@ -167,11 +161,11 @@ def test_screen_error_and_retiming_stored_forms() -> None:
     assert err.margin == pytest.approx(0.05)  # the worst overstatement seen
     assert ScreenError.from_dict(err.to_dict()) == err
     assert ScreenError.measure([]).margin == ERROR_FLOOR
-    ret = Retiming(at=1.0, trials={3: latency(2.0)}, error=err, rounds=[1], seconds=2.0,
+    ret = Retiming(at=1.0, trials={3: timed(2.0)}, error=err, rounds=[1], seconds=2.0,
                    estimated_s=1.0)
     back = Retiming.from_dict(ret.to_dict())
     assert back.trials[3].latency_ms == 2.0 and back.error == err and back.cost_scale == 2.0
-    old = Retiming.from_dict({"at": 1.0, "trials": {"3": latency(2.0).to_dict()}})
+    old = Retiming.from_dict({"at": 1.0, "trials": {"3": timed(2.0).to_dict()}})
     assert old.error is None and old.cost_scale is None and "re-timed" in old.describe()
 
 
@@ -183,11 +177,11 @@ def test_time_budget_stops_sampling_in_time_to_confirm() -> None:
     assert not plan_.should_stop(recs, now=0.0)
     assert plan_.should_stop(recs, now=100.0 - reserve + 0.01)
     # Trials are timed between calls: a long one brings the stop forward.
-    timed = TimeBudget(100.0, OBJ, PROTOCOL)
-    assert not timed.should_stop(recs, now=0.0)
-    assert not timed.should_stop(recs, now=10.0)
-    assert timed.next_trial() == 10.0
-    assert timed.should_stop(recs, now=100.0 - reserve - 5.0)
+    plan = TimeBudget(100.0, OBJ, PROTOCOL)
+    assert not plan.should_stop(recs, now=0.0)
+    assert not plan.should_stop(recs, now=10.0)
+    assert plan.next_trial() == 10.0
+    assert plan.should_stop(recs, now=100.0 - reserve - 5.0)
     # A reserve computed before any candidate was in is not trusted for long.
     fresh = TimeBudget(100.0, OBJ, PROTOCOL)
     assert not fresh.should_stop([], now=0.0)

@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 from conftest import random_config
+from util import timed
 
 from autosq.accuracy import AccuracySetting
 from autosq.accuracy.estimators import ProxyAccuracy
@@ -34,13 +35,6 @@ def true_ms(config: SqueezeNetConfig, precision: str = "fp32") -> float:
     return sum(TRUE.get(name, 0.0) * v for name, v in zip(FEATURES, row, strict=True))
 
 
-def latency(ms: float, over_budget: bool = False) -> LatencyResult:
-    return LatencyResult(latency_ms=ms, p90_ms=ms, min_ms=ms, mean_ms=ms, runs=9, blocks=3,
-                         block_gap=0.0, spread=0.0, latency_kind="measured", threads=1,
-                         stop="agreement", over_budget=over_budget, seconds=0.1,
-                         run_seconds=0.05)
-
-
 def record(config: SqueezeNetConfig, precision: str = "fp32", ms: float | None = None,
            accuracy: float | None = 0.5, trial: int = 0, noise: float = 0.0) -> TrialRecord:
     c = cost_of(plan(config))
@@ -48,7 +42,7 @@ def record(config: SqueezeNetConfig, precision: str = "fp32", ms: float | None =
                       c.peak_mem_mb, {"size_mb": -1.0}, search_accuracy=accuracy,
                       search_accuracy_kind="proxy", trial=trial)
     if ms is not None:
-        rec.latency = latency(ms * (1 + noise))
+        rec.latency = timed(ms * (1 + noise))
     return rec
 
 
@@ -158,7 +152,7 @@ class CountingTimer:
 
     def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
         self.calls += 1
-        return latency(5.0)
+        return timed(5.0)
 
 
 class ScriptedTimer(CountingTimer):
@@ -170,7 +164,7 @@ class ScriptedTimer(CountingTimer):
 
     def time(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
         self.calls += 1
-        return latency(self.ms.pop(0))
+        return timed(self.ms.pop(0))
 
 
 class Scorer:

@@ -9,6 +9,7 @@ from dataclasses import replace
 import optuna
 import pytest
 from conftest import random_config
+from util import timed
 
 from autosq.arch.cost import cost_of
 from autosq.arch.plan import plan
@@ -28,19 +29,13 @@ from autosq.searching.second_look import (
 from autosq.searching.storage import storage_for
 
 
-def latency(ms: float) -> LatencyResult:
-    return LatencyResult(latency_ms=ms, p90_ms=ms, min_ms=ms, mean_ms=ms, runs=9, blocks=3,
-                         block_gap=0.0, spread=0.0, latency_kind="measured", threads=1,
-                         stop="agreement", over_budget=False, seconds=0.1, run_seconds=0.05)
-
-
 def record(ms: float, trial: int | None = 0, seed: int = 0) -> TrialRecord:
     import random
 
     config = random_config(random.Random(seed), input_size=64, num_classes=10)
     c = cost_of(plan(config))
     return TrialRecord({}, config, "fp32", c.params, c.macs, c.size_mb("fp32"), c.peak_mem_mb,
-                       {"size_mb": -1.0, "latency_ms": ms - 10.0}, latency=latency(ms),
+                       {"size_mb": -1.0, "latency_ms": ms - 10.0}, latency=timed(ms),
                        search_accuracy=0.5, search_accuracy_kind="proxy", trial=trial)
 
 
@@ -65,15 +60,15 @@ class Timer:
         answer = self.ms.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return latency(answer)
+        return timed(answer)
 
 
 def test_the_faster_timing_stands_and_the_first_is_kept() -> None:
     r = record(6.0)
-    take_look(r, latency(7.0))  # slower: the first stands
+    take_look(r, timed(7.0))  # slower: the first stands
     assert r.latency_ms == 6.0 and r.first_look_ms is None
-    take_look(r, latency(5.0))
-    take_look(r, latency(4.0))
+    take_look(r, timed(5.0))
+    take_look(r, timed(4.0))
     assert r.latency_ms == 4.0 and r.first_look_ms == 6.0
     assert r.constraints["latency_ms"] == pytest.approx(-6.0)  # 4 ms against a 10-ms budget
 
@@ -131,7 +126,7 @@ def test_no_look_for_a_skipped_record_and_none_changes_a_predicted_one() -> None
     predicted = record(9.0)
     assert predicted.latency is not None
     predicted.latency = replace(predicted.latency, latency_kind="predicted")
-    take_look(predicted, latency(1.0))
+    take_look(predicted, timed(1.0))
     assert predicted.latency_ms == 9.0 and predicted.first_look_ms is None
 
 
@@ -154,7 +149,7 @@ def test_looks_are_stored_with_the_trial_that_took_them(storage: str) -> None:
     t1 = study.ask()  # the same architecture sampled again
     study.tell(t1, write_record(t1, first.reused_as({}), objectives))
     t2 = study.ask()  # a later trial takes the look, then fails: the look stands
-    write_look(t2, t0.number, latency(4.0))
+    write_look(t2, t0.number, timed(4.0))
     study.tell(t2, state=optuna.trial.TrialState.FAIL)
     t3 = study.ask()
     t3.set_user_attr(LOOK_ATTR, {"trial": "x"})  # not one autosq wrote: left out
@@ -162,7 +157,7 @@ def test_looks_are_stored_with_the_trial_that_took_them(storage: str) -> None:
     t4 = study.ask()  # another worker timed the same architecture; a look at it, slower
     study.tell(t4, write_record(t4, record(6.0, trial=None, seed=1), objectives))
     t5 = study.ask()
-    write_look(t5, t4.number, latency(5.0))
+    write_look(t5, t4.number, timed(5.0))
     study.tell(t5, write_record(t5, record(3.5, trial=None, seed=3), objectives))
     assert sorted(read_looks(study.get_trials())) == [t0.number, t4.number]
     recs = {r.trial: r for r in load_records(study)}
