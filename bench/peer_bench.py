@@ -178,7 +178,7 @@ def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: 
              for t in study.get_trials(deepcopy=False) if t.datetime_complete is not None}
     records = load_records(study)
     seen: dict[str, Candidate] = {}
-    inference, warmup_and_session, skipped, second_looks = 0.0, 0.0, 0, 0
+    inference, warmup_and_session, skipped, second_looks, contended = 0.0, 0.0, 0, 0, 0
     onnx_dir = folder / f"{db.stem}_onnx"
     onnx_dir.mkdir()
     for r in records:
@@ -189,6 +189,7 @@ def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: 
             inference += r.latency.run_seconds
             warmup_and_session += r.latency.seconds - r.latency.run_seconds
         second_looks += r.first_look_ms is not None
+        contended += r.latency is not None and r.latency.contended
         if not r.feasible:
             skipped += not r.measured
             continue
@@ -209,7 +210,8 @@ def run_autosq(peer: Path, seconds: float, seed: int, folder: Path, objectives: 
     return Run(tool, wall, list(seen.values()), inference,
                {"trials_in_window": sum(d <= seconds for d in ended.values()),
                 "warmup_and_session_s": warmup_and_session,
-                "over_size_budget": skipped, "second_looks": second_looks, "front": front,
+                "over_size_budget": skipped, "second_looks": second_looks,
+                "contended": contended, "front": front,
                 "printed": [f"{json.dumps(m['config'], sort_keys=True)}" for m in printed],
                 "printed_keys": {m.record.key for m in result.members
                                  if m.trial in {p["trial"] for p in printed}},
@@ -399,6 +401,8 @@ def main() -> int:
                   f"{row['spearman_final_vs_clock']:.4f} (final: "
                   f"{row['confirmed_candidates']} of {row['timed']} confirmed"
                   + (f"; {row['second_looks']} second looks" if "second_looks" in row else "")
+                  + (f"; {row['contended']} timed while the other CPUs were busy"
+                     if "contended" in row else "")
                   + "); the clock "
                   f"against itself (odd passes vs even) {row['clock_repeat_spearman']:.4f}")
         for row in (a, c):

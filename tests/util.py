@@ -16,22 +16,25 @@ FAST = TimingProtocol(warmup_runs=2, warmup_seconds=0.0, block_runs=3, block_sec
                       min_blocks=2, target_gap=0.5, max_seconds=0.3)
 
 
-def timed(ms: float, kind: str = "measured", over_budget: bool = False) -> LatencyResult:
+def timed(ms: float, kind: str = "measured", over_budget: bool = False,
+          contention: float | None = None) -> LatencyResult:
     """A latency result of ``ms`` as a timer would answer it (for logic tests)."""
     return LatencyResult(latency_ms=ms, p90_ms=ms, min_ms=ms, mean_ms=ms, runs=9, blocks=3,
                          block_gap=0.0, spread=0.0, latency_kind=kind, threads=1,
                          stop="agreement", over_budget=over_budget, seconds=0.1,
-                         run_seconds=0.05)
+                         run_seconds=0.05, contention=contention)
 
 
 def synthetic_study(url: str, name: str, members: int, seed: int = 0,
-                    int8_slower: bool = False, fail_reason: str | None = None) -> None:
+                    int8_slower: bool = False, fail_reason: str | None = None,
+                    contended: int = 0) -> None:
     """A real autosq study (real storage, real records) holding ``members`` distinct
     architectures whose stored measurements lie on one accuracy-latency front (accuracy and
     latency growing together), for tests of what is shown from a study; the search itself is
     tested elsewhere. With ``int8_slower``, the most accurate one also has an int8 form that
     timed slower than its fp32 and scored a little higher (a trained int8 can), so it is on the
-    front; with ``fail_reason``, one failed trial says that."""
+    front; with ``fail_reason``, one failed trial says that; the first ``contended`` were timed
+    while other processes kept the machine busy."""
     import random
 
     import optuna
@@ -64,7 +67,7 @@ def synthetic_study(url: str, name: str, members: int, seed: int = 0,
         i = len(records)
         ms = 0.3 * (1.08 ** i)
         lat = LatencyResult(ms, ms, ms, ms, 9, 3, 0.0, 0.0, "measured", 1, "agreement", False,
-                            0.1, 0.05)
+                            0.1, 0.05, contention=1.0 if i < contended else 0.0)
         records.append(TrialRecord(values, cfg, "fp32", c.params, c.macs, c.size_mb("fp32"),
                                    c.peak_mem_mb, {"size_mb": -1.0, "latency_ms": ms - 100},
                                    latency=lat, search_accuracy=0.5 + 0.01 * i,

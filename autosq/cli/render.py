@@ -177,6 +177,10 @@ def print_latency(what: str, profile: DeviceProfile, r: LatencyResult) -> None:
             f"{cal.get('reference_host_ms', 0):.2f} ms here)",
         )
         t.add_row("source", str(cal.get("source")))
+    if r.contention is not None:
+        warn = (" [yellow](contended: the latency may read high; an idle machine gives the "
+                "truth)[/yellow]" if r.contended else "")
+        t.add_row("other CPUs busy", f"{r.contention:.0%} of the timing{warn}")
     if r.over_budget:
         t.add_row("budget", "[red]over the latency budget[/red]")
     get_console().print(t)

@@ -1,4 +1,5 @@
-"""This machine, as timing sees it: the cross-process timing lock, CPU pinning, CPU facts."""
+"""This machine, as timing sees it: the cross-process timing lock, CPU pinning, how busy the
+other CPUs were during a timing, CPU facts."""
 
 from __future__ import annotations
 
@@ -131,6 +132,65 @@ def pinned_cpus(threads: int) -> Iterator[list[int]]:
         yield cpus
     finally:
         os.sched_setaffinity(0, before)
+
+
+CpuTimes = dict[int, tuple[int, int, int]]
+
+
+def cpu_times() -> CpuTimes | None:
+    """Each CPU's (busy, total, steal) clock ticks since boot, from /proc/stat; None where it
+    cannot be read (not Linux)."""
+    try:
+        return parse_cpu_times(Path("/proc/stat").read_text())
+    except OSError:
+        return None
+
+
+def parse_cpu_times(text: str) -> CpuTimes | None:
+    """:func:`cpu_times` from the text of /proc/stat (None when it has no per-CPU line)."""
+    out: CpuTimes = {}
+    for line in text.splitlines():
+        name, *fields = line.split() or [""]
+        if not name.startswith("cpu") or name == "cpu":
+            continue
+        try:
+            cpu, ticks = int(name[3:]), [int(x) for x in fields[:8]]
+        except ValueError:
+            return None
+        ticks += [0] * (8 - len(ticks))  # older kernels have fewer columns
+        user, nice, system, _idle, _iowait, irq, softirq, steal = ticks
+        out[cpu] = (user + nice + system + irq + softirq + steal, sum(ticks), steal)
+    return out or None
+
+
+def contention(before: CpuTimes | None, after: CpuTimes | None, pinned: list[int],
+               allowed: set[int]) -> float | None:
+    """How contended a timing on the ``pinned`` CPUs was, between two :func:`cpu_times`: the
+    share of the time the other CPUs this process may use (``allowed``) were busy, or the share
+    the hypervisor took from the pinned ones (steal), whichever is larger. The timing's own
+    process is idle on the other CPUs (its parent waits), so their busy time is someone else's.
+    None when unknown (no /proc/stat, or too short to see: under one tick)."""
+    if before is None or after is None or not pinned:
+        return None
+
+    def share(cpus: list[int], part: int) -> float | None:
+        num = den = 0
+        for c in cpus:
+            if c in before and c in after:
+                num += after[c][part] - before[c][part]
+                den += after[c][1] - before[c][1]
+        return num / den if den > 0 else None
+
+    others = sorted(allowed - set(pinned))
+    busy = share(others, 0) if others else 0.0
+    steal = share(pinned, 2)
+    known = [v for v in (busy, steal) if v is not None]
+    return max(known) if known else None
+
+
+def allowed_cpus() -> set[int]:
+    """The CPUs this process may run on (every CPU where affinity is unknown: none listed)."""
+    return set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 
 
 def cpu_model() -> str:

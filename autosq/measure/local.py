@@ -31,7 +31,15 @@ from typing import TYPE_CHECKING, Any
 
 from autosq.errors import MeasurementError
 from autosq.measure.contained import TimingProcess
-from autosq.measure.host import cpu_model, exclusive_machine, pinned_cpus, timing_lock
+from autosq.measure.host import (
+    allowed_cpus,
+    contention,
+    cpu_model,
+    cpu_times,
+    exclusive_machine,
+    pinned_cpus,
+    timing_lock,
+)
 from autosq.measure.limits import Limits, input_shape, interleaved_groups
 from autosq.measure.protocol import LatencyResult, TimingProtocol, block_gap, summarize
 
@@ -251,14 +259,17 @@ class LocalTimer:
     def time_here(self, onnx_bytes: bytes, budget_ms: float | None = None) -> LatencyResult:
         """:meth:`time` in this process, without the lock (the caller holds it)."""
         t0 = time.perf_counter()
+        allowed = allowed_cpus()
         with pinned_cpus(self.threads) as cpus:
             session = self.session(onnx_bytes)
             feed = self.feed(session)
+            before = cpu_times()
             try:
                 blocks, stop = self._runs(session, feed, budget_ms)
             except Exception as exc:
                 raise MeasurementError(f"ONNX Runtime failed running the model: {exc}") from exc
-        return self._result(blocks, stop, budget_ms, time.perf_counter() - t0, cpus)
+            busy = contention(before, cpu_times(), cpus, allowed)
+        return self._result(blocks, stop, budget_ms, time.perf_counter() - t0, cpus, busy)
 
     def time_many_here(self, models: Sequence[bytes]) -> list[LatencyResult]:
         """:meth:`time_many` in this process, without the lock (the caller holds it). Models
@@ -286,6 +297,7 @@ class LocalTimer:
     def _time_group(self, models: Sequence[bytes], first: int, total: int
                     ) -> list[LatencyResult]:
         t0 = time.perf_counter()
+        allowed = allowed_cpus()
         with pinned_cpus(self.threads) as cpus:
             sessions, feeds = [], []
             for i, m in enumerate(models):
@@ -296,6 +308,7 @@ class LocalTimer:
                     raise MeasurementError(f"model {first + i + 1} of {total}: {exc}") from exc
             pairs = list(zip(sessions, feeds, strict=True))
             blocks: list[list[list[float]]] = [[] for _ in models]
+            before = cpu_times()
             try:
                 for session, feed in pairs:
                     self._warm_up(session, feed)
@@ -316,8 +329,10 @@ class LocalTimer:
             except Exception as exc:
                 raise MeasurementError(f"ONNX Runtime failed running one of models {first + 1}"
                                        f"-{first + len(models)} of {total}: {exc}") from exc
+            busy = contention(before, cpu_times(), cpus, allowed)
         each = (time.perf_counter() - t0) / len(models)
-        return [self._result(b, "time_cap" if i in active else "agreement", None, each, cpus)
+        return [self._result(b, "time_cap" if i in active else "agreement", None, each, cpus,
+                             busy)
                 for i, b in enumerate(blocks)]
 
     def _result(
@@ -327,6 +342,7 @@ class LocalTimer:
         budget_ms: float | None,
         seconds: float,
         cpus: list[int],
+        busy: float | None = None,
     ) -> LatencyResult:
         stats = summarize(blocks)
         return LatencyResult(
@@ -338,5 +354,6 @@ class LocalTimer:
             seconds=seconds,
             run_seconds=sum(map(sum, blocks)) / 1e3,
             protocol=self.protocol_dict(cpus),
+            contention=busy,
         )
 

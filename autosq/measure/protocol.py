@@ -77,6 +77,12 @@ class TimingProtocol:
                    target_gap=0.03, max_seconds=3.0)
 
 
+# A timing during which other processes kept the machine's other CPUs busy at least this share
+# of the time is *contended*. Measured on this project's 2-CPU VM (2026-12-04, one thread pinned
+# to one CPU, a 1.5 ms model): a busy loop on the other CPU slowed it by 3-20%, a memory-bound
+# one by 13-25% (shared caches and memory bandwidth).
+CONTENDED = 0.5
+
 # How much faster a screened candidate must be for another to be ruled off the front without
 # confirmation. Measured on the 108 candidates re-timed in two default searches (rpi4, 5 MiB,
 # 100 trials; this project's 2-CPU VM): screen / confirmed latency - 1 was 0.9% in median,
@@ -87,7 +93,9 @@ SCREEN_MARGIN = 0.15
 
 @dataclass
 class LatencyResult:
-    """One model's latency. ``latency_ms`` is the median; the kind says how it was obtained."""
+    """One model's latency. ``latency_ms`` is the median; the kind says how it was obtained.
+    ``contention``: the share of the timing during which other processes kept the machine's
+    other CPUs busy (:func:`~autosq.measure.host.contention`; None where unknown)."""
 
     latency_ms: float
     p90_ms: float
@@ -106,6 +114,13 @@ class LatencyResult:
     protocol: dict[str, Any] = field(default_factory=dict)
     host_ms: float | None = None
     scale: float | None = None
+    contention: float | None = None
+
+    @property
+    def contended(self) -> bool:
+        """Whether other processes kept the machine's other CPUs busy at least
+        :data:`CONTENDED` of the timing (a predicted latency was not timed: never)."""
+        return self.latency_kind != "predicted" and (self.contention or 0.0) >= CONTENDED
 
     def to_dict(self) -> dict[str, Any]:
         """The JSON form stored with a trial (and answered by the agent): strict JSON, so an
@@ -134,6 +149,10 @@ class LatencyResult:
             value = getattr(result, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or value <= 0:
                 raise ValueError(f"{name} must be a finite number > 0; got {value!r}")
+        busy = result.contention
+        if busy is not None and (isinstance(busy, bool) or not isinstance(busy, (int, float))
+                                 or not 0 <= busy <= 1):
+            raise ValueError(f"contention must be a share from 0 to 1 or null; got {busy!r}")
         return result
 
 

@@ -149,6 +149,7 @@ class Counts:
     front: int = 0
     screened: int = 0
     predicted: int = 0
+    contended: int = 0
 
 
 @dataclass
@@ -357,7 +358,16 @@ def build_result(study: optuna.Study, storage: str, retime: Timer | None = None,
         front=len(members),
         screened=sum(r.timing == "screen" and not r.duplicate for r in recs),
         predicted=sum(r.timing == "predicted" and not r.duplicate for r in recs),
+        contended=sum(not r.duplicate and r.latency is not None and r.latency.contended
+                      for r in recs),
     )
+    if counts.contended:
+        timed = sum(not r.duplicate and r.latency is not None
+                    and r.latency.latency_kind != "predicted" for r in recs)
+        notes.append(f"{counts.contended} of {timed} timed candidates kept a timing taken while "
+                     "other processes kept this machine's other CPUs busy at least half the "
+                     "time (a second look found no quieter moment): their latencies may read "
+                     "high; time on an idle machine for the truth")
     return SearchResult(
         study_name=study.study_name,
         storage=redact(storage),

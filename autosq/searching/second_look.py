@@ -1,4 +1,5 @@
-"""A second look, a second later, at a timing far above its prediction.
+"""A second look, a second later, at a timing far above its prediction or taken while other
+processes kept the machine busy.
 
 Noise only ever adds time. On a shared machine a burst of interference (15-60% slower, for a
 tenth of a second to several seconds) can cover a whole screen, all its blocks alike, so the
@@ -7,7 +8,9 @@ than it is and may never be confirmed. A timing above its prediction's
 :attr:`~autosq.searching.screening.Prediction.high_ms` (the predictor's 90th-percentile error
 above it, at least 10%) is therefore timed again by a later trial of the same process, at
 least :data:`LOOK_DELAY_S` after, so that the look falls outside the burst, and the faster
-timing stands (:func:`take_look`). The look is stored
+timing stands (:func:`take_look`). So is a timing during which other processes kept the
+machine's other CPUs busy at least half the time (:data:`~autosq.measure.protocol.CONTENDED`; the
+timer measures it from /proc/stat), prediction or not. The look is stored
 with the trial that took it and applied wherever records are read. How often it happens and
 what it changes: docs/search.md.
 """
@@ -55,12 +58,12 @@ class SecondLooks:
         self.clock = clock
         self.pending: deque[Pending] = deque()
 
-    def note(self, record: TrialRecord, model: Callable[[], bytes], high_ms: float) -> None:
-        """Queue ``record`` for a look when its timing is above ``high_ms``; ``model()``
+    def note(self, record: TrialRecord, model: Callable[[], bytes],
+             high_ms: float = float("inf")) -> None:
+        """Queue ``record`` for a look when its timing is :func:`suspect`; ``model()``
         exports its model again then (not held meanwhile: a compressed precision's timing
         graph is the dense network). A full queue takes no more (a look is a refinement)."""
-        if (record.latency is not None and record.latency.latency_ms > high_ms
-                and len(self.pending) < MAX_PENDING):
+        if suspect(record.latency, high_ms) and len(self.pending) < MAX_PENDING:
             self.pending.append(Pending(record, model, high_ms, self.clock() + LOOK_DELAY_S))
 
     def take(self, timer: Timer, budget_ms: float | None) -> tuple[int, LatencyResult] | None:
@@ -82,11 +85,19 @@ class SecondLooks:
             return None
         take_look(p.record, look)
         p.looks += 1
-        latency = p.record.latency
-        if latency is not None and latency.latency_ms > p.high_ms and p.looks < MAX_LOOKS:
+        if suspect(p.record.latency, p.high_ms) and p.looks < MAX_LOOKS:
             p.due = self.clock() + LOOK_DELAY_S
             self.pending.append(p)
         return p.record.trial, look
+
+
+def suspect(latency: LatencyResult | None, high_ms: float = float("inf")) -> bool:
+    """Whether a timing deserves another look: above ``high_ms``, or contended
+    (:attr:`~autosq.measure.protocol.LatencyResult.contended`). A
+    predicted latency was not timed: never."""
+    if latency is None or latency.latency_kind == "predicted":
+        return False
+    return latency.latency_ms > high_ms or latency.contended
 
 
 def take_look(record: TrialRecord, look: LatencyResult) -> None:
@@ -139,4 +150,4 @@ def write_look(trial: optuna.Trial, of_trial: int, look: LatencyResult) -> None:
 
 
 __all__ = ["LOOK_ATTR", "LOOK_DELAY_S", "MAX_LOOKS", "SecondLooks", "apply_looks", "read_looks",
-           "take_look", "write_look"]
+           "suspect", "take_look", "write_look"]

@@ -143,3 +143,18 @@ def test_trained_accuracy_needs_no_caveat() -> None:
 
     assert AccuracySetting("val_top1", data="d").caveat() is None
     assert "refine" in (AccuracySetting("supernet", data="d").caveat() or "")
+
+
+def test_timings_taken_on_a_busy_machine_are_counted_in_the_notes(cli: Cli,
+                                                                   tmp_path: Path) -> None:
+    url = f"sqlite:///{tmp_path / 's.db'}"
+    synthetic_study(url, "busy", 12, contended=3)
+    code, out, err = cli("front", "--study", "busy", "--storage", url)
+    assert code == 0, err
+    flat = " ".join(out.split())
+    assert "3 of 12 timed candidates kept a timing taken while other processes kept" in flat
+    quiet = f"sqlite:///{tmp_path / 'q.db'}"
+    synthetic_study(quiet, "quiet", 12)
+    code, out, err = cli("front", "--study", "quiet", "--storage", quiet)
+    assert code == 0, err
+    assert "other processes" not in out

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -26,7 +27,13 @@ from autosq.measure.host import pinned_cpus
 from autosq.measure.local import LocalTimer
 from autosq.measure.onnx import export_bytes
 from autosq.measure.profiles import Calibration, load_profile
-from autosq.measure.protocol import TimingProtocol, block_gap, quantile, summarize
+from autosq.measure.protocol import (
+    CONTENDED,
+    TimingProtocol,
+    block_gap,
+    quantile,
+    summarize,
+)
 
 Cli = Callable[..., tuple[int, str, str]]
 @pytest.fixture(scope="module")
@@ -112,6 +119,34 @@ def test_timings_never_overlap_between_processes(small_onnx: bytes, isolated_cac
     holder.wait()
 
 
+def test_a_timing_says_when_other_processes_kept_the_machine_busy(small_onnx: bytes) -> None:
+    """A busy loop on every other CPU this process may use, running for the whole timing (it
+    says so before it starts, and is stopped after): the timing, in its own contained
+    process, reports the other CPUs busy nearly all the time. (An idle machine cannot be
+    promised to a test, so the quiet case is tested on /proc/stat figures, test_host.py.)"""
+    if not Path("/proc/stat").exists() or not hasattr(os, "sched_getaffinity"):
+        pytest.skip("no /proc/stat or CPU affinity here: contention is not measured")
+    allowed = sorted(os.sched_getaffinity(0))
+    if not 2 <= len(allowed) <= 16:
+        pytest.skip(f"{len(allowed)} CPUs: needs 2-16 (a busy loop on every other one)")
+    spin = ("import os, sys\nos.sched_setaffinity(0, [int(sys.argv[1])])\n"
+            "print('spinning', flush=True)\nwhile True: pass")
+    # The timing takes the last CPUs (pinned_cpus): keep the loops off them.
+    loops = [subprocess.Popen([sys.executable, "-c", spin, str(cpu)], stdout=subprocess.PIPE,
+                              text=True) for cpu in allowed[:-1]]
+    try:
+        for loop in loops:
+            assert loop.stdout is not None and loop.stdout.readline().strip() == "spinning"
+        protocol = replace(FAST, min_seconds=0.3, max_seconds=0.6)
+        result = LocalTimer(protocol=protocol).time(small_onnx)
+    finally:
+        for loop in loops:
+            loop.kill()
+            loop.wait()
+    assert result.contention is not None and result.contention >= CONTENDED
+    assert result.contended
+
+
 def test_bad_model_bytes_are_a_measurement_error() -> None:
     with pytest.raises(MeasurementError, match="cannot load the model"):
         LocalTimer(protocol=FAST).time(b"not an onnx file")
@@ -123,8 +158,10 @@ def test_unknown_provider() -> None:
 
 
 def test_estimate_scales_by_the_calibration_and_caches_the_reference(
-    small_onnx: bytes, isolated_cache: Path
+    small_onnx: bytes, isolated_cache: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    import autosq.measure.local as local
+
     cal = Calibration(
         reference="squeezenet1_1",
         reference_input_size=32,
@@ -132,7 +169,10 @@ def test_estimate_scales_by_the_calibration_and_caches_the_reference(
         device_threads=4,
         source="test figure",
     )
-    timer = EstimatedTimer(cal, LocalTimer(protocol=FAST))
+    # A busy machine's reference is not cached (next test): here the machine's state is not
+    # read, so that the test does not depend on it (timed in this process to reach it).
+    monkeypatch.setattr(local, "cpu_times", lambda: None)
+    timer = EstimatedTimer(cal, LocalTimer(protocol=FAST, contained=False))
     r = timer.time(small_onnx)
     assert r.latency_kind == "estimated"
     ref = timer.reference_ms()
@@ -149,10 +189,25 @@ def test_estimate_scales_by_the_calibration_and_caches_the_reference(
     assert again.time(same).latency_ms == pytest.approx(50.0, rel=0.5)
 
 
-def test_corrupt_cache_is_rebuilt(isolated_cache: Path) -> None:
+def test_a_reference_timed_on_a_busy_machine_serves_this_run_only(
+    isolated_cache: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import autosq.measure.local as local
+
+    monkeypatch.setattr(local, "contention", lambda *args: 1.0)
+    cal = Calibration("squeezenet1_1", 32, 10.0, 4, "x")
+    timer = EstimatedTimer(cal, LocalTimer(protocol=FAST, contained=False))
+    assert timer.reference_ms() > 0
+    assert not (isolated_cache / "reference_timings.json").exists()
+
+
+def test_corrupt_cache_is_rebuilt(isolated_cache: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import autosq.measure.local as local
+
+    monkeypatch.setattr(local, "cpu_times", lambda: None)  # not cached when the machine is busy
     (isolated_cache / "reference_timings.json").write_text("{not json")
     cal = Calibration("squeezenet1_1", 32, 10.0, 4, "x")
-    assert EstimatedTimer(cal, LocalTimer(protocol=FAST)).reference_ms() > 0
+    assert EstimatedTimer(cal, LocalTimer(protocol=FAST, contained=False)).reference_ms() > 0
     json.loads((isolated_cache / "reference_timings.json").read_text())
 
 

@@ -1,6 +1,6 @@
-"""The second look at a timing far above its prediction: the queue, the rule that the faster
-timing stands, and how looks are stored with a study (real Optuna storages); the real search
-path is tested in test_run.py."""
+"""The second look at a timing far above its prediction or taken on a busy machine: the
+queue, the rule that the faster timing stands, and how looks are stored with a study (real
+Optuna storages); the real search path is tested in test_run.py."""
 
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ class Timer:
     kind = "measured"
     threads = 1
 
-    def __init__(self, *ms: float | Exception) -> None:
+    def __init__(self, *ms: float | Exception | LatencyResult) -> None:
         self.ms = list(ms)
         self.models: list[bytes] = []
 
@@ -60,7 +60,7 @@ class Timer:
         answer = self.ms.pop(0)
         if isinstance(answer, Exception):
             raise answer
-        return timed(answer)
+        return answer if isinstance(answer, LatencyResult) else timed(answer)
 
 
 def test_the_faster_timing_stands_and_the_first_is_kept() -> None:
@@ -101,6 +101,34 @@ def test_a_look_that_clears_the_bound_ends_the_looks() -> None:
     clock.now += LOOK_DELAY_S
     assert looks.take(Timer(4.5), None) is not None
     assert r.latency_ms == 4.5 and not looks.pending
+
+
+def test_a_contended_timing_is_looked_at_with_or_without_a_prediction() -> None:
+    """A timing during which other processes kept the other CPUs busy half the time or more
+    gets looks until one is quiet (at most MAX_LOOKS); a quiet one without a prediction none."""
+    clock = Clock()
+    looks = SecondLooks(clock)
+    busy, quiet = record(6.0, trial=1), record(6.0, trial=2)
+    busy.latency = timed(6.0, contention=0.5)
+    quiet.latency = timed(6.0, contention=0.49)
+    looks.note(busy, lambda: b"busy")  # no prediction (before the first fit, --no-predict)
+    looks.note(quiet, lambda: b"quiet")
+    assert [p.record.trial for p in looks.pending] == [1]
+    clock.now += LOOK_DELAY_S
+    # Faster but contended again: looked at once more; then a quiet, slower look ends it.
+    timer = Timer(timed(5.5, contention=1.0), timed(5.8, contention=0.0))
+    assert looks.take(timer, None) is not None and busy.latency_ms == 5.5
+    assert len(looks.pending) == 1
+    clock.now += LOOK_DELAY_S
+    assert looks.take(timer, None) is not None and busy.latency_ms == 5.5 and not looks.pending
+    assert busy.latency is not None and busy.latency.contended  # the faster timing stands
+    quiet_now = record(6.0, trial=3)
+    quiet_now.latency = timed(6.0, contention=0.0)
+    looks.note(quiet_now, lambda: b"x", high_ms=7.0)
+    predicted = record(6.0, trial=4)
+    predicted.latency = timed(6.0, kind="predicted", contention=1.0)
+    looks.note(predicted, lambda: b"x")
+    assert not looks.pending
 
 
 def test_a_failing_look_is_dropped_unless_the_machine_cannot_time() -> None:
