@@ -19,6 +19,7 @@ from autosq.searching.records import (
     read_retiming,
     read_settings,
 )
+from autosq.searching.second_look import busy_notes
 from autosq.searching.storage import DEFAULT_STORAGE, load_study, redact
 from autosq.searching.thinning import best_under, thin
 
@@ -149,7 +150,6 @@ class Counts:
     front: int = 0
     screened: int = 0
     predicted: int = 0
-    contended: int = 0
 
 
 @dataclass
@@ -358,16 +358,8 @@ def build_result(study: optuna.Study, storage: str, retime: Timer | None = None,
         front=len(members),
         screened=sum(r.timing == "screen" and not r.duplicate for r in recs),
         predicted=sum(r.timing == "predicted" and not r.duplicate for r in recs),
-        contended=sum(not r.duplicate and r.latency is not None and r.latency.contended
-                      for r in recs),
     )
-    if counts.contended:
-        timed = sum(not r.duplicate and r.latency is not None
-                    and r.latency.latency_kind != "predicted" for r in recs)
-        notes.append(f"{counts.contended} of {timed} timed candidates kept a timing taken while "
-                     "other processes kept this machine's other CPUs busy at least half the "
-                     "time (a second look found no quieter moment): their latencies may read "
-                     "high; time on an idle machine for the truth")
+    notes += busy_notes(recs, [] if retiming is None else list(retiming.trials.values()))
     return SearchResult(
         study_name=study.study_name,
         storage=redact(storage),

@@ -114,6 +114,25 @@ def take_look(record: TrialRecord, look: LatencyResult) -> None:
     record.latency = look
 
 
+def busy_notes(records: list[TrialRecord], confirmed: list[LatencyResult]) -> list[str]:
+    """What a search kept that was timed while other processes kept the machine busy (its
+    distinct ``records`` and ``confirmed`` latencies), for the result's notes; none when
+    nothing was."""
+    out = []
+    timed = [r.latency for r in records if not r.duplicate and r.latency is not None
+             and r.latency.latency_kind != "predicted"]
+    if busy := sum(t.contended for t in timed):
+        out.append(f"{busy} of {len(timed)} timed candidates kept a timing taken while other "
+                   "processes kept this machine's other CPUs busy at least half the time: "
+                   "their latencies may read high; time on an idle machine for the truth")
+    if busy := sum(t.contended for t in confirmed):
+        out.append(f"{busy} of {len(confirmed)} confirmations ran while other processes kept "
+                   "this machine's other CPUs busy at least half the time: the front's "
+                   "latencies may read high; time the model you choose on an idle machine "
+                   "(autosq measure)")
+    return out
+
+
 def apply_looks(records: list[TrialRecord], trials: Iterable[optuna.trial.FrozenTrial]
                 ) -> None:
     """Take into ``records`` the second looks stored with ``trials``; an architecture sampled
@@ -149,5 +168,5 @@ def write_look(trial: optuna.Trial, of_trial: int, look: LatencyResult) -> None:
     trial.set_user_attr(LOOK_ATTR, {"trial": of_trial, "latency": look.to_dict()})
 
 
-__all__ = ["LOOK_ATTR", "LOOK_DELAY_S", "MAX_LOOKS", "SecondLooks", "apply_looks", "read_looks",
-           "suspect", "take_look", "write_look"]
+__all__ = ["LOOK_ATTR", "LOOK_DELAY_S", "MAX_LOOKS", "SecondLooks", "apply_looks", "busy_notes",
+           "read_looks", "suspect", "take_look", "write_look"]

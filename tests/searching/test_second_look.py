@@ -22,6 +22,7 @@ from autosq.searching.second_look import (
     LOOK_DELAY_S,
     MAX_LOOKS,
     SecondLooks,
+    busy_notes,
     read_looks,
     take_look,
     write_look,
@@ -129,6 +130,18 @@ def test_a_contended_timing_is_looked_at_with_or_without_a_prediction() -> None:
     predicted.latency = timed(6.0, kind="predicted", contention=1.0)
     looks.note(predicted, lambda: b"x")
     assert not looks.pending
+
+
+def test_what_stayed_contended_is_said_once_per_kind() -> None:
+    busy, quiet = record(6.0, trial=1), record(5.0, trial=2, seed=1)
+    busy.latency = timed(6.0, contention=0.9)
+    again = busy.reused_as({})  # the same architecture sampled again: counted once
+    assert busy_notes([quiet], [timed(5.0, contention=0.0), timed(4.0)]) == []
+    notes = busy_notes([busy, again, quiet], [timed(5.0, contention=0.7), timed(4.0)])
+    assert len(notes) == 2
+    assert notes[0].startswith("1 of 2 timed candidates kept a timing taken while other "
+                               "processes kept this machine's other CPUs busy")
+    assert notes[1].startswith("1 of 2 confirmations ran while other processes kept")
 
 
 def test_a_failing_look_is_dropped_unless_the_machine_cannot_time() -> None:
