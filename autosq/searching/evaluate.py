@@ -18,8 +18,8 @@ from autosq.arch.space import make_config, split_values
 from autosq.compress.estimate import DC_PRECISIONS, compressed_bytes
 from autosq.measure.host import heavy_work
 from autosq.searching.records import Budget, TrialRecord
-from autosq.searching.screening import LatencyScreen, predicted_record
-from autosq.searching.second_look import SecondLooks
+from autosq.searching.screening import LatencyScreen, Prediction, predicted_record
+from autosq.searching.second_look import MAX_PENDING, SecondLooks
 
 if TYPE_CHECKING:
     from autosq.accuracy import AccuracyEstimator
@@ -80,6 +80,11 @@ class Evaluator:
         self.screen = screen
         self.timing = timing
         self.looks = SecondLooks()
+        # Timed before the predictor's first fit (no bound to check them against yet): checked
+        # against the first prediction instead. The first screens of a search are its
+        # noisiest (replayed over 15 stored peer-bench rounds: its first 16 carried 2-19% of
+        # the rank error against the common clock, 5% of the candidates).
+        self._unchecked: list[tuple[TrialRecord, int]] = []
 
     def second_look(self) -> tuple[int, LatencyResult] | None:
         """Time again the oldest candidate due a second look (:mod:`.second_look`), if any:
@@ -156,9 +161,15 @@ class Evaluator:
         c.seconds["export"] = t2 - t1
         c.latency = self.timer.time(data, self.budget.max_ms)
         # Far slower than predicted, or timed while the machine was busy: looked at again later.
-        config, precision = c.config, c.precision
-        self.looks.note(c, lambda: _export(config, precision, seed),
-                        float("inf") if prediction is None else prediction.high_ms)
+        self._note(c, seed, prediction)
+        if prediction is None and self.screen is not None and self.screen.enabled:
+            if not c.latency.contended and len(self._unchecked) < MAX_PENDING:
+                self._unchecked.append((c, seed))  # (a contended one is queued already)
+        elif prediction is not None and self._unchecked:
+            assert self.screen is not None
+            for earlier, earlier_seed in self._unchecked:
+                self._note(earlier, earlier_seed, self.screen.predict(earlier))
+            self._unchecked = []
         c.timing = self.timing
         c.seconds["timing"] = time.perf_counter() - t2
         c.seconds["timing_runs"] = c.latency.run_seconds
@@ -172,6 +183,12 @@ class Evaluator:
                 return c
             self._score(c, seed)
         return c
+
+    def _note(self, c: TrialRecord, seed: int, prediction: Prediction | None) -> None:
+        """Queue ``c`` for a second look if its timing is suspect (:mod:`.second_look`)."""
+        config, precision = c.config, c.precision
+        self.looks.note(c, lambda: _export(config, precision, seed),
+                        float("inf") if prediction is None else prediction.high_ms)
 
     def _score(self, c: TrialRecord, seed: int) -> None:
         t0 = time.perf_counter()

@@ -10,7 +10,9 @@ above it, at least 10%) is therefore timed again by a later trial of the same pr
 least :data:`LOOK_DELAY_S` after, so that the look falls outside the burst, and the faster
 timing stands (:func:`take_look`). So is a timing during which other processes kept the
 machine's other CPUs busy at least half the time (:data:`~autosq.measure.protocol.CONTENDED`; the
-timer measures it from /proc/stat), prediction or not. The look is stored
+timer measures it from /proc/stat), prediction or not. The timings taken before the
+predictor's first fit are checked against the first prediction (the evaluator keeps them until
+then). The look is stored
 with the trial that took it and applied wherever records are read. How often it happens and
 what it changes: docs/search.md.
 """
@@ -168,5 +170,5 @@ def write_look(trial: optuna.Trial, of_trial: int, look: LatencyResult) -> None:
     trial.set_user_attr(LOOK_ATTR, {"trial": of_trial, "latency": look.to_dict()})
 
 
-__all__ = ["LOOK_ATTR", "LOOK_DELAY_S", "MAX_LOOKS", "SecondLooks", "apply_looks", "busy_notes",
-           "read_looks", "suspect", "take_look", "write_look"]
+__all__ = ["LOOK_ATTR", "LOOK_DELAY_S", "MAX_LOOKS", "MAX_PENDING", "SecondLooks", "apply_looks",
+           "busy_notes", "read_looks", "suspect", "take_look", "write_look"]

@@ -300,10 +300,35 @@ def test_evaluator_queues_a_timing_far_above_its_prediction_for_a_second_look() 
     assert ev.second_look() is None  # not due yet: a look straight after falls in the burst
 
 
+def test_timings_before_the_first_fit_are_checked_against_the_first_prediction() -> None:
+    """No bound before the predictor's first fit: those timings wait, and the first candidate
+    with a prediction checks them all against theirs (one 60% too slow is queued)."""
+    budget = Budget(1e3, 1e6)  # every candidate fits: each is timed
+    screen = LatencyScreen(budget, "dev", Objectives())
+    cfgs = configs(MIN_FIT + 1, seed=7)
+    slow = 3  # timed 60% above its true latency, before any prediction
+    timer = ScriptedTimer(*(true_ms(c) * (1.6 if i == slow else 1.0)
+                            for i, c in enumerate(cfgs)))
+    ev = Evaluator(timer, budget, Scorer(False), 64, 10,  # type: ignore[arg-type]
+                   screen, timing="screen")
+    ev.looks = SecondLooks(clock=lambda: 0.0)
+    recs = []
+    for cfg in cfgs[:MIN_FIT]:
+        recs.append(ev.evaluate({**cfg.to_dict(), "precision": "fp32"}))
+        assert not ev.looks.pending  # nothing to compare with yet
+        screen.add(recs[-1])
+    ev.evaluate({**cfgs[-1].to_dict(), "precision": "fp32"})
+    assert timer.calls == MIN_FIT + 1
+    assert [p.record for p in ev.looks.pending] == [recs[slow]]
+
+
 def test_no_second_look_without_a_prediction() -> None:
     cfg = configs(1, seed=6)[0]
     timer = ScriptedTimer(100.0)
     ev = Evaluator(timer, Budget(5.0, 1e6), Scorer(False), 64, 10,  # type: ignore[arg-type]
-                   LatencyScreen(Budget(5.0, 1e6), "dev", Objectives()), timing="screen")
+                   LatencyScreen(Budget(5.0, 1e6), "dev", Objectives()), timing="screen",
+                   )
+    ev.screen.enabled = False  # type: ignore[union-attr]  # --no-predict: never checked
     rec = ev.evaluate({**cfg.to_dict(), "precision": "fp32"})
     assert timer.calls == 1 and rec.latency_ms == 100.0 and not ev.looks.pending
+    assert not ev._unchecked
