@@ -180,7 +180,8 @@ def print_latency(what: str, profile: DeviceProfile, r: LatencyResult) -> None:
     if r.contention is not None:
         warn = (" [yellow](contended: the latency may read high; an idle machine gives the "
                 "truth)[/yellow]" if r.contended else "")
-        t.add_row("other CPUs busy", f"{r.contention:.0%} of the timing{warn}")
+        t.add_row("contention", f"{r.contention:.0%} of the timing (other CPUs busy, or "
+                  f"taken by the hypervisor){warn}")
     if r.over_budget:
         t.add_row("budget", "[red]over the latency budget[/red]")
     get_console().print(t)

@@ -182,10 +182,11 @@ def contention(before: CpuTimes | None, after: CpuTimes | None, pinned: list[int
         return num / den if den > 0 else None
 
     others = sorted(allowed - set(pinned))
-    busy = share(others, 0) if others else 0.0
+    busy = share(others, 0) if others else None  # no other CPU: only steal can be seen
     steal = share(pinned, 2)
     known = [v for v in (busy, steal) if v is not None]
-    return max(known) if known else None
+    # Clamped: /proc/stat's iowait may go backwards (proc(5)).
+    return min(1.0, max(0.0, max(known))) if known else None
 
 
 def allowed_cpus() -> set[int]:

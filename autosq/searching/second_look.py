@@ -71,7 +71,8 @@ class SecondLooks:
     def take(self, timer: Timer, budget_ms: float | None) -> tuple[int, LatencyResult] | None:
         """Time the oldest candidate whose look is due, if any: returns its trial number and
         the new timing (already taken into its record), for the caller to store. A candidate
-        still above its bound is looked at again later, :data:`MAX_LOOKS` times in all. A look
+        whose standing timing and latest look are both still :func:`suspect` is looked at
+        again later, :data:`MAX_LOOKS` times in all. A look
         that fails is dropped (it must not fail the trial that takes it), unless the machine
         cannot time at all."""
         if not self.pending or self.pending[0].due > self.clock():
@@ -87,7 +88,10 @@ class SecondLooks:
             return None
         take_look(p.record, look)
         p.looks += 1
-        if suspect(p.record.latency, p.high_ms) and p.looks < MAX_LOOKS:
+        # Again only while the standing timing and this look are both suspect: a quiet look
+        # within the bound ends it, even when slower than a contended first timing.
+        if (suspect(p.record.latency, p.high_ms) and suspect(look, p.high_ms)
+                and p.looks < MAX_LOOKS):
             p.due = self.clock() + LOOK_DELAY_S
             self.pending.append(p)
         return p.record.trial, look

@@ -42,6 +42,9 @@ def test_contention_is_the_other_cpus_busy_share_or_the_stolen_share() -> None:
     assert contention(before, before, [2], {0, 1, 2}) is None
     # One CPU in all: nothing else to be busy, only steal to see.
     assert contention(before, after, [2], {2}) == 0.0
+    # Ticks that went backwards (iowait may, proc(5)) cannot make a share above 1.
+    odd = {0: (180, 1020, 0), 1: (100, 1100, 0), 2: (200, 1100, 0)}
+    assert contention(before, odd, [2], {0, 2}) == 1.0
 
 
 def test_a_contended_result_is_named_and_a_bad_share_refused() -> None:
