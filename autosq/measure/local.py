@@ -342,7 +342,7 @@ class LocalTimer:
         budget_ms: float | None,
         seconds: float,
         cpus: list[int],
-        busy: float | None = None,
+        busy: float | None,
     ) -> LatencyResult:
         stats = summarize(blocks)
         return LatencyResult(

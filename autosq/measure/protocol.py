@@ -95,7 +95,8 @@ SCREEN_MARGIN = 0.15
 class LatencyResult:
     """One model's latency. ``latency_ms`` is the median; the kind says how it was obtained.
     ``contention``: the share of the timing during which other processes kept the machine's
-    other CPUs busy (:func:`~autosq.measure.host.contention`; None where unknown)."""
+    other CPUs busy, or the hypervisor took the timing's own, whichever is larger
+    (:func:`~autosq.measure.host.contention`; None where unknown)."""
 
     latency_ms: float
     p90_ms: float
@@ -118,8 +119,8 @@ class LatencyResult:
 
     @property
     def contended(self) -> bool:
-        """Whether other processes kept the machine's other CPUs busy at least
-        :data:`CONTENDED` of the timing (a predicted latency was not timed: never)."""
+        """Whether :attr:`contention` reached :data:`CONTENDED` (a predicted latency was not
+        timed: never)."""
         return self.latency_kind != "predicted" and (self.contention or 0.0) >= CONTENDED
 
     def to_dict(self) -> dict[str, Any]:

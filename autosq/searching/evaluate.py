@@ -164,7 +164,7 @@ class Evaluator:
         self._note(c, seed, prediction)
         if prediction is None and self.screen is not None and self.screen.enabled:
             if not c.latency.contended and len(self._unchecked) < MAX_PENDING:
-                self._unchecked.append((c, seed))  # (a contended one is queued already)
+                self._unchecked.append((c, seed))  # (a contended one was just noted)
         elif prediction is not None and self._unchecked:
             assert self.screen is not None
             for earlier, earlier_seed in self._unchecked:

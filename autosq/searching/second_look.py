@@ -8,13 +8,12 @@ than it is and may never be confirmed. A timing above its prediction's
 :attr:`~autosq.searching.screening.Prediction.high_ms` (the predictor's 90th-percentile error
 above it, at least 10%) is therefore timed again by a later trial of the same process, at
 least :data:`LOOK_DELAY_S` after, so that the look falls outside the burst, and the faster
-timing stands (:func:`take_look`). So is a timing during which other processes kept the
-machine's other CPUs busy at least half the time (:data:`~autosq.measure.protocol.CONTENDED`; the
-timer measures it from /proc/stat), prediction or not. The timings taken before the
-predictor's first fit are checked against the first prediction (the evaluator keeps them until
-then). The look is stored
-with the trial that took it and applied wherever records are read. How often it happens and
-what it changes: docs/search.md.
+timing stands (:func:`take_look`). So is a contended timing (other processes kept the
+machine's other CPUs busy at least half of it: :data:`~autosq.measure.protocol.CONTENDED`),
+prediction or not. The timings taken before the predictor's first fit are checked against the
+first prediction (the evaluator keeps them until then). The look is stored with the trial that
+took it and applied wherever records are read. How often it happens and what it changes:
+docs/search.md.
 """
 
 from __future__ import annotations
@@ -99,8 +98,8 @@ class SecondLooks:
 
 def suspect(latency: LatencyResult | None, high_ms: float = float("inf")) -> bool:
     """Whether a timing deserves another look: above ``high_ms``, or contended
-    (:attr:`~autosq.measure.protocol.LatencyResult.contended`). A
-    predicted latency was not timed: never."""
+    (:attr:`~autosq.measure.protocol.LatencyResult.contended`). A predicted latency was not
+    timed: never."""
     if latency is None or latency.latency_kind == "predicted":
         return False
     return latency.latency_ms > high_ms or latency.contended
