@@ -56,6 +56,7 @@ def main() -> None:
     parser.add_argument("--keep", type=Path, help="write the photos here (kept for reruns)")
     args = parser.parse_args()
     sys.path.insert(0, str(Path(__file__).parents[1] / "tests" / "accuracy"))
+    sys.path.insert(0, str(Path(__file__).parents[1] / "tests"))  # test_stream's util
     from test_stream import _photos
 
     print(f"{time.strftime('%Y-%m-%d %H:%M')}, {platform.machine()}, {os.cpu_count()} CPUs; "

@@ -6,6 +6,8 @@ import os
 import signal
 import subprocess
 import sys
+import tempfile
+import time
 from collections.abc import Mapping, Sequence
 
 from autosq.measure.protocol import LatencyResult, TimingProtocol
@@ -108,3 +110,33 @@ def run_autosq(args: Sequence[str], env: Mapping[str, str],
             raise AssertionError(f"autosq {' '.join(args)} ran past {timeout:.0f} s; its "
                                  f"threads:\n{err}") from None
     return subprocess.CompletedProcess(proc.args, proc.returncode, out, err)
+
+
+def run_autosq_measured(args: Sequence[str], env: Mapping[str, str],
+                        timeout: float) -> tuple[subprocess.CompletedProcess[str], int]:
+    """:func:`run_autosq`, and the largest resident set (KiB) among the command's own processes
+    (its loader workers and timing processes included). From ``wait4``: RUSAGE_CHILDREN would
+    also count every child this test process reaped before, such as the loader workers an
+    earlier in-process training forked."""
+    full = {**env, "PYTHONPATH": ":".join(sys.path), "PYTHONFAULTHANDLER": "1"}
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen([sys.executable, "-m", "autosq", *args], stdout=out,
+                                stderr=err, text=True, env=full)
+        deadline = time.monotonic() + timeout
+        while True:
+            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+            if pid:
+                break
+            if time.monotonic() > deadline:
+                os.kill(proc.pid, signal.SIGABRT)
+                os.wait4(proc.pid, 0)
+                proc.returncode = -signal.SIGABRT
+                err.seek(0)
+                raise AssertionError(f"autosq {' '.join(args)} ran past {timeout:.0f} s; its "
+                                     f"threads:\n{err.read()}")
+            time.sleep(0.2)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+        out.seek(0)
+        err.seek(0)
+        done = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
+    return done, usage.ru_maxrss

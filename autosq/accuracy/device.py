@@ -3,7 +3,8 @@
 On a GPU a training uses mixed precision (``torch.autocast``: bfloat16 where the GPU has it,
 else float16 with a gradient scaler) and channels-last tensors, the usual settings for
 convolutions on current GPUs; on the CPU it runs in float32, as before, seeded and bit for bit
-reproducible for a thread count. Where a candidate trains never changes where it is timed (the
+reproducible for a thread count; on a GPU with cuDNN's deterministic algorithms, so that a seed
+gives the same network there too. Where a candidate trains never changes where it is timed (the
 device profile says that). A GPU that runs out of memory is one line naming the batch size to
 lower.
 """
@@ -85,6 +86,26 @@ def scaler(device: TrainDevice) -> torch.amp.GradScaler | None:
     import torch
 
     return torch.amp.GradScaler("cuda")
+
+
+@contextlib.contextmanager
+def deterministic(device: TrainDevice) -> Iterator[None]:
+    """cuDNN's deterministic algorithms (and no autotuning) on a GPU, restored on exit: cuDNN
+    may otherwise pick algorithms that add in a varying order (its documentation says which),
+    and the same seed must give the same network. On an H200 the defaults happened to be
+    bit-equal too (bench/gpu_bench.py), so this is a guarantee, not a measured fix. Nothing on
+    the CPU, which is deterministic for a thread count."""
+    if device.kind == "cpu":
+        yield
+        return
+    from torch.backends import cudnn
+
+    before = (cudnn.deterministic, cudnn.benchmark)
+    cudnn.deterministic, cudnn.benchmark = True, False
+    try:
+        yield
+    finally:
+        cudnn.deterministic, cudnn.benchmark = before
 
 
 @contextlib.contextmanager

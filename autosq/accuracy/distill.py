@@ -69,12 +69,26 @@ class Teacher:
         self._shift = ((s_std / t_std).view(1, 3, 1, 1), ((s_mean - t_mean) / t_std).view(
             1, 3, 1, 1))
 
+    def place(self, device: torch.device) -> None:
+        """Run an autosq ``.pt`` teacher (a torch model) where the student trains; an ONNX
+        teacher runs on the CPU either way (ONNX Runtime's CPU provider): beside a student on an
+        H200 it made training 6x slower or more (docs/data.md)."""
+        if self._model is not None:
+            self._model.to(device)
+            if self._shift is not None:
+                self._shift = (self._shift[0].to(device), self._shift[1].to(device))
+
     def logits(self, x: torch.Tensor) -> torch.Tensor:
-        """The teacher's scores for a batch of the student's (augmented) inputs."""
+        """The teacher's scores for a batch of the student's (augmented) inputs, on the
+        teacher's device (:meth:`place`; the CPU for an ONNX teacher)."""
         import torch
 
+        if self._model is not None:
+            x = x.to(next(self._model.parameters()).device)
+        else:
+            x = x.float().cpu()
         if self._shift is not None:
-            x = x * self._shift[0] + self._shift[1]
+            x = x * self._shift[0].to(x.device) + self._shift[1].to(x.device)
         with torch.no_grad():
             if self._model is not None:
                 out: torch.Tensor = self._model(x)

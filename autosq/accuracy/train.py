@@ -40,7 +40,13 @@ from typing import TYPE_CHECKING
 import torch
 from torch import nn
 
-from autosq.accuracy.device import TrainDevice, autocast, out_of_memory_is_one_line, scaler
+from autosq.accuracy.device import (
+    TrainDevice,
+    autocast,
+    deterministic,
+    out_of_memory_is_one_line,
+    scaler,
+)
 from autosq.accuracy.recipe import (
     DEFAULT_EPOCHS,
     DEFAULT_MIN_STEPS,
@@ -173,7 +179,7 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
         # bench/pretrained_curves.py.)
         model = training_form(plain)
         t0 = time.perf_counter()
-        with out_of_memory_is_one_line(device, recipe.batch_for(n_train)):
+        with out_of_memory_is_one_line(device, recipe.batch_for(n_train)), deterministic(device):
             steps, seen, loss_avg, diverged = _train_loop(model, data, recipe, seed, on_step,
                                                           teacher, device, workers)
         seconds = time.perf_counter() - t0
@@ -259,6 +265,8 @@ def _train_loop(model: SqueezeNet, data: Dataset, recipe: Recipe, seed: int,
     steps = recipe.steps_for(n)
     warm = max(1, round(recipe.warmup * steps))
     loss_fn = nn.CrossEntropyLoss(label_smoothing=recipe.label_smoothing)
+    if teacher is not None:
+        teacher.place(target)
     model.train()
     t0 = time.perf_counter()
     seen = 0
@@ -276,7 +284,7 @@ def _train_loop(model: SqueezeNet, data: Dataset, recipe: Recipe, seed: int,
             if teacher is None:
                 loss = loss_fn(out, yb)
             else:
-                guide = teacher.logits(xb.float().cpu()).to(target)
+                guide = teacher.logits(xb).float().to(target)
                 loss = distill_loss(out.float(), guide, yb, loss_fn, teacher.temperature,
                                     teacher.weight)
         if not torch.isfinite(loss):

@@ -111,8 +111,9 @@ def search(
         "activations) as a third; budgets are limits either way. A study keeps its "
         "objectives."),
     data: str | None = typer.Option(None, "--data", help="Train candidates on this data: an "
-                                    "ImageFolder folder or builtin:shapes. Use a small "
-                                    "--input-size (e.g. 64): training is on the CPU."),
+                                    "ImageFolder folder or builtin:shapes. On a CPU a small "
+                                    "--input-size (e.g. 64) is quicker; on a GPU 224 px is "
+                                    "practical (--train-device)."),
     epochs: float | None = typer.Option(None, "--epochs", callback=positive(),
                                         help="Training epochs per candidate (default: 2 "
                                         "epochs, but at least 500 optimizer steps)."),

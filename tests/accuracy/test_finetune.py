@@ -83,6 +83,19 @@ def test_a_teacher_is_fed_its_own_normalisation(teacher: str) -> None:
     assert torch.allclose(t.logits(student_x), expected, atol=1e-4)
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="no GPU here: torch sees none (CPU "
+                    "build or no driver)")
+def test_a_torch_teacher_runs_beside_a_gpu_student(teacher: str) -> None:
+    t = load_teacher(teacher, 10, 32)
+    t.adapt(load_dataset(DATA, 32).normalisation)
+    x = torch.randn(4, 3, 32, 32)
+    on_cpu = t.logits(x)
+    t.place(torch.device("cuda"))
+    on_gpu = t.logits(x.cuda())
+    assert on_gpu.device.type == "cuda"
+    assert torch.allclose(on_gpu.cpu(), on_cpu, atol=1e-3)
+
+
 @pytest.mark.parametrize(("classes", "size", "needle"), [
     (7, 32, "gives 10 classes, the data have 7"),
     (10, 64, "takes 32px images, the data are 64px"),
