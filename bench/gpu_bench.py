@@ -100,6 +100,7 @@ def candidates(device, weights: str, digits: Path,  # type: ignore[no-untyped-de
 
 
 def main() -> None:
+    """Parse the arguments, print the machine line, run the parts asked for."""
     parser = argparse.ArgumentParser()
     parser.add_argument("--weights", required=True, help="squeezenet1_1 ImageNet .pth")
     parser.add_argument("--device", default="cuda")

@@ -119,22 +119,31 @@ def run_autosq_measured(args: Sequence[str], env: Mapping[str, str],
     also count every child this test process reaped before, such as the loader workers an
     earlier in-process training forked."""
     full = {**env, "PYTHONPATH": ":".join(sys.path), "PYTHONFAULTHANDLER": "1"}
-    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+    with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out, \
+            tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as err:
         proc = subprocess.Popen([sys.executable, "-m", "autosq", *args], stdout=out,
-                                stderr=err, text=True, env=full)
-        deadline = time.monotonic() + timeout
-        while True:
-            pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
-            if pid:
-                break
-            if time.monotonic() > deadline:
-                os.kill(proc.pid, signal.SIGABRT)
+                                stderr=err, env=full)
+        reaped = None
+        try:
+            deadline = time.monotonic() + timeout
+            while reaped is None:
+                pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
+                if pid:
+                    reaped = status, usage
+                elif time.monotonic() > deadline:
+                    os.kill(proc.pid, signal.SIGABRT)  # its threads' stacks, for the log
+                    time.sleep(5.0)
+                    err.seek(0)
+                    raise AssertionError(f"autosq {' '.join(args)} ran past {timeout:.0f} s; "
+                                         f"its threads:\n{err.read()}")
+                else:
+                    time.sleep(0.2)
+        finally:
+            if reaped is None:  # timed out or interrupted: never leave it running
+                os.kill(proc.pid, signal.SIGKILL)  # not proc.kill(): its poll() would reap it
                 os.wait4(proc.pid, 0)
-                proc.returncode = -signal.SIGABRT
-                err.seek(0)
-                raise AssertionError(f"autosq {' '.join(args)} ran past {timeout:.0f} s; its "
-                                     f"threads:\n{err.read()}")
-            time.sleep(0.2)
+                proc.returncode = -signal.SIGKILL
+        status, usage = reaped
         proc.returncode = os.waitstatus_to_exitcode(status)
         out.seek(0)
         err.seek(0)

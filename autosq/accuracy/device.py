@@ -92,9 +92,11 @@ def scaler(device: TrainDevice) -> torch.amp.GradScaler | None:
 def deterministic(device: TrainDevice) -> Iterator[None]:
     """cuDNN's deterministic algorithms (and no autotuning) on a GPU, restored on exit: cuDNN
     may otherwise pick algorithms that add in a varying order (its documentation says which),
-    and the same seed must give the same network. On an H200 the defaults happened to be
-    bit-equal too (bench/gpu_bench.py), so this is a guarantee, not a measured fix. Nothing on
-    the CPU, which is deterministic for a thread count."""
+    and the same seed must give the same network. This covers cuDNN's part only (the final
+    average pooling's backward, which torch lists as non-deterministic, adds one value per input
+    for a 1x1 output: exact in any order). On an H200 the defaults happened to be bit-equal
+    too (bench/gpu_bench.py): not a measured fix. Nothing on the CPU, which is deterministic
+    for a thread count."""
     if device.kind == "cpu":
         yield
         return

@@ -71,8 +71,9 @@ class Teacher:
 
     def place(self, device: torch.device) -> None:
         """Run an autosq ``.pt`` teacher (a torch model) where the student trains; an ONNX
-        teacher runs on the CPU either way (ONNX Runtime's CPU provider): beside a student on an
-        H200 it made training 6x slower or more (docs/data.md)."""
+        teacher runs on the CPU either way (ONNX Runtime's CPU provider): an autosq ONNX export
+        as teacher, run image by image on one thread, made a training on an H200 6x slower or
+        more (docs/data.md)."""
         if self._model is not None:
             self._model.to(device)
             if self._shift is not None:
@@ -89,9 +90,11 @@ class Teacher:
             x = x.float().cpu()
         if self._shift is not None:
             x = x * self._shift[0].to(x.device) + self._shift[1].to(x.device)
-        with torch.no_grad():
+        # float32 wherever it runs: inside a GPU training's autocast a torch teacher would give
+        # bfloat16 scores, unlike the CPU's and ONNX Runtime's
+        with torch.no_grad(), torch.autocast(x.device.type, enabled=False):
             if self._model is not None:
-                out: torch.Tensor = self._model(x)
+                out: torch.Tensor = self._model(x.float())
                 return out
             assert self._session is not None
             name = self._session.get_inputs()[0].name

@@ -92,8 +92,9 @@ def test_a_torch_teacher_runs_beside_a_gpu_student(teacher: str) -> None:
     on_cpu = t.logits(x)
     t.place(torch.device("cuda"))
     on_gpu = t.logits(x.cuda())
-    assert on_gpu.device.type == "cuda"
-    assert torch.allclose(on_gpu.cpu(), on_cpu, atol=1e-3)
+    assert on_gpu.device.type == "cuda" and on_gpu.dtype == torch.float32
+    # cuDNN's convolutions may use TF32 on the GPU: agreement to its precision, not bit for bit
+    torch.testing.assert_close(on_gpu.cpu(), on_cpu, rtol=1e-2, atol=1e-2)
 
 
 @pytest.mark.parametrize(("classes", "size", "needle"), [
