@@ -3,8 +3,8 @@
 For each input size, in one run, alternating: (a) the loader alone (autosq's streamed,
 augmented training batches from the decoded cache, no model), (b) autosq's training loop
 (``autosq.accuracy.train._train_loop``: the streamed batches, the training form, AdamW, the
-schedule, clipping; on a GPU with cuDNN's deterministic algorithms, as ``fit`` runs it; the
-loader's start included), (c) a bare torch loop: the same model, batch, threads, optimizer and
+schedule, clipping; on a GPU with cuDNN's deterministic algorithms; the loader's start
+included), (c) a bare torch loop: the same model, batch, threads, optimizer and
 loss on batches already in memory. Images/s of each, and (b)/(c). The data: the UCI digits at
 32 px, and generated JPEG photos (256 px, like tests/accuracy/test_stream.py) at 224 px.
 
@@ -55,7 +55,7 @@ def _bare(config, batch: int, steps: int, device: str) -> float:  # type: ignore
 def _autosq(config, data, batch: int, steps: int, device_spec: str) -> float:  # type: ignore[no-untyped-def]
     """Images/s of autosq's loop (after two warm-up steps of its own)."""
     from autosq.accuracy.datasets.stream import choose_workers
-    from autosq.accuracy.device import deterministic, resolve_device
+    from autosq.accuracy.device import resolve_device
     from autosq.accuracy.train import Recipe, _train_loop
     from autosq.arch.model import build, training_form
 
@@ -66,8 +66,7 @@ def _autosq(config, data, batch: int, steps: int, device_spec: str) -> float:  #
     _train_loop(model, data, warm, 0, None, None, device, workers)  # as the bare loop's warm-up
     recipe = Recipe(min_steps=steps, default_epochs=0.0, batch_size=batch)
     t0 = time.perf_counter()
-    with deterministic(device):  # as fit() trains
-        _train_loop(model, data, recipe, 1, None, None, device, workers)
+    _train_loop(model, data, recipe, 1, None, None, device, workers)
     return batch * steps / (time.perf_counter() - t0)
 
 

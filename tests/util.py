@@ -99,9 +99,8 @@ def run_autosq(args: Sequence[str], env: Mapping[str, str],
     """``python -m autosq ARGS`` in a child process that sees this one's ``sys.path``. Past
     ``timeout`` seconds the child is aborted with Python's fault handler on, and the test fails
     with every thread's stack (a hang is diagnosed from CI's log, not guessed at)."""
-    full = {**env, "PYTHONPATH": ":".join(sys.path), "PYTHONFAULTHANDLER": "1"}
-    with subprocess.Popen([sys.executable, "-m", "autosq", *args], stdout=subprocess.PIPE,
-                          stderr=subprocess.PIPE, text=True, env=full) as proc:
+    with subprocess.Popen(_command(args), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                          text=True, env=_child_env(env)) as proc:
         try:
             out, err = proc.communicate(timeout=timeout)
         except subprocess.TimeoutExpired:
@@ -118,11 +117,9 @@ def run_autosq_measured(args: Sequence[str], env: Mapping[str, str],
     (its loader workers and timing processes included). From ``wait4``: RUSAGE_CHILDREN would
     also count every child this test process reaped before, such as the loader workers an
     earlier in-process training forked."""
-    full = {**env, "PYTHONPATH": ":".join(sys.path), "PYTHONFAULTHANDLER": "1"}
     with tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as out, \
             tempfile.TemporaryFile("w+", encoding="utf-8", errors="replace") as err:
-        proc = subprocess.Popen([sys.executable, "-m", "autosq", *args], stdout=out,
-                                stderr=err, env=full)
+        proc = subprocess.Popen(_command(args), stdout=out, stderr=err, env=_child_env(env))
         reaped = None
         try:
             deadline = time.monotonic() + timeout
@@ -149,3 +146,12 @@ def run_autosq_measured(args: Sequence[str], env: Mapping[str, str],
         err.seek(0)
         done = subprocess.CompletedProcess(proc.args, proc.returncode, out.read(), err.read())
     return done, usage.ru_maxrss
+
+
+def _command(args: Sequence[str]) -> list[str]:
+    return [sys.executable, "-m", "autosq", *args]
+
+
+def _child_env(env: Mapping[str, str]) -> dict[str, str]:
+    """``env``, and this process's ``sys.path`` and Python's fault handler for the child."""
+    return {**env, "PYTHONPATH": ":".join(sys.path), "PYTHONFAULTHANDLER": "1"}

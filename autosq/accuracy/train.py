@@ -179,7 +179,7 @@ def fit(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, s
         # bench/pretrained_curves.py.)
         model = training_form(plain)
         t0 = time.perf_counter()
-        with out_of_memory_is_one_line(device, recipe.batch_for(n_train)), deterministic(device):
+        with out_of_memory_is_one_line(device, recipe.batch_for(n_train)):
             steps, seen, loss_avg, diverged = _train_loop(model, data, recipe, seed, on_step,
                                                           teacher, device, workers)
         seconds = time.perf_counter() - t0
@@ -273,39 +273,40 @@ def _train_loop(model: SqueezeNet, data: Dataset, recipe: Recipe, seed: int,
     loss_avg = float("nan")
     batches = train_batches(data, batch, steps, seed, workers, pin=device.kind == "cuda",
                             augment=recipe.augment)
-    for step, (xb, yb) in enumerate(batches):
-        xb, yb = xb.to(target, non_blocking=True), yb.to(target, non_blocking=True)
-        if device.channels_last:
-            xb = xb.contiguous(memory_format=torch.channels_last)
-        for group in opt.param_groups:
-            group["lr"] = warmup_cosine(recipe.lr, step, steps, warm)
-        with autocast(device):
-            out = model(xb)
-            if teacher is None:
-                loss = loss_fn(out, yb)
+    with deterministic(device):  # the same seed gives the same network on a GPU too
+        for step, (xb, yb) in enumerate(batches):
+            xb, yb = xb.to(target, non_blocking=True), yb.to(target, non_blocking=True)
+            if device.channels_last:
+                xb = xb.contiguous(memory_format=torch.channels_last)
+            for group in opt.param_groups:
+                group["lr"] = warmup_cosine(recipe.lr, step, steps, warm)
+            with autocast(device):
+                out = model(xb)
+                if teacher is None:
+                    loss = loss_fn(out, yb)
+                else:
+                    guide = teacher.logits(xb).float().to(target)
+                    loss = distill_loss(out.float(), guide, yb, loss_fn, teacher.temperature,
+                                        teacher.weight)
+            if not torch.isfinite(loss):
+                return steps, seen, loss_avg, True  # scored at chance by the caller
+            opt.zero_grad(set_to_none=True)
+            if grad_scaler is not None:
+                grad_scaler.scale(loss).backward()
+                grad_scaler.unscale_(opt)
+                nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_norm)
+                grad_scaler.step(opt)
+                grad_scaler.update()
             else:
-                guide = teacher.logits(xb).float().to(target)
-                loss = distill_loss(out.float(), guide, yb, loss_fn, teacher.temperature,
-                                    teacher.weight)
-        if not torch.isfinite(loss):
-            return steps, seen, loss_avg, True  # scored at chance by the caller
-        opt.zero_grad(set_to_none=True)
-        if grad_scaler is not None:
-            grad_scaler.scale(loss).backward()
-            grad_scaler.unscale_(opt)
-            nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_norm)
-            grad_scaler.step(opt)
-            grad_scaler.update()
-        else:
-            loss.backward()
-            nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_norm)
-            opt.step()
-        seen += len(yb)
-        value = float(loss.detach())
-        loss_avg = value if math.isnan(loss_avg) else 0.9 * loss_avg + 0.1 * value
-        if on_step is not None and (step % 10 == 0 or step == steps - 1):
-            on_step(step + 1, steps, loss_avg, seen / (time.perf_counter() - t0))
-    return steps, seen, loss_avg, False
+                loss.backward()
+                nn.utils.clip_grad_norm_(model.parameters(), recipe.clip_norm)
+                opt.step()
+            seen += len(yb)
+            value = float(loss.detach())
+            loss_avg = value if math.isnan(loss_avg) else 0.9 * loss_avg + 0.1 * value
+            if on_step is not None and (step % 10 == 0 or step == steps - 1):
+                on_step(step + 1, steps, loss_avg, seen / (time.perf_counter() - t0))
+        return steps, seen, loss_avg, False
 
 
 def train(config: SqueezeNetConfig, data: Dataset, recipe: Recipe | None = None, seed: int = 0,
