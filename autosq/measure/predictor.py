@@ -18,7 +18,6 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-import random
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -204,9 +203,10 @@ def fit_predictor(calibration: Calibration, rows: Sequence[Sequence[float]],
     errors = {f: np.abs(p - y) / y for f, p in held.items()}
     best = min(FORMS, key=lambda f: float(errors[f].mean()))
     err = errors[best]
-    rng = random.Random(seed)
-    boots = sorted(float(np.mean([err[rng.randrange(len(err))] for _ in err]))
-                   for _ in range(1000))
+    # 1000 resamples drawn at once: a search refits as its screens come in, and drawn one
+    # index at a time they were 70% of a fit's time (profiled, 2026-12-04).
+    picks = np.random.default_rng(seed).integers(0, len(err), size=(1000, len(err)))
+    boots = np.sort(err[picks].mean(axis=1)).tolist()
     return Predictor(
         calibration=calibration, form=best, coef=[float(c) for c in _fit(best, x, y)],
         samples=len(y), cv_mape=float(err.mean()), cv_mape_ci=(boots[25], boots[974]),

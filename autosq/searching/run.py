@@ -143,12 +143,12 @@ class Search:
         import optuna
 
         try:
-            # Inside the try: a Ctrl-C or SIGTERM at any point of the trial marks it.
+            # Inside the try: a Ctrl-C or SIGTERM at any point of the trial marks it. A trial's
+            # place is at most its number + 1, so the study is read only near the count.
             trial.set_user_attr(WORKER_ATTR, worker_id())
-            if slot_of(self.study, trial.number) > self.target:
+            if trial.number >= self.target and slot_of(self.study, trial.number) > self.target:
                 self.surplus = True
-                raise optuna.TrialPruned("the study already has its trials (finished or "
-                                         "running)")
+                raise optuna.TrialPruned("the study already has its trials (finished or running)")
             if (look := self.evaluator.second_look()) is not None:  # an earlier candidate
                 write_look(trial, *look)
             values = self.space.sample(trial)

@@ -21,6 +21,7 @@ from autosq.searching.confirmation import (
     ScreenError,
     TimeBudget,
     confirm_rounds,
+    confirm_seconds,
     could_enter,
 )
 from autosq.searching.objectives import Objectives
@@ -126,6 +127,26 @@ def test_a_deadline_confirms_what_fits_and_says_what_was_left() -> None:
     assert "time budget ran out" in ret.describe()
 
 
+def test_a_round_cut_short_is_followed_by_another_while_time_remains() -> None:
+    """Rounds are started under their bound (:func:`confirm_seconds`); when the models take
+    less, the time left confirms more of what was cut, not nothing."""
+    recs = candidates(60, 3)
+    now = [0.0]
+
+    def measure(batch: Sequence[TrialRecord]) -> list[LatencyResult]:
+        now[0] += 0.3 * confirm_seconds(batch, PROTOCOL)  # far under the bound
+        return [timed(r.latency_ms or 0.0) for r in batch]
+
+    first = confirm_rounds(recs, OBJ, None, PROTOCOL, measure, clock=lambda: now[0])
+    now[0] = 0.0
+    deadline = 0.8 * confirm_seconds([recs[i] for i in pareto_front(
+        [r.point(OBJ) for r in recs])], PROTOCOL)
+    ret = confirm_rounds(recs, OBJ, None, PROTOCOL, measure, deadline=deadline,
+                         clock=lambda: now[0])
+    assert len(ret.rounds) > 1 and ret.rounds[0] < first.rounds[0]
+    assert now[0] <= deadline
+
+
 def test_int8_members_are_confirmed_with_their_fp32_form() -> None:
     recs = candidates(20, 4)
     best = max(recs, key=lambda r: r.accuracy or 0.0)
@@ -167,6 +188,7 @@ def test_screen_error_and_retiming_stored_forms() -> None:
     assert back.trials[3].latency_ms == 2.0 and back.error == err and back.cost_scale == 2.0
     old = Retiming.from_dict({"at": 1.0, "trials": {"3": timed(2.0).to_dict()}})
     assert old.error is None and old.cost_scale is None and "re-timed" in old.describe()
+
 
 
 def test_time_budget_stops_sampling_in_time_to_confirm() -> None:

@@ -14,6 +14,7 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from autosq.searching.mutation import (
     DRAFTS,
+    TRIES,
     FrontMutationSampler,
     crowding,
     feasible_front,
@@ -136,7 +137,8 @@ def test_same_seed_same_sequence_and_fits_is_obeyed() -> None:
     assert _sequence(5, lambda params: False) == _sequence(5, name="tpe-only")
 
 
-def _mutants(promise: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
+def _mutants(promise: Any, drafts: int = DRAFTS
+             ) -> tuple[dict[str, Any], list[dict[str, Any]]]:
     """One mutant trial's choice on a study of _toy trials, and the params ``promise`` saw."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     study = optuna.create_study(directions=["maximize", "minimize"],
@@ -150,7 +152,7 @@ def _mutants(promise: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
     sampler = FrontMutationSampler(optuna.samplers.RandomSampler(seed=2), 4,
                                    fits=lambda p: p["e"] * (0.5 + p["f"]) <= 150.0,
-                                   promise=spy)
+                                   promise=spy, drafts=drafts)
     space = {"e": IntDistribution(32, 256, step=16), "f": FloatDistribution(0.1, 0.9)}
     chosen = sampler._mutant(study, space, random.Random(3))
     assert chosen is not None
@@ -159,8 +161,9 @@ def _mutants(promise: Any) -> tuple[dict[str, Any], list[dict[str, Any]]]:
 
 def test_the_most_promising_of_several_mutants_is_chosen() -> None:
     # Promise: the smaller the better (a stand-in for a predicted gain).
-    chosen, seen = _mutants(lambda p: (-p["e"] * (0.5 + p["f"]), 0.0))
-    assert len(seen) == DRAFTS and all(p["e"] * (0.5 + p["f"]) <= 150.0 for p in seen)
+    chosen, seen = _mutants(lambda p: (-p["e"] * (0.5 + p["f"]), 0.0), drafts=6)
+    assert len(seen) == 6 and all(p["e"] * (0.5 + p["f"]) <= 150.0 for p in seen)
+    assert len(_mutants(lambda p: (0.0, 0.0), drafts=DRAFTS + 5)[1]) <= TRIES  # tries cap it
     best = max(seen, key=lambda p: -p["e"] * (0.5 + p["f"]))
     assert chosen == best
     assert len({(p["e"], p["f"]) for p in seen}) > 1  # a real choice was made
@@ -181,6 +184,6 @@ def test_a_later_mutant_without_a_promise_is_passed_over() -> None:
         calls.append(1)
         return None if len(calls) % 2 == 0 else (float(params["e"]), 0.0)
 
-    chosen, seen = _mutants(every_other)
+    chosen, seen = _mutants(every_other, drafts=4)
     promised = seen[0::2]
-    assert len(promised) == DRAFTS and chosen == max(promised, key=lambda p: p["e"])
+    assert len(promised) == 4 and chosen == max(promised, key=lambda p: p["e"])
