@@ -7,7 +7,9 @@ One protocol for every model (:class:`~autosq.measure.protocol.TimingProtocol`):
 2. warm-up runs (a count and a minimum time);
 3. timed blocks of runs (each at least a count and a time) until the two quietest blocks'
    medians agree within ``target_gap``, or ``max_seconds`` is reached; and an early stop once
-   even the fastest run is clearly over the latency budget;
+   even the fastest run is clearly over the latency budget (models timed together, block by
+   block: each leaves the rotation once it agrees, or after :data:`ROTATION_BLOCKS` times the
+   blocks agreement needs once ``max_seconds`` has passed, all by the rotation's own cap);
 4. the median of the quietest block (the reported latency), p90, min, mean, the number of runs
    and their spread, with the protocol and the versions.
 
@@ -48,7 +50,7 @@ if TYPE_CHECKING:
     import onnxruntime as ort
 
 # Models timed together: one leaves the rotation unsettled after this many times the blocks
-# agreement needs (its result says "time_cap").
+# agreement needs, once one model's own cap has passed (its result says "block_cap").
 ROTATION_BLOCKS = 3
 
 _GRAPH_OPT = {
@@ -324,27 +326,32 @@ class LocalTimer:
                     p.max_seconds, 1.5 * p.min_blocks * p.block_seconds * len(models)
                 )
                 # A model leaves the rotation once its own blocks agree: the rest are not held
-                # up by it, and it is not held up by the slowest to settle. One that has not
-                # agreed after ROTATION_BLOCKS times the blocks agreement needs leaves too:
-                # in a 96-model round, 6 models between 2 and 3 ms kept their two quietest
-                # blocks 3.1-4.0% apart for 30 blocks each, a fifth of the round's time.
+                # up by it, and it is not held up by the slowest to settle. Once one model's
+                # own cap has passed, one that has not agreed after ROTATION_BLOCKS times the
+                # blocks agreement needs leaves too: in a 96-model round, 6 models of 2-3 ms
+                # kept their two quietest blocks 3.1-4.0% apart for 30 blocks each, a fifth of
+                # the round's time.
+                stops = ["time_cap"] * len(pairs)  # for those still in at the end
                 active = list(range(len(pairs)))
-                capped: set[int] = set()
                 most = ROTATION_BLOCKS * p.min_blocks
                 while active and time.perf_counter() <= t_end:
                     for i in active:
                         blocks[i].append(self._block(*pairs[i])[0])
-                    capped |= {i for i in active if len(blocks[i]) >= most}
-                    active = [i for i in active if not self._settled(blocks[i], t_start)
-                              and i not in capped]
+                    # Past one model's own cap, and only where the rotation's end is later.
+                    late = t_start + p.max_seconds <= time.perf_counter() < t_end
+                    for i in active:
+                        if self._settled(blocks[i], t_start):
+                            stops[i] = "agreement"
+                        elif late and len(blocks[i]) >= most:
+                            stops[i] = "block_cap"
+                    active = [i for i in active if stops[i] == "time_cap"]
             except Exception as exc:
                 raise MeasurementError(f"ONNX Runtime failed running one of models {first + 1}"
                                        f"-{first + len(models)} of {total}: {exc}") from exc
             busy = contention(before, cpu_times(), cpus, allowed)
         each = (time.perf_counter() - t0) / len(models)
-        return [self._result(b, "agreement" if self._settled(b, t_start) else "time_cap", None,
-                             each, cpus, busy)
-                for b in blocks]
+        return [self._result(b, stop, None, each, cpus, busy)
+                for b, stop in zip(blocks, stops, strict=True)]
 
     def _result(
         self,

@@ -21,20 +21,22 @@ member of the front so far instead of a TPE suggestion.
   distribution), a categorical to another choice. A mutant that ``fits`` rejects (over a
   size or memory budget, or an architecture the study has already) is drawn again, up to
   :data:`TRIES` times; then TPE suggests the trial.
-- The choice: when the search can tell before timing what a mutant would add to the front
-  (its accuracy comes from its plan and its latency is predicted:
-  :meth:`~autosq.searching.evaluate.Evaluator.promise`), :data:`DRAFTS` mutants that fit are
-  drawn and the one expected to add most is the trial (a promise cost 0.34 ms, median of 706
-  in a 300-trial search of the peer benchmark's space on the project's VM, 2026-12-04; a screen
-  about 0.05 s); otherwise the first that fits. Chosen this way, half the trials are mutants
-  and up to 20 are drawn (every try that fits): in a simulation of the peer benchmark's space
-  (latency from a predictor fitted to 650 screens there, with a fixed 4% misfit per
-  architecture and 2% noise per timing; 450 trials, seeds 0-5, ad hoc, 2026-12-04), the
-  hypervolume rose from 0.8392 (a third, 8 drafts) to 0.8419 in mean, higher in 5 seeds of 6;
-  a third with 20 drafts, 0.8410; half with 8, 0.8413; two thirds reached no more.
+- The choice: when the search can tell before timing what a mutant would add to the front (its
+  accuracy comes from its plan and its latency is predicted:
+  :meth:`~autosq.searching.evaluate.Evaluator.promise`), up to :data:`DRAFTS` mutants that fit
+  (of :data:`TRIES` drawn) are compared and the one expected to add most is the trial (a promise
+  cost 0.34 ms, median of 706 in a 300-trial search of the peer benchmark's space on the
+  project's VM, 2026-12-04; a screen about 0.05 s); otherwise the first that fits. Once a mutant
+  has been chosen this way, half the trials after the warm-up are mutants
+  (:data:`GUIDED_SHARE`), and every try that fits is compared: simulated on the peer benchmark's
+  space (bench/sampler_bench.py, 450 trials, seeds 0-5), the hypervolume's mean rose from 0.8314
+  (a third, 8 drafts) to 0.8360, and its spread over the seeds fell to a third
+  (docs/benchmarks.md#sampler_bench).
 
-Which trials are mutants, and what they are, follows from the seed and the trial number, so a
-search is as reproducible as with TPE alone.
+Which trials are mutants, and what they are, follows from the seed, the trial number and (for
+the switch to :data:`GUIDED_SHARE`) when this process first chose a mutant by promise, so a
+search is as reproducible as with TPE alone; a resumed study or another worker starts again at
+:data:`SHARE`.
 """
 
 from __future__ import annotations
@@ -74,21 +76,22 @@ class FrontMutationSampler(optuna.samplers.BaseSampler):
     module docstring). ``fits(params)`` says whether a mutant is worth a trial;
     ``promise(params)``, what it is expected to add to the front (comparable values, larger
     first, or None when it cannot tell): then the most promising of ``drafts`` mutants that
-    fit is the trial (the first that fits when the first has no promise; a later one without
-    a promise is passed over), and from then on ``guided_share`` of the trials are mutants
-    instead of ``share``."""
+    fit (of :data:`TRIES` drawn) is the trial (the first that fits when the first has no
+    promise; a later one without a promise is passed over), and from then on ``guided_share``
+    of the trials are mutants instead of ``share``."""
 
     def __init__(self, base: optuna.samplers.BaseSampler, seed: int | None,
-                 fits: Fits | None = None, share: float = SHARE, warmup: int = WARMUP,
-                 promise: Promise | None = None, drafts: int = DRAFTS,
-                 guided_share: float = GUIDED_SHARE) -> None:
+                 fits: Fits | None = None, share: float | None = None, warmup: int = WARMUP,
+                 promise: Promise | None = None, drafts: int | None = None,
+                 guided_share: float | None = None) -> None:
         self.base = base
         self.seed = 0 if seed is None else seed
         self.fits = fits
         self.promise = promise
-        self.drafts = drafts
-        self.share = share
-        self.guided_share = guided_share
+        # None: the module's values as they are now (bench/sampler_bench.py varies them)
+        self.drafts = DRAFTS if drafts is None else drafts
+        self.share = SHARE if share is None else share
+        self.guided_share = GUIDED_SHARE if guided_share is None else guided_share
         self.warmup = warmup
         self.guided = False  # a mutant has been chosen by promise
 

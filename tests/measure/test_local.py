@@ -330,3 +330,30 @@ def test_a_settled_model_leaves_the_interleaved_rotation(
     first, second = timer.time_many_here([small_onnx, small_onnx])
     assert (first.blocks, first.stop) == (4, "agreement")
     assert second.stop == "time_cap" and second.blocks >= 4
+
+
+def test_a_model_that_never_settles_leaves_the_rotation_after_its_blocks(
+        small_onnx: bytes, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Once the protocol's own window has passed, a model timed together with others leaves
+    the rotation unsettled after ROTATION_BLOCKS times the blocks agreement needs, and says so
+    (blocks stand-ins here: instant, and the second model's never agree)."""
+    from autosq.measure.local import ROTATION_BLOCKS
+
+    # Long blocks on paper: the rotation's own end (1.5 x the blocks x the models) is far off.
+    timer = LocalTimer(protocol=replace(FAST, block_seconds=60.0, max_seconds=0.0),
+                       contained=False)
+    order: list[object] = []
+    counts = [0, 0]
+
+    def block(session: object, feed: object) -> tuple[list[float], bool]:
+        if not any(session is s for s in order):
+            order.append(session)
+        i = next(k for k, s in enumerate(order) if s is session)
+        counts[i] += 1
+        return [1.0 if i == 0 else 2.0 ** counts[i]], False  # the second's never agree
+
+    monkeypatch.setattr(timer, "_block", block)
+    monkeypatch.setattr(timer, "_warm_up", lambda session, feed: None)
+    steady, drifting = timer.time_many_here([small_onnx, small_onnx])
+    assert (steady.blocks, steady.stop) == (FAST.min_blocks, "agreement")
+    assert (drifting.blocks, drifting.stop) == (ROTATION_BLOCKS * FAST.min_blocks, "block_cap")

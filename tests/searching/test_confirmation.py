@@ -145,6 +145,8 @@ def test_a_round_cut_short_is_followed_by_another_while_time_remains() -> None:
                          clock=lambda: now[0])
     assert len(ret.rounds) > 1 and ret.rounds[0] < first.rounds[0]
     assert now[0] <= deadline
+    assert ret.left > 0 and sum(ret.rounds) < sum(first.rounds)  # said, not hidden
+    assert f"{ret.left} candidates" in ret.describe()
 
 
 def test_int8_members_are_confirmed_with_their_fp32_form() -> None:

@@ -14,7 +14,6 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution, Int
 
 from autosq.searching.mutation import (
     DRAFTS,
-    TRIES,
     FrontMutationSampler,
     crowding,
     feasible_front,
@@ -163,13 +162,39 @@ def test_the_most_promising_of_several_mutants_is_chosen() -> None:
     # Promise: the smaller the better (a stand-in for a predicted gain).
     chosen, seen = _mutants(lambda p: (-p["e"] * (0.5 + p["f"]), 0.0), drafts=6)
     assert len(seen) == 6 and all(p["e"] * (0.5 + p["f"]) <= 150.0 for p in seen)
-    assert len(_mutants(lambda p: (0.0, 0.0), drafts=DRAFTS + 5)[1]) <= TRIES  # tries cap it
     best = max(seen, key=lambda p: -p["e"] * (0.5 + p["f"]))
     assert chosen == best
     assert len({(p["e"], p["f"]) for p in seen}) > 1  # a real choice was made
     # Ties go to the first drafted, so the choice is reproducible.
     first, seen = _mutants(lambda p: (0.0, 0.0))
     assert first == seen[0]
+
+
+@pytest.mark.parametrize("promised", [True, False])
+def test_once_a_mutant_is_chosen_by_promise_the_guided_share_applies(promised: bool) -> None:
+    """With no mutants at first (share 0) and all of them once guided (guided share 1): a
+    choice by promise switches; a first mutant without a promise does not."""
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    sampler = FrontMutationSampler(optuna.samplers.TPESampler(seed=0, multivariate=True), 7,
+                                   share=0.0, guided_share=1.0, warmup=10,
+                                   promise=(lambda p: (float(p["e"]), 0.0)) if promised
+                                   else (lambda p: None))
+    study = optuna.create_study(directions=["maximize", "minimize"], sampler=sampler)
+    study.optimize(_toy, n_trials=20)
+    assert not sampler.guided
+    space = {"e": IntDistribution(32, 256, step=16), "f": FloatDistribution(0.1, 0.9)}
+    assert sampler._mutant(study, space, random.Random(0)) is not None
+    assert sampler.guided == promised
+    drawn: list[int] = []
+    mutant = sampler._mutant
+
+    def counted(*args: Any) -> Any:
+        drawn.append(1)
+        return mutant(*args)
+
+    sampler._mutant = counted  # type: ignore[method-assign]
+    study.optimize(_toy, n_trials=10)
+    assert len(drawn) == (10 if promised else 0)
 
 
 def test_without_a_promise_the_first_mutant_that_fits_is_the_trial() -> None:
