@@ -163,8 +163,13 @@ def main() -> None:
     space = args.peer_dir / "v11_space.toml"
     if not space.is_file():
         sys.exit(f"no peer space at {space}: give --peer-dir (the folder of v11_space.toml)")
-    settings = [(float(a), int(b)) for a, b in (s.split(":") for s in args.settings.split(","))]
-    seeds = [int(s) for s in args.seeds.split(",")]
+    try:
+        settings = [(float(a), int(b))
+                    for a, b in (s.split(":") for s in args.settings.split(","))]
+        seeds = [int(s) for s in args.seeds.split(",")]
+    except ValueError:
+        ap.error(f"--settings takes SHARE:DRAFTS pairs (e.g. 0.3333:8,0.5:20) and --seeds "
+                 f"integers (e.g. 0,1,2); got {args.settings!r} and {args.seeds!r}")
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
         t0 = time.perf_counter()

@@ -204,7 +204,8 @@ def fit_predictor(calibration: Calibration, rows: Sequence[Sequence[float]],
     best = min(FORMS, key=lambda f: float(errors[f].mean()))
     err = errors[best]
     # 1000 resamples drawn at once: a search refits as its screens come in, and drawn one
-    # index at a time they were 70% of a fit's time (profiled, 2026-12-04).
+    # index at a time they were 71% of a fit's time under cProfile (a 40-s peer search,
+    # 2026-12-04).
     picks = np.random.default_rng(seed).integers(0, len(err), size=(1000, len(err)))
     boots = np.sort(err[picks].mean(axis=1)).tolist()
     return Predictor(

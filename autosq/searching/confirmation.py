@@ -256,7 +256,8 @@ def confirm_rounds(recs: Sequence[TrialRecord], objectives: Objectives, max_ms: 
     before ``deadline`` (``clock()`` seconds; cost from :func:`confirm_seconds` times ``scale``,
     then as measured) confirms only what fits, most likely entrants first; another round follows
     only while time for one more model remains (the bound is loose: in a 60-s search on the
-    project's VM a round cut short took 0.64 of it, 2026-12-04, and left 5 s unused). ``left``
+    project's VM a two-round confirmation took 0.64 of its bounds, 2026-12-04, and left 5 s
+    unused). ``left``
     counts the candidates of the last round asked for that were not confirmed."""
     reps = distinct([r for r in recs if r.feasible])
     fp32 = {r.arch_id: r for r in recs

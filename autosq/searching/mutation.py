@@ -235,5 +235,5 @@ def _step(value: Any, dist: BaseDistribution, rng: random.Random, scale: float) 
     return value
 
 
-__all__ = ["GUIDED_SHARE", "FrontMutationSampler", "crowding", "feasible_front", "minimised",
-           "mutate"]
+__all__ = ["DRAFTS", "GUIDED_SHARE", "SHARE", "TRIES", "FrontMutationSampler", "crowding",
+           "feasible_front", "minimised", "mutate"]
