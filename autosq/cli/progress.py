@@ -85,6 +85,7 @@ class PlainProgress:
         self.started = clock()
         self.label = ""
         self.done = self.total = 0
+        self.timed = False  # as many trials as the time allows: no total
         self.status = ""
         self.training = ""
         self.phase = ""
@@ -99,9 +100,9 @@ class PlainProgress:
 
     def summary(self) -> str:
         """The latest status in one line."""
-        if not self.total:  # a training alone (export, proxy-check)
+        if not self.total and not self.timed:  # a training alone (export, proxy-check)
             return f"{self.label}: {self.training or 'starting'}"
-        text = f"{self.label}: {self.done}/{self.total} trials"
+        text = f"{self.label}: {self._count()} trials"
         if self.status:
             text += f", {self.status}"
         if self.phase:
@@ -114,11 +115,12 @@ class PlainProgress:
         """One status line (the background thread's, every ``interval`` seconds)."""
         self.line(self.summary())
 
-    def start(self, label: str, total: int) -> None:
-        """The search began: say so, and start the steady lines."""
-        self.label, self.total = label, total
-        self.line(f"{label}: {total} trials to run; a status line every "
-                  f"{self.interval:g} s")
+    def start(self, label: str, total: int | None) -> None:
+        """The search began (``total`` trials to run; None: as many as the time allows): say
+        so, and start the steady lines."""
+        self.label, self.total, self.timed = label, total or 0, total is None
+        to_run = "as many trials as the time allows" if total is None else f"{total} trials to run"
+        self.line(f"{label}: {to_run}; a status line every {self.interval:g} s")
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
 
@@ -130,7 +132,10 @@ class PlainProgress:
         """A new phase (e.g. confirming the front): one line now."""
         self.phase = text
         status = f", {self.status}" if self.status else ""
-        self.line(f"{self.label}: {self.done}/{self.total} trials{status}; {text}")
+        self.line(f"{self.label}: {self._count()} trials{status}; {text}")
+
+    def _count(self) -> str:
+        return str(self.done) if self.timed else f"{self.done}/{self.total}"
 
     def stop(self) -> None:
         """Stop the steady lines."""
@@ -153,7 +158,7 @@ def plain_interval() -> float:
 def _plain(stream: TextIO) -> Iterator[Callbacks]:
     plain = PlainProgress(stream, plain_interval())
 
-    def on_start(study: optuna.Study, missing: int) -> None:
+    def on_start(study: optuna.Study, missing: int | None) -> None:
         done = len(study.trials)
         label = study.study_name + (f" (resuming after {done})" if done else "")
         if missing == 0:
@@ -211,7 +216,7 @@ def search_progress(enabled: bool = True) -> Iterator[Callbacks]:
     task = None
     train_task = None
 
-    def on_start(study: optuna.Study, missing: int) -> None:
+    def on_start(study: optuna.Study, missing: int | None) -> None:
         nonlocal task
         done = len(study.trials)
         label = f"{study.study_name}" + (f" (resuming after {done})" if done else "")

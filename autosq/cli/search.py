@@ -74,8 +74,10 @@ def search(
         help="Peak activation memory budget in MiB (default: the profile's; 0 for none)."
     ),
     space: str = typer.Option("default", "--space", help="Search space name or .toml file."),
-    trials: int = typer.Option(50, "--trials", "-n", callback=at_least(1),
-                               help="Trials the study should reach."),
+    trials: int | None = typer.Option(
+        None, "--trials", "-n", callback=at_least(1),
+        help="Trials the study should reach (default: 50; with --timeout or --trials-timeout, "
+        "as many as the time allows)."),
     timeout: float | None = typer.Option(
         None, "--timeout", callback=positive(),
         help="Seconds for the whole run, from launch to the printed front (the confirmation "
@@ -184,7 +186,7 @@ def search(
 
     with search_progress(enabled=not as_json) as shown, terminate_as_interrupt(started):
         try:
-            def on_start_all(st: Any, missing: int) -> None:
+            def on_start_all(st: Any, missing: int | None) -> None:
                 names.append(st.study_name)
                 if workers > 1:  # the study exists, every argument is valid: start the others
                     started.extend(start_workers(invoked_args(), workers - 1))

@@ -32,12 +32,24 @@ def settings_for(profile: DeviceProfile, space: SearchSpace, max_mb: float | Non
                           objectives=objectives or Objectives())
 
 
-def check_args(trials: int, timeouts: dict[str, float | None], seed: int | None, refine: int,
-                data: str | None, input_size: int | None, accuracy: str | None,
-                epochs: float | None, worker: int) -> None:
+DEFAULT_TRIALS = 50  # trials a search runs without a count or a time budget
+
+
+def trial_count(trials: int | None, timeout: float | None,
+                trials_timeout: float | None) -> int | None:
+    """The count a search's study should reach: ``trials`` when given, else as many as the
+    time allows (None) when a time budget is, else :data:`DEFAULT_TRIALS`."""
+    if trials is not None:
+        return trials
+    return None if timeout is not None or trials_timeout is not None else DEFAULT_TRIALS
+
+
+def check_args(trials: int | None, timeouts: dict[str, float | None], seed: int | None,
+               refine: int, data: str | None, input_size: int | None, accuracy: str | None,
+               epochs: float | None, worker: int) -> None:
     """The checks every entry point shares, naming the Python parameters."""
-    if not isinstance(trials, int) or trials < 1:
-        raise UsageError(f"trials must be an integer >= 1; got {trials!r}")
+    if trials is not None and (not isinstance(trials, int) or trials < 1):
+        raise UsageError(f"trials must be an integer >= 1 (or None); got {trials!r}")
     for name, value in timeouts.items():  # timeout, trials_timeout
         if value is not None and not (math.isfinite(value) and value > 0):
             raise UsageError(f"{name} must be a finite number of seconds > 0; got {value!r}")
@@ -57,4 +69,4 @@ def check_args(trials: int, timeouts: dict[str, float | None], seed: int | None,
         raise UsageError(f"worker must be an integer >= 0; got {worker!r}")
 
 
-__all__ = ["check_args", "settings_for"]
+__all__ = ["DEFAULT_TRIALS", "check_args", "settings_for", "trial_count"]

@@ -22,9 +22,24 @@ from autosq.searching.screening import LatencyScreen, Prediction, predicted_reco
 from autosq.searching.second_look import MAX_PENDING, SecondLooks
 
 if TYPE_CHECKING:
-    from autosq.accuracy import AccuracyEstimator
+    from autosq.accuracy import AccuracyEstimator, AccuracySetting
+    from autosq.arch.space import SearchSpace
     from autosq.measure import Timer
     from autosq.measure.protocol import LatencyResult
+
+
+def import_trial_extensions(space: SearchSpace, accuracy: AccuracySetting) -> None:
+    """Import before the first trial the compiled extensions a trial would import in its
+    middle (onnx, ONNX Runtime's quantizer for int8, torch to train or score): a Ctrl-C or
+    SIGTERM raised while one initialises (a call from C++ back into Python) aborts the process
+    (onnx's nanobind module, seen in a test run). The caller holds those signals meanwhile."""
+    import onnx.helper
+    import onnx.numpy_helper  # noqa: F401
+
+    if "int8" in space.precisions:
+        import onnxruntime.quantization  # noqa: F401
+    if accuracy.kind != "proxy" or accuracy.proxy not in PLAN_PROXIES:
+        import torch  # noqa: F401
 
 
 def export_model(config: SqueezeNetConfig, precision: str, seed: int) -> bytes:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import contextlib
 import math
+import sys
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -18,11 +19,11 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from autosq._signals import SignalHold, signals_held
-from autosq.accuracy.proxies import DEFAULT_PROXY, PLAN_PROXIES
+from autosq.accuracy.proxies import DEFAULT_PROXY
 from autosq.errors import AutosqError, ConfigError, ProfileError, TimingUnavailable, UsageError
 from autosq.measure.protocol import TimingProtocol
-from autosq.searching.arguments import check_args, settings_for
-from autosq.searching.evaluate import Evaluator
+from autosq.searching.arguments import check_args, settings_for, trial_count
+from autosq.searching.evaluate import Evaluator, import_trial_extensions
 from autosq.searching.failures import storage_errors, storage_failure
 from autosq.searching.objectives import Objectives
 from autosq.searching.records import (
@@ -56,7 +57,6 @@ from autosq.searching.workers import (
 if TYPE_CHECKING:
     import optuna
 
-    from autosq.accuracy import AccuracySetting
     from autosq.accuracy.train import OnStep
     from autosq.arch.space import SearchSpace
     from autosq.searching.result import SearchResult
@@ -68,20 +68,7 @@ WORKER_SEED_STRIDE = 7_919  # workers' sampler seeds are this far apart
 # Lost and silent workers are looked for at most this often: each look reads the running trials
 # (about 6 ms a trial on SQLite, of 150-200 ms); a lost worker's trial can wait a second.
 CHECK_WORKERS_S = 1.0
-
-
-def import_trial_extensions(space: SearchSpace, accuracy: AccuracySetting) -> None:
-    """Import before the first trial the compiled extensions a trial would import in its
-    middle (onnx, ONNX Runtime's quantizer for int8, torch to train or score): a Ctrl-C or
-    SIGTERM raised while one initialises (a call from C++ back into Python) aborts the process
-    (onnx's nanobind module, seen in a test run). The caller holds those signals meanwhile."""
-    import onnx.helper
-    import onnx.numpy_helper  # noqa: F401
-
-    if "int8" in space.precisions:
-        import onnxruntime.quantization  # noqa: F401
-    if accuracy.kind != "proxy" or accuracy.proxy not in PLAN_PROXIES:
-        import torch  # noqa: F401
+UNLIMITED = sys.maxsize  # a search's count when the time alone decides
 
 
 @dataclass
@@ -98,7 +85,8 @@ class Progress:
 
 
 OnProgress = Callable[[Progress], None]
-OnStart = Callable[["optuna.Study", int], None]
+# (the study, the trials this run is to add; None: as many as the time allows)
+OnStart = Callable[["optuna.Study", int | None], None]
 
 
 class Search:
@@ -213,15 +201,15 @@ class Search:
         if on_progress is not None:
             on_progress(p)
 
-    def run(self, trials: int, timeout: float | None = None,
+    def run(self, trials: int | None, timeout: float | None = None,
             on_progress: OnProgress | None = None, stop: Callable[[], bool] | None = None) -> int:
         """Run trials until the study has ``trials`` finished ones in all, counting those other
-        workers run at the same time (each trial takes a slot first), or ``stop()``; returns
-        how many ran here."""
-        self.target = trials
+        workers run at the same time (each trial takes a slot first), or ``stop()`` (``trials``
+        None: until ``timeout`` or ``stop()`` alone); returns how many ran here."""
+        self.target = UNLIMITED if trials is None else trials
         self.surplus = False
-        missing = max(0, trials - finished_count(self.study))
-        self.progress.total = missing
+        missing = UNLIMITED if trials is None else max(0, trials - finished_count(self.study))
+        self.progress.total = 0 if trials is None else missing
         if missing == 0:
             return 0
         done_before = self.progress.done
@@ -233,10 +221,11 @@ class Search:
                 fail_silent_trials(self.study)  # workers anywhere whose heartbeat stopped
                 recover_lost_trials(self.study)  # a worker on this machine that died meanwhile
                 checked = time.monotonic()
-            finished, taken = tally(self.study)
-            if finished >= trials:
+            # Without a count there is nothing to reach: no read of the study per trial
+            finished, taken = (0, 0) if trials is None else tally(self.study)
+            if finished >= self.target:
                 break
-            if taken >= trials:  # the rest are running elsewhere
+            if taken >= self.target:  # the rest are running elsewhere
                 if not can_outlive(self.study):
                     break
                 time.sleep(WAIT_SECONDS)  # until they finish, or their worker is found lost
@@ -267,7 +256,7 @@ def run_search(
     max_ms: float | None = None,
     max_ram_mb: float | None = None,
     space: str = "default",
-    trials: int = 50,
+    trials: int | None = None,
     timeout: float | None = None,
     trials_timeout: float | None = None,
     seed: int | None = 0,
@@ -318,6 +307,8 @@ def run_search(
     briefly; ``teacher`` (a model file) distils into every candidate's training.
     ``timeout`` bounds the whole call
     (:class:`~autosq.searching.confirmation.TimeBudget`), ``trials_timeout`` only the trials.
+    ``trials`` is the count the study should reach; None: 50, or with ``timeout`` or
+    ``trials_timeout`` as many as the time allows.
 
     Running again with the same study resumes it and runs only the trials still missing to reach
     ``trials``. Several processes (``worker`` 0, 1, ...: it seeds each one's sampler apart) may
@@ -383,10 +374,11 @@ def run_search(
     with signals_held():
         import_trial_extensions(sp, estimator.describe())
     plan = time_budget(st, started, timeout, chosen, protocol, refine, retime or worker > 0)
+    count = trial_count(trials, timeout, trials_timeout)
     if on_start is not None:
-        on_start(st, max(0, trials - done))
+        on_start(st, None if count is None else max(0, count - done))
     with storage_errors(storage):  # a server gone or a disk full: one line, trials kept
-        runner.run(trials, trials_timeout, on_progress, stopper(plan, runner._seen.values))
+        runner.run(count, trials_timeout, on_progress, stopper(plan, runner._seen.values))
         if on_trials_done is not None:  # e.g. wait for the other workers this process started
             on_trials_done()
         if refine:

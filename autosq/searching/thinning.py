@@ -9,6 +9,7 @@ job) is shown thinned in the table, the page and ``--json``; the whole front is 
 from __future__ import annotations
 
 import math
+from collections import deque
 from collections.abc import Iterable, Sequence
 
 from autosq.searching.pareto import Point
@@ -17,9 +18,9 @@ SHOWN = 15  # members shown by default
 
 THIN_RULE = (
     f"Thinned to at most {SHOWN} members: the recommended one, both ends, the most accurate "
-    "under each budget in view, then repeatedly the member that adds most to the hypervolume "
-    "of those shown (accuracy scaled to the front's range, latency from 0 to the slowest "
-    "member's), the farthest from those shown on a tie."
+    "under each budget in view, and with them the members that together dominate the most "
+    "area of the accuracy-latency plane (the largest hypervolume any choice of that many "
+    "can reach, found exactly)."
 )
 
 __all__ = ["SHOWN", "THIN_RULE", "best_under", "thin"]
@@ -38,14 +39,16 @@ def thin(points: Sequence[Point], keep: Iterable[int] = (), limit: int = SHOWN) 
     """Indices (ascending) of at most ``limit`` points to show (all of them when there are no
     more), always with both ends (the fastest and the most accurate) and ``keep``.
 
-    The rest are chosen greedily: each time, the point that adds most to the hypervolume of
-    the chosen ones in the accuracy-latency plane (accuracy scaled to the points' range,
-    latency to the slowest point's; the reference just past the slowest and the least
-    accurate, so that every point can add), which shows the members a front's hypervolume is
-    made of, spread over its range. A point that adds nothing (a three-objective front has
-    members dominated in this plane) is ranked by its distance to the nearest chosen one, in
-    accuracy and log latency each scaled to the range. Ties go to the lowest index; the result
-    is deterministic.
+    The rest are the subset of the accuracy-latency front (the points no other is faster and
+    at least as accurate than) whose hypervolume in that plane, with the ends and ``keep``, is
+    the largest any subset of that size reaches: the members a front's hypervolume is made of,
+    spread over its range. It is found exactly by dynamic programming over the front sorted by
+    latency (as in Auger et al., "Theory of the hypervolume indicator", FOGA 2009), in
+    O(limit x front) with a monotone hull of lines; the reference point does not change the
+    choice, as both ends are always in it. When the plane's front is shorter than the limit
+    (a three-objective front has members dominated in the plane) the rest are chosen farthest
+    first from those shown, in accuracy and log latency each scaled to the range. Ties go to
+    the lowest index; the result is deterministic.
     """
     n = len(points)
     if n <= limit:
@@ -53,36 +56,102 @@ def thin(points: Sequence[Point], keep: Iterable[int] = (), limit: int = SHOWN) 
     fastest = min(range(n), key=lambda i: (points[i][1], -points[i][0], i))
     best = min(range(n), key=lambda i: (-points[i][0], points[i][1], i))
     chosen = list(dict.fromkeys([fastest, best, *(i for i in keep if 0 <= i < n)]))
-    accs = [p[0] for p in points]
-    logs = [math.log(p[1]) if p[1] > 0 else 0.0 for p in points]
-    slowest = max(p[1] for p in points)
-    plane = [(p[1] / slowest if slowest > 0 else 0.0, a)
-             for p, a in zip(points, _scaled(accs), strict=True)]
-    xy = list(zip(_scaled(logs), _scaled(accs), strict=True))
-    nearest = [min(math.dist(xy[i], xy[c]) for c in chosen) for i in range(n)]
-    while len(chosen) < limit:
-        area = _area([plane[c] for c in chosen])
-        gain = {i: _area([plane[c] for c in chosen] + [plane[i]]) - area
-                for i in range(n) if i not in chosen}
-        pick = max(gain, key=lambda i: (round(gain[i], 12), nearest[i], -i))
-        chosen.append(pick)
-        nearest = [min(d, math.dist(xy[i], xy[pick])) for i, d in enumerate(nearest)]
+    plane = _plane_front(points)  # fastest first, best last
+    on_plane = set(plane)
+    slots = limit - sum(i not in on_plane for i in chosen)
+    if len(plane) <= slots:
+        chosen += [i for i in plane if i not in chosen]
+    else:
+        forced = [k for k, i in enumerate(plane) if i in set(chosen)]
+        chain = _best_chain([points[i][1] for i in plane], [points[i][0] for i in plane],
+                            forced, max(slots, len(forced)))
+        chosen += [plane[k] for k in chain if plane[k] not in chosen]
+    if len(chosen) < limit:
+        chosen += _farthest(points, chosen, limit - len(chosen))
     return sorted(chosen)
 
 
-REFERENCE = (1.05, -0.05)  # (latency, accuracy) in the scaled plane: past every point
+def _plane_front(points: Sequence[Point]) -> list[int]:
+    """Indices of the accuracy-latency front (the first of equal points), fastest first:
+    latency and accuracy both strictly rising along it."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][1], -points[i][0], i))
+    front: list[int] = []
+    for i in order:
+        if not front or points[i][0] > points[front[-1]][0]:
+            front.append(i)
+    return front
+
+
+def _best_chain(xs: Sequence[float], ys: Sequence[float], forced: Sequence[int],
+                size: int) -> list[int]:
+    """Positions of ``size`` points of a front (``xs`` latency and ``ys`` accuracy, both
+    strictly rising; position 0 and the last in ``forced``) with every ``forced`` one, of the
+    largest area: sum over chosen i of ys[i] * (the next chosen's x - xs[i]); the last one's
+    term is the same for every choice. One layer per chosen count; a layer's best value at j
+    is the best of lines ys[i] * x + (value[i] - ys[i] * xs[i]) over the i after the last
+    forced point before j, read off a hull whose slopes and queries both rise."""
+    n = len(xs)
+    is_forced = [False] * n
+    for k in forced:
+        is_forced[k] = True
+    none = -math.inf
+    value = [0.0] + [none] * (n - 1)  # chains of one point: position 0 only
+    parents: list[list[int]] = []
+    for _ in range(size - 1):
+        nxt, parent = [none] * n, [-1] * n
+        hull: deque[tuple[float, float, int]] = deque()
+        for j in range(1, n):
+            i = j - 1
+            if is_forced[i]:
+                hull.clear()  # a chain may not skip a forced point
+            if value[i] > none:
+                _add(hull, (ys[i], value[i] - ys[i] * xs[i], i))
+            while len(hull) > 1 and _at(hull[1], xs[j]) > _at(hull[0], xs[j]):
+                hull.popleft()
+            if hull:
+                nxt[j], parent[j] = _at(hull[0], xs[j]), hull[0][2]
+        value = nxt
+        parents.append(parent)
+    chain, j = [n - 1], n - 1
+    for parent in reversed(parents):
+        j = parent[j]
+        chain.append(j)
+    return chain[::-1]
+
+
+def _at(line: tuple[float, float, int], x: float) -> float:
+    return line[0] * x + line[1]
+
+
+def _add(hull: deque[tuple[float, float, int]], line: tuple[float, float, int]) -> None:
+    """Add a line of the highest slope yet, dropping those it makes useless for a maximum."""
+    while len(hull) > 1:
+        (m1, b1, _), (m2, b2, _) = hull[-2], hull[-1]
+        m3, b3 = line[0], line[1]
+        if (b1 - b3) * (m2 - m1) > (b1 - b2) * (m3 - m1):
+            break
+        hull.pop()
+    hull.append(line)
+
+
+def _farthest(points: Sequence[Point], chosen: Sequence[int], count: int) -> list[int]:
+    """``count`` more points, each the farthest from those shown (accuracy and log latency
+    each scaled to the range; the lowest index on a tie)."""
+    accs = _scaled([p[0] for p in points])
+    logs = _scaled([math.log(p[1]) if p[1] > 0 else 0.0 for p in points])
+    xy = list(zip(logs, accs, strict=True))
+    nearest = [min(math.dist(xy[i], xy[c]) for c in chosen) for i in range(len(points))]
+    taken = set(chosen)
+    more: list[int] = []
+    for _ in range(count):
+        pick = max((i for i in range(len(points)) if i not in taken),
+                   key=lambda i: (nearest[i], -i))
+        more.append(pick)
+        taken.add(pick)
+        nearest = [min(d, math.dist(xy[i], xy[pick])) for i, d in enumerate(nearest)]
+    return more
 
 
 def _scaled(values: list[float]) -> list[float]:
     low, high = min(values), max(values)
     return [(v - low) / (high - low) if high > low else 0.0 for v in values]
-
-
-def _area(points: Sequence[tuple[float, float]]) -> float:
-    """The area (latency down, accuracy up) ``points`` dominate up to :data:`REFERENCE`."""
-    total, top = 0.0, REFERENCE[1]
-    for lat, acc in sorted(points, key=lambda p: (p[0], -p[1])):
-        if acc > top:
-            total += (REFERENCE[0] - lat) * (acc - top)
-            top = acc
-    return total

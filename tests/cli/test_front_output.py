@@ -83,6 +83,7 @@ def test_version_and_clean_help(cli: Cli, monkeypatch: pytest.MonkeyPatch) -> No
         assert not re.search(r"\d\.\d{6,}", text), command  # no 0.3333333333333333
     code, text, _ = cli("search", "--help")
     assert "--trials-timeout" in text and "from launch to the printed front" in text
+    assert "as many as the time allows" in text
 
 
 def test_progress_to_a_pipe_is_plain_lines_and_a_search_ends_with_next_steps(
@@ -120,6 +121,23 @@ def test_plain_progress_ticks_with_the_latest_status() -> None:
     assert out.getvalue().splitlines() == [
         "autosq: [01:15] s: 7/50 trials, feasible 3",
         "autosq: [01:25] s: 7/50 trials, feasible 3; training a candidate: step 10/500, loss 1.2",
+    ]
+
+
+def test_plain_progress_of_a_search_the_time_decides() -> None:
+    from autosq.cli.progress import PlainProgress
+
+    out = StringIO()
+    plain = PlainProgress(out, 3600.0, clock=lambda: 0.0)
+    plain.start("s", None)
+    plain.done = 12
+    plain.tick()
+    plain.set_phase("confirming the front")
+    plain.stop()
+    assert out.getvalue().splitlines() == [
+        "autosq: [00:00] s: as many trials as the time allows; a status line every 3600 s",
+        "autosq: [00:00] s: 12 trials",
+        "autosq: [00:00] s: 12 trials; confirming the front",
     ]
 
 

@@ -241,6 +241,15 @@ def test_optuna_tools_open_the_study(storage: str) -> None:
     assert study.metric_names == ["accuracy", "latency_ms"]
 
 
+def test_without_a_count_a_time_budget_decides() -> None:
+    from autosq.searching.arguments import DEFAULT_TRIALS, trial_count
+
+    assert trial_count(None, None, None) == DEFAULT_TRIALS == 50
+    assert trial_count(None, 60.0, None) is None
+    assert trial_count(None, None, 30.0) is None
+    assert trial_count(7, 60.0, 30.0) == 7  # a count given is kept, with a budget too
+
+
 @pytest.mark.parametrize(
     ("kwargs", "error", "needle"),
     [

@@ -1,8 +1,9 @@
-"""The front shown first: both ends, what is kept, then the members that add most to the
-hypervolume of those shown."""
+"""The front shown first: both ends, what is kept, then the members that together dominate
+the most area of the accuracy-latency plane."""
 
 from __future__ import annotations
 
+import itertools
 import random
 
 from autosq.searching.pareto import hypervolume
@@ -50,3 +51,42 @@ def test_a_three_objective_front_still_fills_the_limit() -> None:
     points += [(0.5, 5.0 + i, -1.0 - i) for i in range(10)]
     shown = thin(points, limit=15)
     assert len(shown) == 15 and set(range(10)) <= set(shown)
+
+
+def _plane_area(points: list[tuple[float, float, float]]) -> float:
+    """Area dominated in the accuracy-latency plane up to (0 accuracy, 100 ms)."""
+    total, top = 0.0, 0.0
+    for acc, lat, _ in sorted(points, key=lambda p: (p[1], -p[0])):
+        if acc > top:
+            total += (100.0 - lat) * (acc - top)
+            top = acc
+    return total
+
+
+def test_the_choice_is_the_best_any_subset_of_that_size_reaches() -> None:
+    # against every subset, on small fronts with ties, off-plane members and kept ones
+    for seed in range(120):
+        rng = random.Random(seed)
+        n = rng.randint(6, 12)
+        limit = rng.randint(3, n - 1)
+        points = [(round(rng.uniform(0.1, 1.0), 2), round(rng.uniform(1.0, 10.0), 1),
+                   rng.choice([0.0, -1.0])) for _ in range(n)]
+        keep = rng.sample(range(n), rng.randint(0, 2))
+        shown = thin(points, keep, limit)
+        fastest = min(range(n), key=lambda i: (points[i][1], -points[i][0], i))
+        best = min(range(n), key=lambda i: (-points[i][0], points[i][1], i))
+        must = {fastest, best, *keep}
+        assert must <= set(shown)
+        assert len(shown) == max(limit, len(must))
+        if len(must) > limit:
+            continue
+        best_area = max(_plane_area([points[i] for i in c])
+                        for c in itertools.combinations(range(n), limit) if must <= set(c))
+        assert _plane_area([points[i] for i in shown]) >= best_area - 1e-9
+
+
+def test_a_long_front_is_thinned_to_the_limit() -> None:
+    # 5,000 members: one layer per member shown, each linear in the front
+    points = _front(5000, seed=3)
+    shown = thin(points, limit=15)
+    assert len(shown) == 15 and {0, 4999} <= set(shown)
