@@ -29,6 +29,7 @@ from autosq.measure.limits import MIB, Limits, ceiling_text
 
 _LEN = struct.Struct(">Q")
 STARTUP_SECONDS = 60.0  # importing ONNX Runtime on a slow board
+CWD_PREFIX = "autosq-timing-"  # the child's working folder: PREFIX + the parent's pid + "-"
 
 
 def write_frame(out: IO[bytes], header: dict[str, Any], blobs: Sequence[bytes] = ()) -> None:
@@ -102,6 +103,35 @@ def with_parent(signum: int, gone_code: int | None = None) -> Callable[[], None]
     return arm
 
 
+def sweep_orphan_folders(folder: str | None = None) -> int:
+    """Remove the empty working folders of timing processes whose parent is gone (a process
+    killed with SIGKILL cannot remove its own) in ``folder`` (the temporary folder); returns
+    how many. A folder with anything in it, or whose process is alive or another user's, is
+    left alone."""
+    import tempfile
+
+    removed = 0
+    try:
+        entries = list(os.scandir(folder or tempfile.gettempdir()))
+    except OSError:
+        return 0
+    for entry in entries:
+        pid_text = entry.name[len(CWD_PREFIX):].split("-", 1)[0]
+        if not entry.name.startswith(CWD_PREFIX) or not pid_text.isdigit():
+            continue
+        try:
+            os.kill(int(pid_text), 0)
+            continue  # alive (PermissionError below: alive, another user's)
+        except ProcessLookupError:
+            pass
+        except (PermissionError, OverflowError):
+            continue
+        with contextlib.suppress(OSError):  # not empty, not ours, or gone meanwhile
+            os.rmdir(entry.path)
+            removed += 1
+    return removed
+
+
 def _package_root() -> str:
     """The folder that holds the autosq package (the child runs in another working folder)."""
     return str(Path(__file__).resolve().parents[2])
@@ -123,7 +153,8 @@ class TimingProcess:
         # An empty working folder: ONNX Runtime resolves a model's "external data" files
         # relative to it, and a hostile model could otherwise read files next to it (their
         # bytes come back in error messages).
-        self._cwd = tempfile.TemporaryDirectory(prefix="autosq-timing-")
+        sweep_orphan_folders()
+        self._cwd = tempfile.TemporaryDirectory(prefix=f"{CWD_PREFIX}{os.getpid()}-")
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in [_package_root(), os.environ.get("PYTHONPATH", "")] if p)}
         # Ctrl-C and SIGTERM wait until the child is recorded, so that it is always killed

@@ -246,3 +246,23 @@ def test_a_sigterm_while_the_timing_process_starts_kills_it(
         timing.request({"op": "ping"}, [], 5)
     assert len(started) == 1 and started[0].poll() is not None  # killed and reaped
     assert timing._proc is None
+
+
+def test_the_folders_of_killed_timing_processes_are_swept(tmp_path: Path) -> None:
+    """A process killed with SIGKILL leaves its timing child's empty working folder behind;
+    the next timing process removes it, and nothing of a live process or with files in it."""
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    dead = int(gone.stdout)  # exited and reaped: pids are not reused before they wrap
+    prefix = contained.CWD_PREFIX
+    orphan = tmp_path / f"{prefix}{dead}-abc"
+    kept_full = tmp_path / f"{prefix}{dead}-def"
+    alive = tmp_path / f"{prefix}{os.getpid()}-ghi"
+    unrelated = tmp_path / f"{prefix}nopid"
+    for folder in (orphan, kept_full, alive, unrelated):
+        folder.mkdir()
+    (kept_full / "model.onnx").write_bytes(b"x")
+    assert contained.sweep_orphan_folders(str(tmp_path)) == 1
+    assert not orphan.exists()
+    assert kept_full.exists() and alive.exists() and unrelated.exists()
+    assert contained.sweep_orphan_folders(str(tmp_path / "missing")) == 0
