@@ -412,12 +412,15 @@ def main() -> int:
                      if "contended" in row else "")
                   + "); the clock "
                   f"against itself (odd passes vs even) {row['clock_repeat_spearman']:.4f}")
+        def ratio(x: float, y: float) -> str:
+            return f"{x / y:.3f}" if y > 0 else "n/a (nothing of Archai's in the window)"
+
         print(f"printed fronts on the clock: autosq's {a['printed_members']} (--json) "
               f"{a['hypervolume_printed']:.4f}, Archai's {b['printed_members']} "
               f"(pareto_front.json, within the window) {b['hypervolume_printed']:.4f}: "
-              f"{a['hypervolume_printed'] / b['hypervolume_printed']:.3f}; autosq's "
+              f"{ratio(a['hypervolume_printed'], b['hypervolume_printed'])}; autosq's "
               f"{a['printed_members']} against all of Archai's candidates "
-              f"{a['hypervolume_printed'] / b['hypervolume']:.3f}")
+              f"{ratio(a['hypervolume_printed'], b['hypervolume'])}")
         for row in (a, c):
             print(f"{row['tool']}: wall {row['wall_s']:.1f} s (launch to printed front); "
                   f"front {row['front_members']} members, hypervolume on the clock "

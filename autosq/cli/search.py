@@ -134,7 +134,8 @@ def search(
     workers: int = typer.Option(1, "--workers", callback=between(1, 64),
                                 help="Worker processes to start on this machine; they share "
                                 "the study (journal or database server storage) and finish "
-                                "--trials in all. Others may join from other machines."),
+                                "--trials in all, or search until the time budget says. "
+                                "Others may join from other machines."),
     worker: int = typer.Option(0, "--worker", hidden=True, callback=between(0, 10_000),
                                help="This process's index among the workers (seeds apart)."),
     profiles: list[Path] = profiles_option(),
@@ -189,7 +190,8 @@ def search(
             def on_start_all(st: Any, missing: int | None) -> None:
                 names.append(st.study_name)
                 if workers > 1:  # the study exists, every argument is valid: start the others
-                    started.extend(start_workers(invoked_args(), workers - 1))
+                    started.extend(start_workers(invoked_args(), workers - 1,
+                                                 _from_launch(timeout)))
                 shown.on_start(st, missing)
 
             def trials_done() -> None:

@@ -29,7 +29,8 @@ from autosq.measure.limits import MIB, Limits, ceiling_text
 
 _LEN = struct.Struct(">Q")
 STARTUP_SECONDS = 60.0  # importing ONNX Runtime on a slow board
-CWD_PREFIX = "autosq-timing-"  # the child's working folder: PREFIX + the parent's pid + "-"
+# The child's working folder: PREFIX, the parent's pid namespace and pid, "-", a random part
+CWD_PREFIX = "autosq-timing-"
 
 
 def write_frame(out: IO[bytes], header: dict[str, Any], blobs: Sequence[bytes] = ()) -> None:
@@ -103,30 +104,47 @@ def with_parent(signum: int, gone_code: int | None = None) -> Callable[[], None]
     return arm
 
 
+def _namespace() -> str:
+    """This process's pid namespace (a container has its own; a pid means something only in
+    it), "0" where the system does not say."""
+    try:
+        return str(os.stat("/proc/self/ns/pid").st_ino)
+    except OSError:
+        return "0"
+
+
+def cwd_prefix() -> str:
+    """The start of this process's timing child's working folder name."""
+    return f"{CWD_PREFIX}{_namespace()}-{os.getpid()}-"
+
+
 def sweep_orphan_folders(folder: str | None = None) -> int:
     """Remove the empty working folders of timing processes whose parent is gone (a process
     killed with SIGKILL cannot remove its own) in ``folder`` (the temporary folder); returns
-    how many. A folder with anything in it, or whose process is alive or another user's, is
-    left alone."""
+    how many. Only this user's folders of this pid namespace whose process no longer exists:
+    one with anything in it, another user's, or another container's is left alone."""
     import tempfile
 
     removed = 0
+    ours = f"{CWD_PREFIX}{_namespace()}-"
     try:
         entries = list(os.scandir(folder or tempfile.gettempdir()))
     except OSError:
         return 0
     for entry in entries:
-        pid_text = entry.name[len(CWD_PREFIX):].split("-", 1)[0]
-        if not entry.name.startswith(CWD_PREFIX) or not pid_text.isdigit():
+        pid_text = entry.name[len(ours):].split("-", 1)[0]
+        if not (entry.name.startswith(ours) and pid_text.isascii() and pid_text.isdigit()):
             continue
         try:
+            if entry.stat(follow_symlinks=False).st_uid != os.getuid():
+                continue
             os.kill(int(pid_text), 0)
             continue  # alive (PermissionError below: alive, another user's)
         except ProcessLookupError:
             pass
-        except (PermissionError, OverflowError):
+        except (OSError, OverflowError):
             continue
-        with contextlib.suppress(OSError):  # not empty, not ours, or gone meanwhile
+        with contextlib.suppress(OSError):  # not empty, or gone meanwhile
             os.rmdir(entry.path)
             removed += 1
     return removed
@@ -153,8 +171,9 @@ class TimingProcess:
         # An empty working folder: ONNX Runtime resolves a model's "external data" files
         # relative to it, and a hostile model could otherwise read files next to it (their
         # bytes come back in error messages).
-        sweep_orphan_folders()
-        self._cwd = tempfile.TemporaryDirectory(prefix=f"{CWD_PREFIX}{os.getpid()}-")
+        with contextlib.suppress(Exception):  # housekeeping: never in the way of a timing
+            sweep_orphan_folders()
+        self._cwd = tempfile.TemporaryDirectory(prefix=cwd_prefix())
         env = {**os.environ, "PYTHONPATH": os.pathsep.join(
             p for p in [_package_root(), os.environ.get("PYTHONPATH", "")] if p)}
         # Ctrl-C and SIGTERM wait until the child is recorded, so that it is always killed

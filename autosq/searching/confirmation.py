@@ -257,8 +257,7 @@ def confirm_rounds(recs: Sequence[TrialRecord], objectives: Objectives, max_ms: 
     then as measured) confirms only what fits, most likely entrants first; another round follows
     only while time for one more model remains (the bound is loose: in a 60-s search on the
     project's VM a two-round confirmation took 0.64 of its bounds, 2026-12-04, and left 5 s
-    unused). ``left``
-    counts the candidates of the last round asked for that were not confirmed."""
+    unused). ``left`` counts the candidates of the last round asked for not confirmed."""
     reps = distinct([r for r in recs if r.feasible])
     fp32 = {r.arch_id: r for r in recs
             if r.precision == "fp32" and r.latency is not None and r.timing != "predicted"}
@@ -312,19 +311,19 @@ class TimeBudget:
     over estimated cost of this study's last confirmation, when there was one), of refining
     ``refine`` members (each :data:`REFINE_FACTOR` times a trial's median training), plus
     ``result_seconds`` to build and print the result; sampling stops when the next trial (as
-    long as the longest of the last ten) would eat into it.
+    long as the longest of the last ten) would eat into it. ``result_seconds`` grows by
+    ``per_trial`` with each trial run (the result reads every trial).
     """
 
     def __init__(self, deadline: float, objectives: Objectives, protocol: TimingProtocol,
-                 margin: float = ERROR_FLOOR, scale: float = 1.0,
-                 result_seconds: float = 1.0, confirming: bool = True,
-                 refine: int = 0) -> None:
+                 margin: float = ERROR_FLOOR, scale: float = 1.0, result_seconds: float = 1.0,
+                 confirming: bool = True, refine: int = 0, per_trial: float = 0.0) -> None:
         self.deadline = deadline
         self.objectives = objectives
         self.protocol = protocol
         self.margin = margin
         self.scale = max(1.0, scale)
-        self.result_seconds = result_seconds
+        self.base_result_seconds, self.per_trial = result_seconds, per_trial
         self.confirming = confirming
         self.refine = refine
         self.trial_seconds: list[float] = []  # between calls of should_stop: one trial each
@@ -352,6 +351,11 @@ class TimeBudget:
             self._reserve = cost
             self._count = len(feasible)
         return self._reserve + self.result_seconds
+
+    @property
+    def result_seconds(self) -> float:
+        """Seconds to build and show the result, with the trials run so far."""
+        return self.base_result_seconds + self.per_trial * len(self.trial_seconds)
 
     def next_trial(self) -> float:
         """How long the next trial may take: the longest of the last ten."""

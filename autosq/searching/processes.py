@@ -17,22 +17,27 @@ from autosq.measure.contained import with_parent
 _FIRST_ONLY = ("--workers", "--csv", "--plot", "--report")
 
 
-def worker_argv(argv: Sequence[str]) -> list[str]:
+def worker_argv(argv: Sequence[str], timeout: float | None = None) -> list[str]:
     """The command line of a further worker: the invoking one without the outputs only the
-    first process writes."""
+    first process writes, and with ``timeout`` (the seconds the first one has left) as its
+    ``--timeout``: a worker started later must stop sampling when the first one does."""
+    dropped = _FIRST_ONLY + (("--timeout",) if timeout is not None else ())
     out = [a for a in argv if a not in ("--json", "--debug")]
-    for flag in _FIRST_ONLY:
+    for flag in dropped:
         while flag in out:
             i = out.index(flag)
             del out[i:i + 2]
-    return [a for a in out if not a.startswith(tuple(f + "=" for f in _FIRST_ONLY))]
+    out = [a for a in out if not a.startswith(tuple(f + "=" for f in dropped))]
+    return out + ([] if timeout is None else ["--timeout", f"{max(1.0, timeout):.3f}"])
 
 
-def start_workers(argv: Sequence[str], n: int) -> list[subprocess.Popen[bytes]]:
+def start_workers(argv: Sequence[str], n: int,
+                  timeout: float | None = None) -> list[subprocess.Popen[bytes]]:
     """``n`` more processes running ``autosq ARGV`` as workers 1..n (their output is discarded;
-    the study records what they do). They stop when this process dies, however it dies (so a
-    worker never searches on unsupervised)."""
-    base = worker_argv(argv)
+    the study records what they do), with ``timeout`` seconds left to the run when given. They
+    stop when this process dies, however it dies (so a worker never searches on
+    unsupervised)."""
+    base = worker_argv(argv, timeout)
     return [subprocess.Popen([sys.executable, "-m", "autosq", *base, "--worker", str(i + 1),
                               "--no-retime"], stdout=subprocess.DEVNULL,
                              stderr=subprocess.DEVNULL,
@@ -42,7 +47,8 @@ def start_workers(argv: Sequence[str], n: int) -> list[subprocess.Popen[bytes]]:
 
 
 def wait_workers(started: Sequence[subprocess.Popen[bytes]]) -> None:
-    """Wait for the workers this process started (they stop at the trial count)."""
+    """Wait for the workers this process started (they stop at the trial count or when the
+    time budget says)."""
     for p in started:
         p.wait()
 

@@ -60,7 +60,7 @@ def time_budget(study: optuna.Study, started: float, timeout: float | None,
                       margin=margin, scale=(last.cost_scale if last else None) or 1.0,
                       result_seconds=RESULT_SECONDS + RESULT_SECONDS_PER_TRIAL
                       * len(study.get_trials(deepcopy=False)),
-                      confirming=retime, refine=refine)
+                      confirming=retime, refine=refine, per_trial=RESULT_SECONDS_PER_TRIAL)
 
 
 def stopper(plan: TimeBudget | None, records: Callable[[], Iterable[TrialRecord]]

@@ -76,7 +76,7 @@ class Progress:
     """What the progress display shows after each trial."""
 
     done: int = 0
-    total: int = 0
+    total: int | None = 0  # trials this run is to add; None: as many as the time allows
     feasible: int = 0
     failed: int = 0
     skipped: int = 0
@@ -209,7 +209,7 @@ class Search:
         self.target = UNLIMITED if trials is None else trials
         self.surplus = False
         missing = UNLIMITED if trials is None else max(0, trials - finished_count(self.study))
-        self.progress.total = 0 if trials is None else missing
+        self.progress.total = None if trials is None else missing
         if missing == 0:
             return 0
         done_before = self.progress.done
@@ -311,13 +311,14 @@ def run_search(
     ``trials_timeout`` as many as the time allows.
 
     Running again with the same study resumes it and runs only the trials still missing to reach
-    ``trials``. Several processes (``worker`` 0, 1, ...: it seeds each one's sampler apart) may
-    run the same search on one study in a journal or database server storage: together they
-    finish exactly ``trials`` trials. With a ``seed``, a fresh study samples the same first
-    configurations every time (the random start-up trials; later TPE or NSGA-II suggestions also
-    depend on the measured latencies, which vary a little between runs), and each trial trains
-    from a seed derived from ``seed`` and its number, so the same configuration, data and thread
-    count give the same accuracy.
+    ``trials`` (with only a time budget, as many more as it allows). Several processes
+    (``worker`` 0, 1, ...: it seeds each one's sampler apart) may run the same search on one
+    study in a journal or database server storage: together they finish exactly ``trials``
+    trials (or search until the time budget says). With a ``seed``, a fresh study samples the
+    same first configurations every time (the random start-up trials; later TPE or NSGA-II
+    suggestions also depend on the measured latencies, which vary a little between runs), and
+    each trial trains from a seed derived from ``seed`` and its number, so the same
+    configuration, data and thread count give the same accuracy.
 
     Latency: each candidate is timed briefly (:meth:`TimingProtocol.screen`), or, with
     ``predict``, left untimed when the search's own predictor rules it out

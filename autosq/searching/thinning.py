@@ -17,10 +17,10 @@ from autosq.searching.pareto import Point
 SHOWN = 15  # members shown by default
 
 THIN_RULE = (
-    f"Thinned to at most {SHOWN} members: the recommended one, both ends, the most accurate "
-    "under each budget in view, and with them the members that together dominate the most "
-    "area of the accuracy-latency plane (the largest hypervolume any choice of that many "
-    "can reach, found exactly)."
+    f"Thinned to at most {SHOWN} members (more only when more must be kept): the recommended "
+    "one, both ends, the most accurate under each budget in view, and with them the members "
+    "that together dominate the most area of the accuracy-latency plane (the largest "
+    "hypervolume any choice of that many can reach, found exactly)."
 )
 
 __all__ = ["SHOWN", "THIN_RULE", "best_under", "thin"]
@@ -47,8 +47,9 @@ def thin(points: Sequence[Point], keep: Iterable[int] = (), limit: int = SHOWN) 
     O(limit x front) with a monotone hull of lines; the reference point does not change the
     choice, as both ends are always in it. When the plane's front is shorter than the limit
     (a three-objective front has members dominated in the plane) the rest are chosen farthest
-    first from those shown, in accuracy and log latency each scaled to the range. Ties go to
-    the lowest index; the result is deterministic.
+    first from those shown, in accuracy and log latency each scaled to the range (the lowest
+    index on a tie). The result is deterministic. More than ``limit`` only when more must be
+    kept.
     """
     n = len(points)
     if n <= limit:

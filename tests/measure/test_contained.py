@@ -250,19 +250,40 @@ def test_a_sigterm_while_the_timing_process_starts_kills_it(
 
 def test_the_folders_of_killed_timing_processes_are_swept(tmp_path: Path) -> None:
     """A process killed with SIGKILL leaves its timing child's empty working folder behind;
-    the next timing process removes it, and nothing of a live process or with files in it."""
+    the next timing process removes it, and nothing of a live process, with files in it, of
+    another pid namespace or named otherwise."""
     gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
                           capture_output=True, text=True, check=True)
     dead = int(gone.stdout)  # exited and reaped: pids are not reused before they wrap
-    prefix = contained.CWD_PREFIX
-    orphan = tmp_path / f"{prefix}{dead}-abc"
-    kept_full = tmp_path / f"{prefix}{dead}-def"
-    alive = tmp_path / f"{prefix}{os.getpid()}-ghi"
-    unrelated = tmp_path / f"{prefix}nopid"
-    for folder in (orphan, kept_full, alive, unrelated):
+    ours = f"{contained.CWD_PREFIX}{contained._namespace()}-"
+    orphan = tmp_path / f"{ours}{dead}-abc"
+    kept = [tmp_path / f"{ours}{dead}-def",  # not empty
+            tmp_path / f"{ours}{os.getpid()}-ghi",  # alive
+            tmp_path / f"{contained.CWD_PREFIX}1{contained._namespace()}-{dead}-jkl",
+            tmp_path / f"{ours}\u00b2-x",  # a digit int() does not read
+            tmp_path / f"{contained.CWD_PREFIX}nopid"]
+    for folder in (orphan, *kept):
         folder.mkdir()
-    (kept_full / "model.onnx").write_bytes(b"x")
+    (kept[0] / "model.onnx").write_bytes(b"x")
     assert contained.sweep_orphan_folders(str(tmp_path)) == 1
-    assert not orphan.exists()
-    assert kept_full.exists() and alive.exists() and unrelated.exists()
+    assert not orphan.exists() and all(k.exists() for k in kept)
     assert contained.sweep_orphan_folders(str(tmp_path / "missing")) == 0
+
+
+def test_a_timing_process_works_in_a_folder_named_for_it_and_sweeps_first(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import tempfile
+
+    gone = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"],
+                          capture_output=True, text=True, check=True)
+    orphan = tmp_path / f"{contained.CWD_PREFIX}{contained._namespace()}-{int(gone.stdout)}-a"
+    orphan.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(tmp_path))
+    child = contained.TimingProcess(Limits())
+    try:
+        child._start()
+        assert Path(child._cwd.name).name.startswith(contained.cwd_prefix())
+        assert not orphan.exists()
+    finally:
+        child.stop()
+    assert list(tmp_path.iterdir()) == []

@@ -214,6 +214,14 @@ def test_time_budget_stops_sampling_in_time_to_confirm() -> None:
     assert no_confirm.reserve(recs) == no_confirm.result_seconds
 
 
+def test_the_time_to_show_the_result_grows_with_the_trials_run() -> None:
+    plan_ = TimeBudget(100.0, OBJ, PROTOCOL, result_seconds=1.0, per_trial=0.5)
+    for now in (0.0, 1.0, 2.0):
+        plan_.should_stop([], now=now)
+    assert plan_.result_seconds == 2.0  # two trials between three calls
+    assert plan_.confirm_by == 98.0
+
+
 def test_a_search_with_a_whole_run_timeout_stops_and_confirms(tmp_path: Path) -> None:
     """The real path: without a count the time alone decides, sampling stops on its own in
     time to confirm the front, and the study records the screen's error."""

@@ -347,3 +347,12 @@ def test_workers_stop_when_the_search_that_started_them_is_killed(
     reasons = {t.user_attrs.get("fail_reason") for t in _study(url).trials
                if t.state == optuna.trial.TrialState.FAIL}
     assert reasons <= {"interrupted", "its worker stopped (process gone)", None}
+
+
+def test_a_worker_gets_the_time_the_first_one_has_left() -> None:
+    from autosq.searching.processes import worker_argv
+
+    argv = ["search", "--timeout", "60", "--json", "--csv", "f.csv", "--trials-timeout=30"]
+    assert worker_argv(argv) == ["search", "--timeout", "60", "--trials-timeout=30"]
+    assert worker_argv(argv, 41.25) == ["search", "--trials-timeout=30", "--timeout", "41.250"]
+    assert worker_argv(["search", "--timeout=60"], 0.2) == ["search", "--timeout", "1.000"]
