@@ -359,6 +359,11 @@ def one_round(args: argparse.Namespace, archai_python: Path, rnd: int) -> dict[s
             "rows": rows, "candidates": [vars(c) | {"onnx": None} for c in every]}
 
 
+def ratio(x: float, y: float) -> str:
+    """x / y for the printout ("n/a" when Archai had nothing in the window)."""
+    return f"{x / y:.3f}" if y > 0 else "n/a (nothing of Archai's in the window)"
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--seconds", type=float, default=60.0)
@@ -412,9 +417,6 @@ def main() -> int:
                      if "contended" in row else "")
                   + "); the clock "
                   f"against itself (odd passes vs even) {row['clock_repeat_spearman']:.4f}")
-        def ratio(x: float, y: float) -> str:
-            return f"{x / y:.3f}" if y > 0 else "n/a (nothing of Archai's in the window)"
-
         print(f"printed fronts on the clock: autosq's {a['printed_members']} (--json) "
               f"{a['hypervolume_printed']:.4f}, Archai's {b['printed_members']} "
               f"(pareto_front.json, within the window) {b['hypervolume_printed']:.4f}: "

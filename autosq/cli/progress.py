@@ -84,8 +84,8 @@ class PlainProgress:
         self.clock = clock
         self.started = clock()
         self.label = ""
-        self.done = self.total = 0
-        self.timed = False  # as many trials as the time allows: no total
+        self.done = 0
+        self.total: int | None = 0  # None: as many trials as the time allows
         self.status = ""
         self.training = ""
         self.phase = ""
@@ -100,7 +100,7 @@ class PlainProgress:
 
     def summary(self) -> str:
         """The latest status in one line."""
-        if not self.total and not self.timed:  # a training alone (export, proxy-check)
+        if self.total == 0:  # a training alone (export, proxy-check)
             return f"{self.label}: {self.training or 'starting'}"
         text = f"{self.label}: {self._count()} trials"
         if self.status:
@@ -118,7 +118,7 @@ class PlainProgress:
     def start(self, label: str, total: int | None) -> None:
         """The search began (``total`` trials to run; None: as many as the time allows): say
         so, and start the steady lines."""
-        self.label, self.total, self.timed = label, total or 0, total is None
+        self.label, self.total = label, total
         to_run = "as many trials as the time allows" if total is None else f"{total} trials to run"
         self.line(f"{label}: {to_run}; a status line every {self.interval:g} s")
         self._thread = threading.Thread(target=self._run, daemon=True)
@@ -135,7 +135,7 @@ class PlainProgress:
         self.line(f"{self.label}: {self._count()} trials{status}; {text}")
 
     def _count(self) -> str:
-        return str(self.done) if self.timed else f"{self.done}/{self.total}"
+        return str(self.done) if self.total is None else f"{self.done}/{self.total}"
 
     def stop(self) -> None:
         """Stop the steady lines."""

@@ -208,8 +208,8 @@ class Search:
         None: until ``timeout`` or ``stop()`` alone); returns how many ran here."""
         self.target = UNLIMITED if trials is None else trials
         self.surplus = False
-        missing = UNLIMITED if trials is None else max(0, trials - finished_count(self.study))
-        self.progress.total = None if trials is None else missing
+        missing = None if trials is None else max(0, trials - finished_count(self.study))
+        self.progress.total = missing
         if missing == 0:
             return 0
         done_before = self.progress.done

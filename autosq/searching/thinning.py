@@ -63,7 +63,8 @@ def thin(points: Sequence[Point], keep: Iterable[int] = (), limit: int = SHOWN) 
     if len(plane) <= slots:
         chosen += [i for i in plane if i not in chosen]
     else:
-        forced = [k for k, i in enumerate(plane) if i in set(chosen)]
+        kept = set(chosen)
+        forced = [k for k, i in enumerate(plane) if i in kept]
         chain = _best_chain([points[i][1] for i in plane], [points[i][0] for i in plane],
                             forced, max(slots, len(forced)))
         chosen += [plane[k] for k in chain if plane[k] not in chosen]
