@@ -204,7 +204,8 @@ def search(
             result = run_search(
                 device=device, max_mb=max_mb, max_ms=max_ms, max_ram_mb=max_ram_mb,
                 space=space, trials=trials, timeout=_from_launch(timeout),
-                trials_timeout=trials_timeout, seed=seed, sampler=sampler,
+                trials_timeout=_trials_window(trials_timeout, worker), seed=seed,
+                sampler=sampler,
                 storage=storage, study=study, input_size=input_size, num_classes=num_classes,
                 proxy=proxy, accuracy=accuracy, objectives=chosen, data=data, epochs=epochs,
                 batch_size=batch_size, refine=refine if worker == 0 else 0,
@@ -246,3 +247,13 @@ def next_steps(study: str, storage: str, page: bool) -> str:
 def _from_launch(timeout: float | None) -> float | None:
     """``--timeout`` counts from the command's launch (:func:`seconds_since_launch`)."""
     return None if timeout is None else max(1.0, timeout - seconds_since_launch())
+
+
+def _trials_window(trials_timeout: float | None, worker: int) -> float | None:
+    """``--trials-timeout`` counts from the first sampling of the first process; a worker it
+    starts is launched just before that, and counts from its own launch, so that its setup
+    (imports, the study's first read: seconds) does not keep it sampling after the first one
+    has stopped and waits for it."""
+    if trials_timeout is None or worker == 0:
+        return trials_timeout
+    return _from_launch(trials_timeout)

@@ -356,3 +356,16 @@ def test_a_worker_gets_the_time_the_first_one_has_left() -> None:
     assert worker_argv(argv) == ["search", "--timeout", "60", "--trials-timeout=30"]
     assert worker_argv(argv, 41.25) == ["search", "--trials-timeout=30", "--timeout", "41.250"]
     assert worker_argv(["search", "--timeout=60"], 0.2) == ["search", "--timeout", "1.000"]
+
+
+def test_a_started_worker_counts_the_trials_timeout_from_its_launch(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Its setup takes seconds the first process spends sampling already: counted from its
+    own first trial, it would keep sampling after the first one stopped and waits for it."""
+    from autosq.cli import search
+
+    monkeypatch.setattr(search, "seconds_since_launch", lambda: 2.5)
+    assert search._trials_window(30.0, worker=0) == 30.0  # the first: from its first trial
+    assert search._trials_window(30.0, worker=2) == 27.5
+    assert search._trials_window(None, worker=2) is None
+    assert search._trials_window(2.0, worker=1) == 1.0  # never less than a second
