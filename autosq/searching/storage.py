@@ -97,7 +97,8 @@ def storage_file(url: str) -> Path | None:
     if url.startswith(JOURNAL_PREFIX):
         rest = url[len(JOURNAL_PREFIX):]
     elif url.startswith("sqlite:///") and url != "sqlite:///:memory:":
-        rest = url[len("sqlite:///"):]
+        # SQLAlchemy reads what follows '?' as options (sqlite:///s.db?timeout=5), not a name
+        rest = url[len("sqlite:///"):].split("?", 1)[0]
     else:
         return None
     if not rest.strip():
