@@ -96,7 +96,7 @@ def check_journal(path: Path) -> None:
         if b"\n" in rest or time.monotonic() > deadline:  # damage before the end, or no writer
             raise StorageError(
                 f"journal {path} is damaged at record {kept + 1} (byte {good}); nothing was "
-                f"written to it. `autosq repair --storage journal:///{path}` keeps the records "
+                f"written to it. `autosq repair --storage journal://{path}` keeps the records "
                 "before the damage and moves the rest to a backup file")
         time.sleep(0.02)
 

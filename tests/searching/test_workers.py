@@ -174,7 +174,8 @@ def test_a_damaged_journal_is_refused_without_a_byte_appended(cli: Cli, tmp_path
         code, _, err = cli(*args)
         assert code == 1 and "is damaged at record" in err and "autosq repair" in err
         assert _digest(log) == before
-    code, out, err = cli("repair", "--storage", url)
+    hinted = err.split("`autosq repair --storage ", 1)[1].split("`", 1)[0]
+    code, out, err = cli("repair", "--storage", hinted)  # the command the message gives
     assert code == 0 and "kept the" in out and (tmp_path / "w.log.damaged-1").is_file()
     code, _, err = cli(*TINY, "--storage", url, "--trials", "3")
     assert code == 0, err
