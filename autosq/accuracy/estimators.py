@@ -143,8 +143,9 @@ def make_accuracy(kind: str | None, proxy: str, data: str | None, epochs: float 
         return ProxyAccuracy(proxy), classes
     from pathlib import Path
 
-    from autosq.accuracy.datasets import load_dataset
+    from autosq.accuracy.datasets import check_spec, load_dataset
 
+    check_spec(data)  # before it is resolved: "" would be the current folder
     if not data.startswith("builtin:"):
         # Recorded with the study: refine and export must find it from any working folder.
         data = str(Path(data).expanduser().resolve())

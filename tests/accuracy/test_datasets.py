@@ -478,3 +478,12 @@ def test_folder_image_modes_and_formats(tmp_path: Path) -> None:
     assert ds.skipped == []
     assert len(ds.train_y) == 4 and len(ds.val_y) == 2
     assert pixels(ds).shape[1:] == (3, 24, 24)
+
+
+@pytest.mark.parametrize("spec", ["", "  "])
+def test_an_empty_data_name_is_refused_not_read_as_the_current_folder(
+        spec: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "a").mkdir()  # the current folder would look like a data set of one class
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(DataError, match="data is empty; expected a folder of images"):
+        load_dataset(spec, 32)

@@ -143,6 +143,18 @@ def test_impossible_allocations_are_refused_with_the_numbers(
     assert list(tmp_path.iterdir()) == []  # no study created
 
 
+@pytest.mark.parametrize("data", ["", " "])
+def test_an_empty_data_name_is_refused_not_read_as_the_current_folder(
+        cli: Cli, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, data: str) -> None:
+    monkeypatch.chdir(tmp_path)
+    for name in ("a", "b"):  # the current folder would pass for a data set of two classes
+        (tmp_path / name).mkdir()
+    code, _, err = cli("search", "--device", "host", "--space", "tiny", "--trials", "1",
+                       "--data", data)
+    one_line(code, err, 2, "data is empty; expected a folder of images")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a", "b"]  # no study created
+
+
 def test_outputs_that_cannot_be_created_are_refused_before_the_work(cli: Cli,
                                                                     tmp_path: Path) -> None:
     storage = f"sqlite:///{tmp_path / 's.db'}"

@@ -71,7 +71,14 @@ STATS_IMAGES = 1000
 STORED_SCALE = 256 / 224
 
 __all__ = ["BUILTIN_SHAPES", "EVAL_TRANSFORM", "IMAGE_EXTENSIONS", "TRAIN_AUGMENTATION",
-           "Dataset", "load_dataset"]
+           "Dataset", "check_spec", "load_dataset"]
+
+
+def check_spec(spec: str) -> None:
+    """Refuse an empty data name: ``Path("")`` is the current folder, never what was meant."""
+    if not spec.strip():
+        raise DataError("data is empty; expected a folder of images with one subfolder per "
+                        "class, or builtin:shapes[:N]")
 
 
 def load_dataset(
@@ -90,6 +97,7 @@ def load_dataset(
     from autosq.accuracy.datasets.cache import cache_key, remember, remembered
 
     _check_args(input_size, seed, val_fraction, max_per_class)
+    check_spec(spec)
     if spec.startswith("builtin:"):
         n_train = _parse_builtin(spec)
         if max_per_class is not None:
